@@ -1,0 +1,3 @@
+"""Docent: a self-hosted knowledge assistant."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from docent.cli import main
+
+main()

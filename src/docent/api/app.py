@@ -1,0 +1,83 @@
+"""Application factory: the only place that assembles the HTTP app."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI
+
+import docent
+from docent.api.errors import install_error_handlers
+from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from docent.api.routes import admin, api_keys, auth, groups, health, users
+from docent.api.schemas import ERROR_RESPONSES
+from docent.auth.users import BootstrapResult
+from docent.config import ConfigurationError, Settings
+from docent.container import Container, build_container
+from docent.db import migrate
+from docent.observability.logs import configure_logging, get_logger
+from docent.observability.metrics import HttpMetrics
+
+API_PREFIX = "/api/v1"
+_log = get_logger(__name__)
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    if not structlog.is_configured():  # never fall back to structlog's console renderer, which prints locals
+        configure_logging(settings.log_level)
+    container = container or build_container(settings)
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        prepare(container)
+        yield
+        container.close()
+
+    app = FastAPI(
+        title="Docent",
+        version=docent.__version__,
+        description="Grounded answers from your organisation's documents.",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.container = container
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, users, groups, api_keys, admin):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app
+
+
+def prepare(container: Container) -> None:
+    """Start-up checks and the first admin of an empty installation."""
+    if not migrate.is_up_to_date(container.database.engine):
+        raise ConfigurationError("The database schema is not up to date: run `docent db upgrade` first.")
+    settings = container.settings
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with container.database.unit_of_work() as uow:
+        created = container.users.bootstrap_admin(uow, settings.admin_email, password)
+        uow.commit()
+    if created is not None:
+        _announce_first_admin(created)
+
+
+def _announce_first_admin(created: BootstrapResult) -> None:
+    _log.info("first_admin_created", email=created.user.email)
+    if created.generated_password:
+        # Shown once, on the console only: it is never logged, and never stored but as a hash.
+        print(
+            f"\nDocent created the first admin.\n  email:    {created.user.email}\n"
+            f"  password: {created.generated_password}\nChange it after logging in.\n",
+            file=sys.stderr,
+            flush=True,
+        )

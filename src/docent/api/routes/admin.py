@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin
+from docent.api.schemas import OrmModel, PageOut, page_out
+from docent.types import PageRequest
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class AuditEventOut(OrmModel):
+    id: uuid.UUID
+    action: str
+    actor_id: uuid.UUID | None
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    request_id: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@router.get("/audit", response_model=PageOut[AuditEventOut], summary="The organisation's audit log, newest first")
+def list_audit_events(
+    admin: AdminDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+) -> Any:
+    return page_out(container.audit.list(uow, admin, PageRequest(page, page_size), action), AuditEventOut)

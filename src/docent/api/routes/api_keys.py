@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.schemas import OrmModel
+
+router = APIRouter(prefix="/api-keys", tags=["api keys"])
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+class ApiKeyOut(OrmModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class NewApiKeyOut(ApiKeyOut):
+    key: str = Field(description="The secret. It is shown only in this response.")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyOut, summary="Create an API key")
+def create_api_key(
+    body: ApiKeyIn, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+) -> NewApiKeyOut:
+    created = container.api_keys.create(uow, principal, body.name, context)
+    return NewApiKeyOut.model_validate({**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret})
+
+
+@router.get("", response_model=ApiKeyList, summary="The caller's API keys (never their secrets)")
+def list_api_keys(principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> Any:
+    return {"items": container.api_keys.list(uow, principal)}
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
+def revoke_api_key(
+    key_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+) -> None:
+    container.api_keys.revoke(uow, principal, key_id, context)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, status
+from pydantic import BaseModel, Field
+
+from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.schemas import UserOut
+from docent.auth.service import TokenPair
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> TokenOut:
+        return cls(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class LogoutIn(BaseModel):
+    refresh_token: str | None = Field(default=None, max_length=512)
+
+
+class MeOut(UserOut):
+    credential: str
+
+
+@router.post("/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)")
+def login(
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+    username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email")],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+    organization: Annotated[str | None, Form(max_length=100, description="Org slug, if the email is in several")]
+    = None,
+) -> TokenOut:
+    return TokenOut.of(container.auth.login(uow, username, password, context, organization))
+
+
+@router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token")
+def refresh(body: RefreshIn, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep) -> TokenOut:
+    return TokenOut.of(container.auth.refresh(uow, body.refresh_token, context))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session")
+def logout(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+    body: LogoutIn | None = None,
+) -> None:
+    container.auth.logout(uow, principal, body.refresh_token if body else None, context)
+
+
+@router.get("/me", response_model=MeOut, summary="The caller")
+def me(principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> MeOut:
+    user = container.users.profile(uow, principal)
+    return MeOut.model_validate({**UserOut.model_validate(user).model_dump(), "credential": principal.credential})

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
+
+from docent.api.deps import AdminDep, ContainerDep, ContextDep, UnitOfWorkDep, require_admin
+from docent.api.schemas import PageOut, page_out
+from docent.db.tables import Group
+from docent.types import Page, PageRequest
+
+router = APIRouter(prefix="/groups", tags=["groups"], dependencies=[Depends(require_admin)])
+
+
+class GroupIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class MemberIn(BaseModel):
+    user_id: uuid.UUID
+
+
+class GroupOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    member_ids: list[uuid.UUID]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, group: Group) -> GroupOut:
+        return cls(
+            id=group.id,
+            name=group.name,
+            description=group.description,
+            member_ids=sorted(m.user_id for m in group.memberships),
+            created_at=group.created_at,
+        )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut, summary="Create a group")
+def create_group(
+    body: GroupIn, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+) -> GroupOut:
+    return GroupOut.of(container.groups.create(uow, admin, body.name, body.description, context))
+
+
+@router.get("", response_model=PageOut[GroupOut], summary="List groups")
+def list_groups(
+    admin: AdminDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    result = container.groups.list(uow, admin, PageRequest(page, page_size))
+    return page_out(Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size),
+                    GroupOut)
+
+
+@router.get("/{group_id}", response_model=GroupOut, summary="One group with its members")
+def get_group(group_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep) -> GroupOut:
+    return GroupOut.of(container.groups.get(uow, admin, group_id))
+
+
+@router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a group")
+def delete_group(
+    group_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+) -> None:
+    container.groups.delete(uow, admin, group_id, context)
+
+
+@router.post("/{group_id}/members", response_model=GroupOut, summary="Add a member")
+def add_member(
+    group_id: uuid.UUID,
+    body: MemberIn,
+    admin: AdminDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> GroupOut:
+    return GroupOut.of(container.groups.add_member(uow, admin, group_id, body.user_id, context))
+
+
+@router.delete(
+    "/{group_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a member"
+)
+def remove_member(
+    group_id: uuid.UUID,
+    user_id: uuid.UUID,
+    admin: AdminDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> None:
+    container.groups.remove_member(uow, admin, group_id, user_id, context)

@@ -1,0 +1,207 @@
+"""Authentication: login, token rotation, logout, and turning a bearer credential into a principal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn
+
+from docent.auth import audit
+from docent.auth.audit import RequestContext
+from docent.auth.passwords import PasswordHasher
+from docent.auth.policy import CredentialKind, Principal
+from docent.auth.throttle import LoginThrottle
+from docent.auth.tokens import AccessTokenCodec, hash_secret, looks_like_api_key, new_refresh_token
+from docent.db.tables import RefreshToken, TokenFamily, User
+from docent.db.uow import UnitOfWork
+from docent.errors import DocentError, ErrorCode
+from docent.types import Role
+
+# An API key's last use is written at most this often, so a busy integration does not write on every call.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class AuthService:
+    def __init__(
+        self,
+        hasher: PasswordHasher,
+        codec: AccessTokenCodec,
+        throttle: LoginThrottle,
+        refresh_lifetime: timedelta,
+    ) -> None:
+        self._hasher = hasher
+        self._codec = codec
+        self._throttle = throttle
+        self._refresh_lifetime = refresh_lifetime
+
+    def login(
+        self, uow: UnitOfWork, email: str, password: str, context: RequestContext, org_slug: str | None = None
+    ) -> TokenPair:
+        account = normalize_email(email)
+        address = context.ip or "unknown"
+        self._throttle.ensure_allowed(account, address)
+        user = self._find_login_user(uow, account, org_slug)
+        valid, updated_hash = self._hasher.verify(password, user.password_hash if user else None)
+        if user is None or not valid:
+            self._fail_login(uow, account, address, context, user)
+        if not user.is_active:
+            self._fail_login(uow, account, address, context, user, reason="inactive")
+        self._throttle.record_success(account)
+        if updated_hash:
+            user.password_hash = updated_hash
+        now = datetime.now(UTC)
+        user.last_login_at = now
+        audit.record(uow, context, "auth.login", org_id=user.org_id, actor_id=user.id)
+        return self._open_family(uow, user, now)
+
+    def refresh(self, uow: UnitOfWork, refresh_token: str, context: RequestContext) -> TokenPair:
+        stored = uow.tokens.refresh_token_by_hash(hash_secret(refresh_token))
+        if stored is None:
+            raise DocentError(ErrorCode.INVALID_TOKEN, "Unknown refresh token.")
+        family = uow.tokens.get_family(stored.family_id)
+        user = uow.users.get(family.user_id) if family else None
+        if family is None or user is None or family.revoked_at is not None or not user.is_active:
+            raise DocentError(ErrorCode.TOKEN_REVOKED)
+        now = datetime.now(UTC)
+        if stored.used_at is not None:
+            self._revoke_reused_family(uow, family, stored.sequence, user, context)
+        if stored.expires_at <= now:
+            raise DocentError(ErrorCode.TOKEN_EXPIRED)
+        stored.used_at = now
+        return self._rotate(uow, user, family.id, stored.sequence + 1, now)
+
+    def logout(self, uow: UnitOfWork, principal: Principal, refresh_token: str | None, context: RequestContext) -> None:
+        """End the login session of the access token, and of the refresh token if one is given."""
+        now = datetime.now(UTC)
+        families = {principal.family_id} if principal.family_id else set()
+        if refresh_token:
+            stored = uow.tokens.refresh_token_by_hash(hash_secret(refresh_token))
+            family = uow.tokens.get_family(stored.family_id) if stored else None
+            if family is not None and family.user_id == principal.user_id:
+                families.add(family.id)
+        for family_id in families:
+            uow.tokens.revoke_family(family_id, "logout", now)
+        audit.record(uow, context, "auth.logout", org_id=principal.org_id, actor_id=principal.user_id)
+
+    def authenticate(self, uow: UnitOfWork, credential: str) -> Principal:
+        """Resolve a bearer credential (access token or API key) against the database's current state."""
+        if looks_like_api_key(credential):
+            return self._authenticate_api_key(uow, credential)
+        claims = self._codec.decode(credential)
+        user = uow.users.get(claims.user_id)
+        family = uow.tokens.get_family(claims.family_id)
+        if user is None or user.org_id != claims.org_id or family is None or family.user_id != user.id:
+            raise DocentError(ErrorCode.INVALID_TOKEN)
+        if not user.is_active or (family.access_cutoff is not None and claims.sequence >= family.access_cutoff):
+            raise DocentError(ErrorCode.TOKEN_REVOKED)
+        return _principal(user, CredentialKind.ACCESS_TOKEN, family_id=family.id)
+
+    def _authenticate_api_key(self, uow: UnitOfWork, credential: str) -> Principal:
+        key = uow.api_keys.by_hash(hash_secret(credential))
+        user = uow.users.get(key.user_id) if key else None
+        if key is None or user is None:
+            raise DocentError(ErrorCode.INVALID_TOKEN, "Unknown API key.")
+        if key.revoked_at is not None or not user.is_active:
+            raise DocentError(ErrorCode.TOKEN_REVOKED, "This API key no longer works.")
+        now = datetime.now(UTC)
+        if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+            key.last_used_at = now
+        return _principal(user, CredentialKind.API_KEY, api_key_id=key.id)
+
+    def _find_login_user(self, uow: UnitOfWork, email: str, org_slug: str | None) -> User | None:
+        org_id = None
+        if org_slug:
+            org = uow.orgs.by_slug(org_slug)
+            if org is None:
+                return None
+            org_id = org.id
+        candidates = uow.users.by_email(email, org_id)
+        # The same address in two organisations is ambiguous without the organisation's slug.
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _fail_login(
+        self,
+        uow: UnitOfWork,
+        account: str,
+        address: str,
+        context: RequestContext,
+        user: User | None,
+        reason: str = "password",
+    ) -> NoReturn:
+        self._throttle.record_failure(account, address)
+        audit.record(
+            uow,
+            context,
+            "auth.login_failed",
+            org_id=user.org_id if user else None,
+            actor_id=None,
+            target_type="user" if user else None,
+            target_id=user.id if user else None,
+            details={"reason": reason if user else "unknown_account"},
+        )
+        raise DocentError(ErrorCode.INVALID_CREDENTIALS, keep_writes=True)
+
+    def _revoke_reused_family(
+        self, uow: UnitOfWork, family: TokenFamily, sequence: int, user: User, context: RequestContext
+    ) -> NoReturn:
+        """A rotated refresh token came back: someone holds a copy, so the session's refresh tokens end,
+        and so do the access tokens minted after this one was first used (they may be the copier's)."""
+        uow.tokens.revoke_family(family.id, "refresh_token_reused", datetime.now(UTC), access_cutoff=sequence + 1)
+        audit.record(
+            uow, context, "auth.refresh_reuse_detected", org_id=user.org_id, actor_id=user.id,
+            target_type="token_family", target_id=family.id,
+        )
+        raise DocentError(
+            ErrorCode.TOKEN_REVOKED, "This refresh token was already used; the session is revoked.", keep_writes=True
+        )
+
+    def _open_family(self, uow: UnitOfWork, user: User, now: datetime) -> TokenPair:
+        family = uow.tokens.add_family(TokenFamily(id=uuid.uuid4(), user_id=user.id, created_at=now))
+        uow.flush()
+        return self._rotate(uow, user, family.id, 0, now)
+
+    def _rotate(
+        self, uow: UnitOfWork, user: User, family_id: uuid.UUID, sequence: int, now: datetime
+    ) -> TokenPair:
+        refresh = new_refresh_token()
+        uow.tokens.add_refresh_token(
+            RefreshToken(
+                family_id=family_id,
+                token_hash=hash_secret(refresh),
+                sequence=sequence,
+                created_at=now,
+                expires_at=now + self._refresh_lifetime,
+            )
+        )
+        access = self._codec.issue(user.id, user.org_id, family_id, sequence, now)
+        return TokenPair(access, refresh, int(self._codec.lifetime.total_seconds()))
+
+
+def _principal(
+    user: User,
+    credential: CredentialKind,
+    *,
+    family_id: uuid.UUID | None = None,
+    api_key_id: uuid.UUID | None = None,
+) -> Principal:
+    return Principal(
+        user_id=user.id,
+        org_id=user.org_id,
+        email=user.email,
+        role=Role(user.role),
+        credential=credential,
+        family_id=family_id,
+        api_key_id=api_key_id,
+    )

@@ -1,0 +1,1 @@
+"""Repositories: one per aggregate, each holding the SQL for it and nothing else."""

@@ -1,0 +1,1 @@
+"""Logs and metrics: configured by the app factory or CLI, never at import."""
