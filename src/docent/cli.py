@@ -46,9 +46,12 @@ def serve(
         application = create_app(settings)
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"Docent on http://{host or settings.host}:{port or settings.port} (API docs at /docs)", err=True)
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_config=None,
-                access_log=False)
+    typer.echo(
+        f"Docent on http://{host or settings.host}:{port or settings.port} (API docs at /docs)", err=True
+    )
+    uvicorn.run(
+        application, host=host or settings.host, port=port or settings.port, log_config=None, access_log=False
+    )
 
 
 @db_app.command("upgrade")

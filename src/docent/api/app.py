@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 import docent
 from docent.api.errors import install_error_handlers
@@ -21,7 +21,6 @@ from docent.db import migrate
 from docent.observability.logs import configure_logging, get_logger
 from docent.observability.metrics import HttpMetrics
 
-API_PREFIX = "/api/v1"
 _log = get_logger(__name__)
 
 
@@ -50,11 +49,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
-    api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, groups, api_keys, admin):
-        api.include_router(module.router)
-    app.include_router(api)
-    app.include_router(health.router)
+    for module in (auth, users, groups, api_keys, admin, health):
+        app.include_router(module.router)
     return app
 
 

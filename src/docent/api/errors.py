@@ -29,13 +29,18 @@ def error_body(code: ErrorCode, message: str, details: Any = None) -> dict[str, 
 
 def error_response(error: DocentError) -> JSONResponse:
     return JSONResponse(
-        error_body(error.code, error.message, error.details), status_code=error.http_status, headers=error.headers
+        error_body(error.code, error.message, error.details),
+        status_code=error.http_status,
+        headers=error.headers,
     )
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Never echo the submitted values back: they may be passwords.
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
 
 
 async def _on_docent_error(_request: Request, exc: Exception) -> JSONResponse:

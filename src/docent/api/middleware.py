@@ -99,16 +99,16 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLargeError
             return message
 
         try:
             await self.app(scope, counted_receive, send)
-        except _BodyTooLarge:
+        except _BodyTooLargeError:
             await _too_large(send, self.max_bytes)
 
 
-class _BodyTooLarge(Exception):
+class _BodyTooLargeError(Exception):
     pass
 
 
@@ -125,9 +125,14 @@ async def _too_large(send: Send, limit: int) -> None:
         ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit // 1024} KiB."
     )
     payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 413,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -35,8 +35,16 @@ class ApiKeyService:
             )
         )
         uow.flush()
-        audit.record(uow, context, "api_key.created", org_id=actor.org_id, actor_id=actor.user_id,
-                     target_type="api_key", target_id=record.id, details={"prefix": record.prefix})
+        audit.record(
+            uow,
+            context,
+            "api_key.created",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="api_key",
+            target_id=record.id,
+            details={"prefix": record.prefix},
+        )
         return CreatedApiKey(record=record, secret=generated.secret)
 
     def list(self, uow: UnitOfWork, actor: Principal) -> list[ApiKey]:
@@ -47,5 +55,13 @@ class ApiKeyService:
         if key is None or key.revoked_at is not None:
             raise DocentError(ErrorCode.API_KEY_NOT_FOUND)
         key.revoked_at = datetime.now(UTC)
-        audit.record(uow, context, "api_key.revoked", org_id=actor.org_id, actor_id=actor.user_id,
-                     target_type="api_key", target_id=key.id, details={"prefix": key.prefix})
+        audit.record(
+            uow,
+            context,
+            "api_key.revoked",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="api_key",
+            target_id=key.id,
+            details={"prefix": key.prefix},
+        )

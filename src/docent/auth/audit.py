@@ -6,8 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from docent.db.tables import AuditEvent
 from docent.auth.policy import Principal, ensure_admin
+from docent.db.tables import AuditEvent
 from docent.db.tables import AuditEvent as AuditEventRow
 from docent.db.uow import UnitOfWork
 from docent.types import Page, PageRequest
@@ -55,4 +55,4 @@ class AuditService:
         self, uow: UnitOfWork, actor: Principal, page: PageRequest, action: str | None = None
     ) -> Page[AuditEventRow]:
         ensure_admin(actor)
-        return uow.audit.list(actor.org_id, page, action=action)
+        return uow.audit.page(actor.org_id, page, action=action)

@@ -21,16 +21,25 @@ class GroupService:
         name = name.strip()
         if uow.groups.by_name(actor.org_id, name) is not None:
             raise DocentError(ErrorCode.GROUP_NAME_TAKEN, "A group with this name already exists.")
-        group = uow.groups.add(Group(id=uuid.uuid4(), org_id=actor.org_id, name=name, description=description))
+        group = uow.groups.add(
+            Group(id=uuid.uuid4(), org_id=actor.org_id, name=name, description=description)
+        )
         group.memberships = []
         uow.flush()
-        audit.record(uow, context, "group.created", org_id=actor.org_id, actor_id=actor.user_id,
-                     target_type="group", target_id=group.id)
+        audit.record(
+            uow,
+            context,
+            "group.created",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="group",
+            target_id=group.id,
+        )
         return group
 
     def list(self, uow: UnitOfWork, actor: Principal, page: PageRequest) -> Page[Group]:
         ensure_admin(actor)
-        return uow.groups.list(actor.org_id, page)
+        return uow.groups.page(actor.org_id, page)
 
     def get(self, uow: UnitOfWork, actor: Principal, group_id: uuid.UUID) -> Group:
         ensure_admin(actor)
@@ -40,11 +49,24 @@ class GroupService:
         ensure_admin(actor)
         group = self._get(uow, actor, group_id)
         uow.groups.delete(group)
-        audit.record(uow, context, "group.deleted", org_id=actor.org_id, actor_id=actor.user_id,
-                     target_type="group", target_id=group_id, details={"name": group.name})
+        audit.record(
+            uow,
+            context,
+            "group.deleted",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="group",
+            target_id=group_id,
+            details={"name": group.name},
+        )
 
     def add_member(
-        self, uow: UnitOfWork, actor: Principal, group_id: uuid.UUID, user_id: uuid.UUID, context: RequestContext
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        group_id: uuid.UUID,
+        user_id: uuid.UUID,
+        context: RequestContext,
     ) -> Group:
         ensure_admin(actor)
         group = self._get(uow, actor, group_id)
@@ -53,12 +75,25 @@ class GroupService:
         if uow.groups.membership(group_id, user_id) is None:
             group.memberships.append(uow.groups.add_member(group_id, user_id))
             uow.flush()
-            audit.record(uow, context, "group.member_added", org_id=actor.org_id, actor_id=actor.user_id,
-                         target_type="group", target_id=group_id, details={"user_id": str(user_id)})
+            audit.record(
+                uow,
+                context,
+                "group.member_added",
+                org_id=actor.org_id,
+                actor_id=actor.user_id,
+                target_type="group",
+                target_id=group_id,
+                details={"user_id": str(user_id)},
+            )
         return group
 
     def remove_member(
-        self, uow: UnitOfWork, actor: Principal, group_id: uuid.UUID, user_id: uuid.UUID, context: RequestContext
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        group_id: uuid.UUID,
+        user_id: uuid.UUID,
+        context: RequestContext,
     ) -> None:
         ensure_admin(actor)
         self._get(uow, actor, group_id)
@@ -66,8 +101,16 @@ class GroupService:
         if membership is None:
             raise DocentError(ErrorCode.USER_NOT_FOUND, "The user is not a member of this group.")
         uow.groups.remove_member(membership)
-        audit.record(uow, context, "group.member_removed", org_id=actor.org_id, actor_id=actor.user_id,
-                     target_type="group", target_id=group_id, details={"user_id": str(user_id)})
+        audit.record(
+            uow,
+            context,
+            "group.member_removed",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="group",
+            target_id=group_id,
+            details={"user_id": str(user_id)},
+        )
 
     def _get(self, uow: UnitOfWork, actor: Principal, group_id: uuid.UUID) -> Group:
         group = uow.groups.get_in_org(actor.org_id, group_id)

@@ -11,7 +11,7 @@ from docent.types import Role
 
 
 class CredentialKind(StrEnum):
-    ACCESS_TOKEN = "access_token"
+    ACCESS_TOKEN = "access_token"  # noqa: S105
     API_KEY = "api_key"
 
 

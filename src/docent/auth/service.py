@@ -82,7 +82,9 @@ class AuthService:
         stored.used_at = now
         return self._rotate(uow, user, family.id, stored.sequence + 1, now)
 
-    def logout(self, uow: UnitOfWork, principal: Principal, refresh_token: str | None, context: RequestContext) -> None:
+    def logout(
+        self, uow: UnitOfWork, principal: Principal, refresh_token: str | None, context: RequestContext
+    ) -> None:
         """End the login session of the access token, and of the refresh token if one is given."""
         now = datetime.now(UTC)
         families = {principal.family_id} if principal.family_id else set()
@@ -104,7 +106,9 @@ class AuthService:
         family = uow.tokens.get_family(claims.family_id)
         if user is None or user.org_id != claims.org_id or family is None or family.user_id != user.id:
             raise DocentError(ErrorCode.INVALID_TOKEN)
-        if not user.is_active or (family.access_cutoff is not None and claims.sequence >= family.access_cutoff):
+        if not user.is_active or (
+            family.access_cutoff is not None and claims.sequence >= family.access_cutoff
+        ):
             raise DocentError(ErrorCode.TOKEN_REVOKED)
         return _principal(user, CredentialKind.ACCESS_TOKEN, family_id=family.id)
 
@@ -158,13 +162,22 @@ class AuthService:
     ) -> NoReturn:
         """A rotated refresh token came back: someone holds a copy, so the session's refresh tokens end,
         and so do the access tokens minted after this one was first used (they may be the copier's)."""
-        uow.tokens.revoke_family(family.id, "refresh_token_reused", datetime.now(UTC), access_cutoff=sequence + 1)
+        uow.tokens.revoke_family(
+            family.id, "refresh_token_reused", datetime.now(UTC), access_cutoff=sequence + 1
+        )
         audit.record(
-            uow, context, "auth.refresh_reuse_detected", org_id=user.org_id, actor_id=user.id,
-            target_type="token_family", target_id=family.id,
+            uow,
+            context,
+            "auth.refresh_reuse_detected",
+            org_id=user.org_id,
+            actor_id=user.id,
+            target_type="token_family",
+            target_id=family.id,
         )
         raise DocentError(
-            ErrorCode.TOKEN_REVOKED, "This refresh token was already used; the session is revoked.", keep_writes=True
+            ErrorCode.TOKEN_REVOKED,
+            "This refresh token was already used; the session is revoked.",
+            keep_writes=True,
         )
 
     def _open_family(self, uow: UnitOfWork, user: User, now: datetime) -> TokenPair:

@@ -17,9 +17,7 @@ from docent.errors import DocentError, ErrorCode
 
 
 class LoginThrottle:
-    def __init__(
-        self, storage_uri: str, *, per_account: int, per_address: int, window_seconds: int
-    ) -> None:
+    def __init__(self, storage_uri: str, *, per_account: int, per_address: int, window_seconds: int) -> None:
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self._account_limit = RateLimitItemPerSecond(per_account, window_seconds)
         self._address_limit = RateLimitItemPerSecond(per_address, window_seconds)

@@ -12,8 +12,8 @@ import jwt
 
 from docent.errors import DocentError, ErrorCode
 
-ACCESS_TOKEN_TYPE = "access"
-REFRESH_TOKEN_PREFIX = "drt_"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105
+REFRESH_TOKEN_PREFIX = "drt_"  # noqa: S105
 API_KEY_PREFIX = "dk_"
 _ISSUER = "docent"
 _ALGORITHM = "HS256"

@@ -52,8 +52,14 @@ class UserService:
         ensure_admin(actor)
         user = self._add_user(uow, actor.org_id, email, password, role, full_name)
         audit.record(
-            uow, context, "user.created", org_id=actor.org_id, actor_id=actor.user_id,
-            target_type="user", target_id=user.id, details={"role": role.value},
+            uow,
+            context,
+            "user.created",
+            org_id=actor.org_id,
+            actor_id=actor.user_id,
+            target_type="user",
+            target_id=user.id,
+            details={"role": role.value},
         )
         return user
 
@@ -63,25 +69,41 @@ class UserService:
             raise DocentError(ErrorCode.USER_NOT_FOUND)
         return user
 
-    def list(self, uow: UnitOfWork, actor: Principal, page: PageRequest, role: Role | None = None,
-             active: bool | None = None) -> Page[User]:
+    def list(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        page: PageRequest,
+        role: Role | None = None,
+        active: bool | None = None,
+    ) -> Page[User]:
         ensure_admin(actor)
-        return uow.users.list(actor.org_id, page, role=role.value if role else None, active=active)
+        return uow.users.page(actor.org_id, page, role=role.value if role else None, active=active)
 
     def get(self, uow: UnitOfWork, actor: Principal, user_id: uuid.UUID) -> User:
         ensure_admin(actor)
         return self._get(uow, actor, user_id)
 
     def update(
-        self, uow: UnitOfWork, actor: Principal, user_id: uuid.UUID, changes: UserChanges, context: RequestContext
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        user_id: uuid.UUID,
+        changes: UserChanges,
+        context: RequestContext,
     ) -> User:
         ensure_admin(actor)
         user = self._get(uow, actor, user_id)
         changed: dict[str, object] = {}
-        losing_admin = (changes.role is not None and changes.role is not Role.ADMIN) or changes.is_active is False
-        if losing_admin and user.role == Role.ADMIN and user.is_active and uow.users.count_active_admins(
-            user.org_id
-        ) <= 1:
+        losing_admin = (
+            changes.role is not None and changes.role is not Role.ADMIN
+        ) or changes.is_active is False
+        if (
+            losing_admin
+            and user.role == Role.ADMIN
+            and user.is_active
+            and uow.users.count_active_admins(user.org_id) <= 1
+        ):
             raise DocentError(ErrorCode.LAST_ADMIN, "The organisation must keep at least one active admin.")
         if changes.role is not None and changes.role.value != user.role:
             user.role = changes.role.value
@@ -100,12 +122,22 @@ class UserService:
                 uow.tokens.revoke_all_for_user(user.id, "deactivated", datetime.now(UTC))
         if changed:
             action = "user.deactivated" if changed.get("is_active") is False else "user.updated"
-            audit.record(uow, context, action, org_id=actor.org_id, actor_id=actor.user_id,
-                         target_type="user", target_id=user.id, details=changed)
+            audit.record(
+                uow,
+                context,
+                action,
+                org_id=actor.org_id,
+                actor_id=actor.user_id,
+                target_type="user",
+                target_id=user.id,
+                details=changed,
+            )
         uow.flush()
         return user
 
-    def deactivate(self, uow: UnitOfWork, actor: Principal, user_id: uuid.UUID, context: RequestContext) -> User:
+    def deactivate(
+        self, uow: UnitOfWork, actor: Principal, user_id: uuid.UUID, context: RequestContext
+    ) -> User:
         return self.update(uow, actor, user_id, UserChanges(is_active=False), context)
 
     def bootstrap_admin(self, uow: UnitOfWork, email: str, password: str | None) -> BootstrapResult | None:
@@ -120,21 +152,38 @@ class UserService:
         )
         uow.flush()
         user = self._add_user(uow, org.id, email, password, Role.ADMIN, None)
-        audit.record(uow, audit.CLI_CONTEXT, "user.bootstrap_admin", org_id=org.id, actor_id=None,
-                     target_type="user", target_id=user.id)
+        audit.record(
+            uow,
+            audit.CLI_CONTEXT,
+            "user.bootstrap_admin",
+            org_id=org.id,
+            actor_id=None,
+            target_type="user",
+            target_id=user.id,
+        )
         return BootstrapResult(user=user, generated_password=generated)
 
     def create_in_org(self, uow: UnitOfWork, org_slug: str, email: str, password: str, role: Role) -> User:
         """Operator path (CLI): create a user, and the organisation if it does not exist yet."""
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", org_slug):
-            raise DocentError(ErrorCode.BAD_REQUEST, "An organisation slug is lowercase letters, digits and '-'.")
+            raise DocentError(
+                ErrorCode.BAD_REQUEST, "An organisation slug is lowercase letters, digits and '-'."
+            )
         org = uow.orgs.by_slug(org_slug)
         if org is None:
             org = uow.orgs.add(Organization(id=uuid.uuid4(), name=org_slug, slug=org_slug))
             uow.flush()
         user = self._add_user(uow, org.id, email, password, role, None)
-        audit.record(uow, audit.CLI_CONTEXT, "user.created", org_id=org.id, actor_id=None,
-                     target_type="user", target_id=user.id, details={"role": role.value})
+        audit.record(
+            uow,
+            audit.CLI_CONTEXT,
+            "user.created",
+            org_id=org.id,
+            actor_id=None,
+            target_type="user",
+            target_id=user.id,
+            details={"role": role.value},
+        )
         return user
 
     def _add_user(

@@ -14,7 +14,8 @@ SCRIPT_LOCATION = "docent.db:migrations"
 def _config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolates %
     return config
 
 

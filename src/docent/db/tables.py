@@ -11,8 +11,8 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
-    Integer,
     Index,
+    Integer,
     MetaData,
     String,
     TypeDecorator,
@@ -109,9 +109,7 @@ class Group(Base):
 class GroupMembership(Base):
     __tablename__ = "group_memberships"
 
-    group_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
-    )
+    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )

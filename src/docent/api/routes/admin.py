@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin
+from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.types import PageRequest
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
 class AuditEventOut(OrmModel):
@@ -25,7 +26,9 @@ class AuditEventOut(OrmModel):
     created_at: datetime
 
 
-@router.get("/audit", response_model=PageOut[AuditEventOut], summary="The organisation's audit log, newest first")
+@router.get(
+    "/audit", response_model=PageOut[AuditEventOut], summary="The organisation's audit log, newest first"
+)
 def list_audit_events(
     admin: AdminDep,
     container: ContainerDep,

@@ -8,9 +8,10 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"])
+router = APIRouter(prefix=f"{API_PREFIX}/api-keys", tags=["api keys"])
 
 
 class ApiKeyIn(BaseModel):
@@ -33,12 +34,16 @@ class ApiKeyList(BaseModel):
     items: list[ApiKeyOut]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyOut, summary="Create an API key")
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyOut, summary="Create an API key"
+)
 def create_api_key(
     body: ApiKeyIn, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
 ) -> NewApiKeyOut:
     created = container.api_keys.create(uow, principal, body.name, context)
-    return NewApiKeyOut.model_validate({**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret})
+    return NewApiKeyOut.model_validate(
+        {**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret}
+    )
 
 
 @router.get("", response_model=ApiKeyList, summary="The caller's API keys (never their secrets)")
@@ -48,6 +53,10 @@ def list_api_keys(principal: PrincipalDep, container: ContainerDep, uow: UnitOfW
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
 def revoke_api_key(
-    key_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    key_id: uuid.UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
 ) -> None:
     container.api_keys.revoke(uow, principal, key_id, context)

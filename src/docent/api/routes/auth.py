@@ -6,21 +6,24 @@ from fastapi import APIRouter, Form, status
 from pydantic import BaseModel, Field
 
 from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.routes import API_PREFIX
 from docent.api.schemas import UserOut
 from docent.auth.service import TokenPair
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
 class TokenOut(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
     expires_in: int
 
     @classmethod
     def of(cls, pair: TokenPair) -> TokenOut:
-        return cls(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
+        return cls(
+            access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+        )
 
 
 class RefreshIn(BaseModel):
@@ -35,15 +38,18 @@ class MeOut(UserOut):
     credential: str
 
 
-@router.post("/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)")
+@router.post(
+    "/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)"
+)
 def login(
     container: ContainerDep,
     uow: UnitOfWorkDep,
     context: ContextDep,
     username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email")],
     password: Annotated[str, Form(min_length=1, max_length=256)],
-    organization: Annotated[str | None, Form(max_length=100, description="Org slug, if the email is in several")]
-    = None,
+    organization: Annotated[
+        str | None, Form(max_length=100, description="Org slug, if the email is in several")
+    ] = None,
 ) -> TokenOut:
     return TokenOut.of(container.auth.login(uow, username, password, context, organization))
 
@@ -67,4 +73,6 @@ def logout(
 @router.get("/me", response_model=MeOut, summary="The caller")
 def me(principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> MeOut:
     user = container.users.profile(uow, principal)
-    return MeOut.model_validate({**UserOut.model_validate(user).model_dump(), "credential": principal.credential})
+    return MeOut.model_validate(
+        {**UserOut.model_validate(user).model_dump(), "credential": principal.credential}
+    )

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from docent.api.deps import AdminDep, ContainerDep, ContextDep, UnitOfWorkDep, require_admin
+from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, page_out
 from docent.db.tables import Group
 from docent.types import Page, PageRequest
 
-router = APIRouter(prefix="/groups", tags=["groups"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"], dependencies=[Depends(require_admin)])
 
 
 class GroupIn(BaseModel):
@@ -58,8 +59,9 @@ def list_groups(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     result = container.groups.list(uow, admin, PageRequest(page, page_size))
-    return page_out(Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size),
-                    GroupOut)
+    return page_out(
+        Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size), GroupOut
+    )
 
 
 @router.get("/{group_id}", response_model=GroupOut, summary="One group with its members")

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, EmailStr, Field
 
 from docent.api.deps import AdminDep, ContainerDep, ContextDep, UnitOfWorkDep, require_admin
+from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, UserOut, page_out
 from docent.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from docent.auth.users import UserChanges
 from docent.types import PageRequest, Role
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"], dependencies=[Depends(require_admin)])
 
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 

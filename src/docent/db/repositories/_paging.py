@@ -10,7 +10,7 @@ from docent.types import Page, PageRequest
 T = TypeVar("T")
 
 
-def paginate(session: Session, query: Select[tuple[T]], request: PageRequest) -> Page[T]:
+def paginate(session: Session, query: Select[T], request: PageRequest) -> Page[T]:
     """Run `query` for one page and count all its rows (the count ignores ORDER BY)."""
     count_query: Select[Any] = select(func.count()).select_from(query.order_by(None).subquery())
     total = session.scalar(count_query) or 0

@@ -18,7 +18,7 @@ class AuditRepository:
         self.session.add(event)
         return event
 
-    def list(self, org_id: uuid.UUID, page: PageRequest, *, action: str | None = None) -> Page[AuditEvent]:
+    def page(self, org_id: uuid.UUID, page: PageRequest, *, action: str | None = None) -> Page[AuditEvent]:
         query = (
             select(AuditEvent)
             .where(AuditEvent.org_id == org_id)

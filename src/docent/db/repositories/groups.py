@@ -29,7 +29,7 @@ class GroupRepository:
     def by_name(self, org_id: uuid.UUID, name: str) -> Group | None:
         return self.session.scalar(select(Group).where(Group.org_id == org_id, Group.name == name))
 
-    def list(self, org_id: uuid.UUID, page: PageRequest) -> Page[Group]:
+    def page(self, org_id: uuid.UUID, page: PageRequest) -> Page[Group]:
         query = (
             select(Group)
             .where(Group.org_id == org_id)

@@ -30,7 +30,7 @@ class UserRepository:
             query = query.where(User.org_id == org_id)
         return list(self.session.scalars(query))
 
-    def list(
+    def page(
         self, org_id: uuid.UUID, page: PageRequest, *, role: str | None = None, active: bool | None = None
     ) -> Page[User]:
         query = select(User).where(User.org_id == org_id).order_by(User.created_at, User.id)
