@@ -39,13 +39,16 @@ def serve(
     """Serve the HTTP API and the web page."""
     import uvicorn
 
-    from docent.api.app import create_app
+    from docent.api.app import create_app, prepare
+    from docent.container import build_container
 
     settings = _settings()
     try:
-        application = create_app(settings)
+        container = build_container(settings)
+        prepare(container)
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
+    application = create_app(settings, container, prepare_on_startup=False)
     typer.echo(
         f"Docent on http://{host or settings.host}:{port or settings.port} (API docs at /docs)", err=True
     )

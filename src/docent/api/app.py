@@ -24,7 +24,11 @@ from docent.observability.metrics import HttpMetrics
 _log = get_logger(__name__)
 
 
-def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, container: Container | None = None, *, prepare_on_startup: bool = True
+) -> FastAPI:
+    """The ASGI app. `prepare_on_startup=False` when the caller already ran `prepare` (the CLI does, to fail
+    with a clear message before the server starts)."""
     if not structlog.is_configured():  # never fall back to structlog's console renderer, which prints locals
         configure_logging(settings.log_level)
     container = container or build_container(settings)
@@ -32,7 +36,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        prepare(container)
+        if prepare_on_startup:
+            prepare(container)
         yield
         container.close()
 
