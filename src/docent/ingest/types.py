@@ -1,0 +1,62 @@
+"""Values that flow through ingestion: what parsers produce and what the chunker makes of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ContentType(StrEnum):
+    """The formats Docent reads, decided by sniffing the bytes (never by the file name alone)."""
+
+    PDF = "application/pdf"
+    DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    HTML = "text/html"
+    MARKDOWN = "text/markdown"
+    TEXT = "text/plain"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text with one location: a PDF page, or the text under one heading path."""
+
+    text: str
+    page: int | None = None  # 1-based, PDFs only
+    section_path: tuple[str, ...] = ()  # headings from outermost to innermost
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    title: str | None
+    sections: list[Section]
+    page_count: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it is embedded and stored."""
+
+    ordinal: int
+    text: str
+    token_count: int
+    page: int | None
+    section_path: tuple[str, ...]
+
+
+class ParseFailure(Exception):  # noqa: N818 - the name is the shared contract
+    """The file cannot be read as its type; `code` is stable and `message` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class UnsupportedContent(Exception):  # noqa: N818 - the name is the shared contract
+    """The bytes are not a supported format, or they contradict the declared type."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
