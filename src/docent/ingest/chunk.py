@@ -1,0 +1,126 @@
+"""Cut parsed sections into token-bounded, overlapping chunks (pure: no I/O, no model).
+
+The embedder's own tokenizer is passed in as `count_tokens`, so "fits" means "the model reads it whole".
+Splitting is delegated to semchunk, which cuts at the most meaningful boundary available: paragraphs,
+then sentences, then clauses, then words, then characters.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import cast
+
+from docent.ingest.types import ChunkDraft, Section
+
+DEFAULT_OVERLAP_TOKENS = 32
+
+# Sections are joined with a paragraph break so semchunk prefers to cut between them.
+_SECTION_JOINER = "\n\n"
+# Bound on the per-call memo of token counts; semchunk re-counts the same prefixes while it searches.
+_COUNT_CACHE_SIZE = 16_384
+# A section longer than this many characters per allowed token cannot fit, so it is not counted whole
+# (tokenising a 10 MB text only to learn it is too long would be wasted work).
+_FAST_PATH_CHARS_PER_TOKEN = 32
+
+TokenCounter = Callable[[str], int]
+
+
+def chunk_sections(
+    sections: Sequence[Section],
+    count_tokens: TokenCounter,
+    *,
+    max_tokens: int,
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+    title: str | None = None,
+) -> list[ChunkDraft]:
+    """Chunks of at most `max_tokens` tokens, in document order, ordinals 0..n-1.
+
+    - Every chunk's `token_count` is `count_tokens(chunk.text)` and never exceeds `max_tokens`.
+    - A chunk never spans two locations: consecutive sections with the same `page` and `section_path`
+      are merged first, and each merged run is chunked on its own, so chunks keep their location.
+    - Consecutive chunks of one run share about `overlap_tokens` tokens (semchunk's overlap: one
+      sub-chunk of at most `overlap_tokens`). The overlap is clamped to `max_tokens // 2`, beyond which
+      semchunk's sub-chunks would shrink below the requested overlap and the overlap would collapse.
+      With overlap, semchunk builds chunks from sub-chunks of at most `overlap` tokens, so chunks
+      fill less of `max_tokens` than without (on SciFact abstracts: 137 vs 178 of 254 on average).
+    - Chunk text is the original words in order with every run of whitespace made one space;
+      chunks that are blank, or that the tokenizer reads as zero tokens, are dropped.
+    - `title` is accepted for callers that have one and deliberately ignored: it is not put into chunk
+      text, because the caller decides how (and whether) to prepend context before embedding.
+
+    Raises ValueError for impossible limits, including a tokenizer that counts a single character
+    above `max_tokens`.
+    """
+    del title  # see the docstring: accepted, never inserted
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    if overlap_tokens < 0:
+        raise ValueError(f"overlap_tokens must not be negative, got {overlap_tokens}")
+    overlap = min(overlap_tokens, max_tokens // 2)
+    # A fresh memo per call: bounded, and freed with the call (semchunk's own memo is process-global).
+    counter = cast(TokenCounter, functools.lru_cache(maxsize=_COUNT_CACHE_SIZE)(count_tokens))
+    drafts: list[ChunkDraft] = []
+    for page, path, text in _runs(sections):
+        for piece, tokens in _chunk_run(text, counter, max_tokens, overlap):
+            drafts.append(
+                ChunkDraft(ordinal=len(drafts), text=piece, token_count=tokens, page=page, section_path=path)
+            )
+    return drafts
+
+
+def _runs(sections: Sequence[Section]) -> Iterator[tuple[int | None, tuple[str, ...], str]]:
+    """Merge consecutive sections that share a location; blank sections vanish (and so do not separate)."""
+    filled = (s for s in sections if s.text and not s.text.isspace())
+    for (page, path), group in itertools.groupby(filled, key=lambda s: (s.page, s.section_path)):
+        yield page, path, _SECTION_JOINER.join(s.text for s in group)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _chunk_run(text: str, counter: TokenCounter, max_tokens: int, overlap: int) -> list[tuple[str, int]]:
+    """Chunk one location's text; returns (text, token count) pairs."""
+    if len(text) <= max_tokens * _FAST_PATH_CHARS_PER_TOKEN:
+        whole = _normalise(text)
+        tokens = counter(whole)
+        if tokens <= max_tokens:
+            return [(whole, tokens)] if tokens > 0 else []
+    return _fit(text, counter, max_tokens, max_tokens, overlap)
+
+
+def _fit(
+    text: str, counter: TokenCounter, max_tokens: int, budget: int, overlap: int
+) -> list[tuple[str, int]]:
+    """semchunk at `budget`, then re-count each normalised chunk and re-split any that is over.
+
+    semchunk bounds the pieces it counts, but an overlapped chunk is several pieces joined with their
+    original separators, and normalising whitespace changes the text again; for tokenizers that are
+    not additive over such joins the final count can be a token or two over. Those chunks are cut
+    again, without overlap, at a budget shrunk in proportion to the excess until everything fits.
+    """
+    from semchunk.semchunk import chunk  # imported here: semchunk pulls in tqdm, ~0.1 s
+
+    def guarded(piece: str) -> int:
+        # semchunk recurses forever on a single character that counts over its budget (an emoji is
+        # four tokens to a byte-level estimate). Claiming one token lets it emit that character; the
+        # true count is checked below, so nothing over the limit gets through.
+        return counter(piece) if len(piece) > 1 else min(counter(piece), 1)
+
+    raw = cast(list[str], chunk(text, budget, guarded, memoize=False, overlap=overlap or None))
+    fitted: list[tuple[str, int]] = []
+    for piece in map(_normalise, raw):
+        if not piece:
+            continue
+        tokens = counter(piece)
+        if tokens <= max_tokens:
+            if tokens > 0:
+                fitted.append((piece, tokens))
+        elif budget > 1:
+            smaller = max(1, min(budget - 1, budget * max_tokens // tokens))
+            fitted.extend(_fit(piece, counter, max_tokens, smaller, 0))
+        else:
+            raise ValueError(f"cannot cut {piece[:40]!r} below {max_tokens} tokens with this tokenizer")
+    return fitted

@@ -1,0 +1,1 @@
+"""Model adapters: embedders (and, later, chat models) behind small ports."""
