@@ -1,0 +1,361 @@
+"""Download one web page or PDF for ingestion, without letting a URL reach inside the network.
+
+A URL given by a user is an SSRF vector: it can name the cloud metadata service, a database
+on localhost or an admin page on the intranet, directly or through a redirect or a DNS name
+that changes its answer between our check and our connection. `UrlFetcher` therefore:
+
+- accepts only http(s) URLs with a host and no credentials;
+- resolves the host once, refuses when any resolved address is internal, and then connects to
+  that very address (the request is pinned to the IP; Host header and TLS SNI keep the name);
+- follows redirects itself, re-validating every hop;
+- streams the body under a byte limit and an overall deadline;
+- keeps only HTML pages and PDFs, judged by the declared type and by the bytes themselves.
+
+Every httpx error is translated here into `FetchError`, whose `code` is stable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from docent.ingest.types import ContentType
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_URL_LENGTH = 4096
+_SNIFF_BYTES = 1024
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_HOST_NAME = re.compile(r"[a-z0-9_.-]+", re.IGNORECASE)
+
+# Refused even when private addresses are allowed: a self-hosted install on a cloud VM that
+# may fetch from its intranet must still never hand out the instance's credentials.
+_METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+_METADATA_HOSTNAMES = frozenset({"metadata.google.internal"})
+# What `allow_private_addresses` opens up (besides loopback): the ranges an intranet lives in.
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+_HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types that say nothing about the content; for these the bytes decide.
+_GENERIC_MEDIA_TYPES = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/unknown", "unknown/unknown"}
+)
+# The tags the WHATWG sniffing algorithm takes as the start of an HTML document.
+_MARKUP_START = re.compile(
+    rb"\s*(?:<!--|<(?:!doctype\s+html|html|head|body|script|iframe|h1|div|font|table|a|style"
+    rb"|title|b|br|p|meta|link)[\s/>])",
+    re.IGNORECASE,
+)
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")
+_UNSAFE_FILENAME_CHARS = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout_seconds: float = 15.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+    allow_private_addresses: bool = False
+    user_agent: str = "Docent/0.1 (+self-hosted document assistant)"
+
+
+@dataclass(frozen=True)
+class FetchedResource:
+    url: str  # the final URL, after redirects
+    content_type: ContentType  # HTML or PDF
+    data: bytes
+    filename: str  # derived from the final URL path; never contains a slash
+
+
+class FetchError(Exception):
+    """The URL cannot be fetched; `code` is stable, `message` is for people and never holds credentials."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+def is_forbidden_address(address: IPAddress, *, allow_private_addresses: bool = False) -> bool:
+    """Whether a fetch may not connect to `address`.
+
+    Everything that is not globally routable unicast is forbidden. `allow_private_addresses`
+    opens loopback and the private ranges only; link-local, multicast, reserved and the cloud
+    metadata addresses stay closed.
+    """
+    target = _embedded_ipv4(address)
+    if target in _METADATA_ADDRESSES:
+        return True
+    if allow_private_addresses and (target.is_loopback or any(target in n for n in _PRIVATE_NETWORKS)):
+        return False
+    return (
+        not target.is_global
+        or target.is_private
+        or target.is_loopback
+        or target.is_link_local
+        or target.is_multicast
+        or target.is_reserved
+        or target.is_unspecified
+        or (isinstance(target, ipaddress.IPv6Address) and target.is_site_local)
+    )
+
+
+def _embedded_ipv4(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for, if any, since that is where packets end up."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+class UrlFetcher:
+    """Fetches one URL under a `FetchPolicy`; `transport` is for tests (default: a fresh one per fetch)."""
+
+    def __init__(self, policy: FetchPolicy, transport: httpx.BaseTransport | None = None) -> None:
+        self._policy = policy
+        self._transport = transport
+
+    def fetch(self, url: str) -> FetchedResource:
+        deadline = time.monotonic() + self._policy.timeout_seconds
+        target = _parse_url(url)
+        with self._open_transport() as transport:
+            for _ in range(self._policy.max_redirects + 1):
+                with _translated_errors(target.host):
+                    outcome = self._hop(transport, target, deadline)
+                if isinstance(outcome, FetchedResource):
+                    return outcome
+                target = outcome
+        raise FetchError("too_many_redirects", f"gave up after {self._policy.max_redirects} redirects")
+
+    @contextmanager
+    def _open_transport(self) -> Iterator[httpx.BaseTransport]:
+        if self._transport is not None:
+            yield self._transport
+            return
+        # No keep-alive: a pooled TLS connection is keyed by IP, so reusing it for another host
+        # name on the same IP would skip the certificate check for that name.
+        transport = httpx.HTTPTransport(retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+        try:
+            yield transport
+        finally:
+            transport.close()
+
+    def _hop(
+        self, transport: httpx.BaseTransport, target: httpx.URL, deadline: float
+    ) -> FetchedResource | httpx.URL:
+        """One request: the resource, or the validated URL to go to next."""
+        response = self._send(transport, target, deadline)
+        try:
+            if response.status_code in _REDIRECT_STATUSES:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError("fetch_failed", f"{target.host} redirected without a Location")
+                return _redirect_target(target, location)
+            if not 200 <= response.status_code < 300:
+                raise FetchError("fetch_failed", f"{target.host} answered HTTP {response.status_code}")
+            data, kind = self._read_body(response, deadline)
+        finally:
+            response.close()
+        return FetchedResource(
+            url=str(target), content_type=kind, data=data, filename=_filename(target, kind)
+        )
+
+    def _send(self, transport: httpx.BaseTransport, target: httpx.URL, deadline: float) -> httpx.Response:
+        addresses = _resolve_allowed(target, self._policy.allow_private_addresses)
+        for index, address in enumerate(addresses):
+            request = self._pinned_request(target, address, _remaining(deadline))
+            try:
+                return transport.handle_request(request)
+            except httpx.ConnectError:
+                # Like a browser, try the host's next address; all of them passed the check.
+                if index == len(addresses) - 1:
+                    raise
+        raise AssertionError("unreachable: _resolve_allowed returns at least one address")
+
+    def _pinned_request(self, target: httpx.URL, address: IPAddress, timeout: float) -> httpx.Request:
+        """A request to `target` that connects to `address`, the IP we checked.
+
+        Connecting by name would let httpx resolve the name again, and a DNS server that answers
+        a public IP to our check and 127.0.0.1 to the connection (DNS rebinding) would get
+        through. So the URL carries the IP, while the Host header and the TLS server name (SNI,
+        which is also the name the certificate is verified against) carry the original name.
+        """
+        host = target.raw_host.decode("ascii")
+        extensions: dict[str, object] = {
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        }
+        if target.scheme == "https" and not _is_ip_literal(host):
+            extensions["sni_hostname"] = host
+        headers = {
+            "Host": target.netloc.decode("ascii"),
+            "User-Agent": self._policy.user_agent,
+            "Accept": "text/html,application/xhtml+xml,application/pdf;q=0.9,*/*;q=0.1",
+        }
+        return httpx.Request(
+            "GET", target.copy_with(host=str(address)), headers=headers, extensions=extensions
+        )
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> tuple[bytes, ContentType]:
+        limit = self._policy.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        parts: list[bytes] = []
+        size = 0
+        kind: ContentType | None = None
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            parts.append(chunk)
+            # The read timeout bounds each wait; this bounds a server that trickles bytes.
+            if time.monotonic() > deadline:
+                raise _timed_out()
+            if kind is None and size >= _SNIFF_BYTES:
+                # Decide early so a large video is refused as such, not downloaded first.
+                kind = _classify(media_type, b"".join(parts)[:_SNIFF_BYTES])
+        data = b"".join(parts)
+        return data, kind or _classify(media_type, data[:_SNIFF_BYTES])
+
+
+def _parse_url(raw: str, *, redirect: bool = False) -> httpx.URL:
+    """The URL to fetch, or `invalid_url`; the messages never repeat the URL (it may hold a password)."""
+    where = "the redirect target" if redirect else "the URL"
+
+    def invalid(reason: str) -> FetchError:
+        return FetchError("invalid_url", f"{where} {reason}")
+
+    if len(raw) > MAX_URL_LENGTH:
+        raise invalid(f"is longer than {MAX_URL_LENGTH} characters")
+    try:
+        url = httpx.URL(raw.strip())
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise invalid("is malformed") from None
+    if url.scheme not in ("http", "https"):
+        raise invalid("must start with http:// or https://")
+    if url.userinfo:
+        raise invalid("must not contain a user name or password")
+    host = url.raw_host.decode("ascii", errors="replace")
+    if not host:
+        raise invalid("has no host")
+    if not (_is_ip_literal(host) or _HOST_NAME.fullmatch(host)):
+        raise invalid("has a malformed host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise invalid("has an invalid port")
+    return url.copy_with(fragment=None)
+
+
+def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
+    try:
+        joined = current.join(location)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise FetchError("invalid_url", "the redirect target is malformed") from None
+    return _parse_url(str(joined), redirect=True)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_allowed(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
+    """All addresses of the URL's host, or `url_forbidden` when any one of them is forbidden."""
+    host = url.raw_host.decode("ascii")
+    if host.rstrip(".").lower() in _METADATA_HOSTNAMES:
+        raise FetchError("url_forbidden", f"{host} is a cloud metadata service")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise FetchError("fetch_failed", f"could not resolve the host {host}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]))
+        if address not in addresses:
+            addresses.append(address)
+    # Any, not all: an attacker who controls the name can order the answers.
+    if not addresses or any(
+        is_forbidden_address(a, allow_private_addresses=allow_private) for a in addresses
+    ):
+        raise FetchError("url_forbidden", f"{host} resolves to an address that may not be fetched")
+    return addresses
+
+
+def _classify(media_type: str, head: bytes) -> ContentType:
+    """HTML or PDF from the declared type and the first bytes, or `unsupported_media_type`."""
+    if head.startswith(b"%PDF-"):
+        return ContentType.PDF
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    if media_type in _HTML_MEDIA_TYPES and not _BINARY_BYTES.search(body):
+        return ContentType.HTML
+    if media_type in _GENERIC_MEDIA_TYPES and _MARKUP_START.match(body):
+        return ContentType.HTML
+    if media_type == "application/pdf" or media_type in _HTML_MEDIA_TYPES:
+        reason = f"is declared as {media_type} but its content is not"
+    else:
+        reason = f"is {media_type or 'of no declared type'}"
+    raise FetchError("unsupported_media_type", f"only HTML pages and PDFs can be fetched; this {reason}")
+
+
+def _filename(url: httpx.URL, kind: ContentType) -> str:
+    """A file name from the last path segment, made safe and given the extension of its type."""
+    last = url.path.rsplit("/", 1)[-1]  # httpx has already percent-decoded the path
+    name = _UNSAFE_FILENAME_CHARS.sub("_", last).strip().lstrip(".")[:150]
+    if kind is ContentType.PDF:
+        if not name:
+            return "document.pdf"
+        return name if name.lower().endswith(".pdf") else f"{name}.pdf"
+    if not name:
+        return "index.html"
+    return name if name.lower().endswith((".html", ".htm")) else f"{name}.html"
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _timed_out()
+    return remaining
+
+
+def _timed_out() -> FetchError:
+    return FetchError("fetch_timeout", "the download took longer than allowed")
+
+
+def _too_large(limit: int) -> FetchError:
+    return FetchError("fetch_too_large", f"the download is larger than {limit} bytes")
+
+
+@contextmanager
+def _translated_errors(host: str) -> Iterator[None]:
+    """httpx and socket errors become `FetchError`; our own pass through unchanged."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise _timed_out() from exc
+    except httpx.ConnectError as exc:
+        reason = "its TLS certificate is not valid" if "CERTIFICATE" in str(exc) else "the connection failed"
+        raise FetchError("fetch_failed", f"could not connect to {host}: {reason}") from exc
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+        raise FetchError("fetch_failed", f"the download from {host} failed") from exc
