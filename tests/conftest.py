@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from docent.api.app import create_app
 from docent.config import Settings
+from docent.container import build_container
 from docent.db import migrate
 from docent.db.engine import build_engine
 
@@ -120,6 +122,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "admin_email": ADMIN_EMAIL,
         "admin_password": ADMIN_PASSWORD,
         "redis_url": None,
+        "job_sweep_seconds": 0.5,
+        "job_backoff_base_seconds": 0.2,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -130,9 +134,22 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """The real local model, loaded once for the whole run and shared by every app the tests start."""
+    from docent.llm.local_embedder import LocalEmbedder
+
+    return LocalEmbedder("all-MiniLM-L6-v2", batch_size=32, threads=1)
+
+
+def start_client(settings: Settings, embedder: Any) -> TestClient:
+    app = create_app(settings, build_container(settings, embedder=embedder))
+    return TestClient(app, raise_server_exceptions=False)
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+def client(settings: Settings, embedder: Any) -> Iterator[TestClient]:
+    with start_client(settings, embedder) as test_client:
         yield test_client
 
 
@@ -158,6 +175,25 @@ class Api:
         assert response.status_code == 201, response.text
         user: dict[str, Any] = response.json()
         return user
+
+    def upload(
+        self, headers: dict[str, str], files: list[Any], status: int = 202, **form: str
+    ) -> list[dict[str, Any]]:
+        response = self.client.post("/api/v1/documents", files=files, data=form, headers=headers)
+        assert response.status_code == status, response.text
+        documents: list[dict[str, Any]] = response.json()["documents"]
+        return documents
+
+    def wait_for(self, headers: dict[str, str], document_id: str, *, timeout: float = 120) -> dict[str, Any]:
+        """Poll until the document's latest version is completed or failed (the bound only stops a hang)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.client.get(f"/api/v1/documents/{document_id}", headers=headers)
+            assert response.status_code == 200, response.text
+            document: dict[str, Any] = response.json()
+            if document["status"] in ("completed", "failed") or time.monotonic() > deadline:
+                return document
+            time.sleep(0.1)
 
 
 @pytest.fixture

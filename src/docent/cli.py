@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from docent.config import ConfigurationError, Settings
+from docent.errors import DocentError
 from docent.types import Role
 
 app = typer.Typer(help="Docent: grounded answers from your organisation's documents.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="The search index: check it against the database, or rebuild it.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(index_app, name="index")
 
 
 def _settings() -> Settings:
@@ -96,7 +102,6 @@ def users_create(
 
     from docent.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
     from docent.container import build_container
-    from docent.errors import DocentError
 
     try:
         TypeAdapter(EmailStr).validate_python(email)
@@ -117,6 +122,135 @@ def users_create(
     finally:
         container.close()
     typer.echo(f"created {user.role} {user.email} ({user.id}) in organisation {org!r}")
+
+
+@app.command()
+def worker() -> None:
+    """Run ingestion jobs from the queue until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    import signal
+    import threading
+
+    from docent.container import build_container
+
+    container = build_container(_settings())
+    container.check_index_model()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    container.start_worker()
+    typer.echo("docent worker running", err=True)
+    stop.wait()
+    container.close()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)", exists=True)],
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for every document (repeatable)")
+    ] = None,
+    visibility: Annotated[str, typer.Option(help="private, group or org")] = "org",
+    owner: Annotated[
+        str | None, typer.Option(help="Email of the owning user (default: DOCENT_ADMIN_EMAIL)")
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation slug, when the email is in several")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every document is indexed")] = True,
+) -> None:
+    """Ingest files and folders as one batch, with a progress bar."""
+    from docent.container import build_container
+    from docent.ingest.bulk import collect_files, submit_batch
+    from docent.ingest.service import UploadOptions, Visibility, normalise_tags
+
+    settings = _settings()
+    container = build_container(settings)
+    try:
+        with container.database.unit_of_work() as uow:
+            principal = container.auth.local_principal(uow, owner or settings.admin_email, org)
+        options = UploadOptions(visibility=Visibility(visibility), tags=normalise_tags(tag or []))
+        files = collect_files(paths)
+        submitted = submit_batch(
+            container.database,
+            container.blobs,
+            container.documents,
+            principal,
+            files,
+            options,
+            settings.max_upload_bytes,
+        )
+        for path, reason in submitted.rejected:
+            typer.secho(f"skipped {path}: {reason}", fg=typer.colors.YELLOW, err=True)
+        typer.echo(
+            f"batch {submitted.batch_id}: {submitted.accepted} accepted, "
+            f"{submitted.duplicates} already present, {len(submitted.rejected)} skipped",
+            err=True,
+        )
+        counts = _wait_for_batch(container, submitted.batch_id, submitted.accepted) if wait else {}
+    except (DocentError, ValueError) as exc:
+        raise _fail(getattr(exc, "message", str(exc))) from None
+    finally:
+        container.close()
+    if counts.get("failed"):
+        typer.secho(f"{counts['failed']} failed: see GET /api/v1/jobs?batch={submitted.batch_id}", err=True)
+        raise typer.Exit(code=1)
+
+
+def _wait_for_batch(container: Any, batch_id: str, total: int) -> dict[str, int]:
+    import time
+
+    from rich.progress import Progress
+
+    if container.settings.runs_embedded_worker:
+        container.start_worker()
+    counts: dict[str, int] = {}
+    with Progress(transient=False) as progress:
+        bar = progress.add_task("indexing", total=total)
+        while True:
+            with container.database.unit_of_work(write=False) as uow:
+                counts = uow.jobs.batch_counts(batch_id)
+            finished = counts.get("completed", 0) + counts.get("failed", 0)
+            progress.update(bar, completed=finished)
+            if finished >= sum(counts.values()):
+                return counts
+            time.sleep(0.5)
+
+
+@index_app.command("check")
+def index_check() -> None:
+    """Report every disagreement between chunks, vectors, keyword rows and files; exit 1 if any."""
+    from docent.container import build_container
+    from docent.search.index_check import check_index
+
+    container = build_container(_settings())
+    try:
+        report = check_index(container.database, container.blobs)
+    finally:
+        container.close()
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Re-derive keyword rows and vectors (re-embedding only what another model made); remove strays."""
+    from docent.container import build_container
+    from docent.search.index_check import rebuild_index
+
+    container = build_container(_settings())
+    try:
+        report = rebuild_index(container.database, container.blobs, container.embedder)
+    finally:
+        container.close()
+    _print_report(report)
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+def _print_report(report: Any) -> None:
+    typer.echo(f"chunks: {report.chunks}  embedding model: {report.embedding_model or '-'}")
+    for kind, count in report.problems.items():
+        typer.echo(f"  {kind}: {count}")
+    typer.echo("index is consistent" if report.ok else "index has problems: run `docent index rebuild`")
 
 
 def main() -> None:

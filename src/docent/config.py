@@ -48,11 +48,44 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     trust_forwarded_for: bool = False
 
+    # Documents and ingestion
+    max_upload_mb: int = Field(default=50, ge=1, le=10_000)
+    max_files_per_upload: int = Field(default=100, ge=1, le=10_000)
+    embedder: str = "local:all-MiniLM-L6-v2"
+    embedder_base_url: str | None = None
+    embedder_api_key: SecretStr | None = None
+    embedder_dimension: int | None = Field(default=None, ge=1)
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    embed_threads: int | None = Field(default=None, ge=1)
+    chunk_overlap_tokens: int = Field(default=32, ge=0, le=200)
+    url_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
+    url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    url_allow_private_addresses: bool = False
+
+    # Background jobs
+    queue_name: str = Field(default="docent", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    embedded_worker: bool | None = None  # None: on when DOCENT_REDIS_URL is unset
+    worker_threads: int = Field(default=1, ge=1, le=64)
+    ingest_batch_jobs: int = Field(default=16, ge=1, le=1000)
+    job_max_attempts: int = Field(default=5, ge=1, le=100)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_backoff_base_seconds: float = Field(default=2.0, ge=0)
+    job_sweep_seconds: float = Field(default=10.0, gt=0)
+
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "files"
         return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.embedded_worker if self.embedded_worker is not None else not self.redis_url
 
     @property
     def is_development(self) -> bool:

@@ -14,11 +14,22 @@ from docent.auth.service import AuthService
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec
 from docent.auth.users import UserService
-from docent.config import Settings
+from docent.config import ConfigurationError, Settings
 from docent.db import migrate
 from docent.db.engine import build_engine
 from docent.db.uow import Database
+from docent.ingest.fetch import FetchPolicy, UrlFetcher
+from docent.ingest.from_url import UrlIngestService
+from docent.ingest.pipeline import IngestHandler
+from docent.ingest.service import DocumentService
+from docent.jobs.queue import HueyQueue, build_huey_queue
+from docent.jobs.runner import JobRunner, RunnerPolicy
+from docent.jobs.service import JobService
+from docent.jobs.worker import Worker
+from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
+from docent.search.index_check import index_model_mismatch
+from docent.storage.blobs import BlobStore
 
 
 @dataclass
@@ -30,6 +41,14 @@ class Container:
     groups: GroupService
     api_keys: ApiKeyService
     audit: AuditService
+    blobs: BlobStore
+    queue: HueyQueue
+    embedder: Embedder
+    documents: DocumentService
+    url_ingest: UrlIngestService
+    jobs: JobService
+    runner: JobRunner
+    worker: Worker | None = None
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -38,13 +57,40 @@ class Container:
             database = "ok" if migrate.is_up_to_date(self.database.engine) else "migrations pending"
         except Exception as exc:  # readiness reports any failure, whatever its type
             database = f"unreachable ({type(exc).__name__})"
-        return {"database": database}
+        try:
+            self.queue.ping()
+            queue = "ok"
+        except Exception as exc:  # as above
+            queue = f"unreachable ({type(exc).__name__})"
+        return {"database": database, "queue": queue}
+
+    def check_index_model(self) -> None:
+        """Refuse to start against an index built with another embedding model."""
+        mismatch = index_model_mismatch(self.database, self.embedder.model_id)
+        if mismatch:
+            raise ConfigurationError(mismatch)
+
+    def start_worker(self) -> Worker:
+        """Consume jobs in this process (the embedded profile, or `docent worker`)."""
+        if self.worker is None:
+            self.worker = Worker(
+                self.queue.huey,
+                self.runner,
+                threads=self.settings.worker_threads,
+                sweep_seconds=self.settings.job_sweep_seconds,
+            )
+            self.worker.start()
+        return self.worker
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
         self.database.dispose()
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, *, embedder: Embedder | None = None) -> Container:
+    """`embedder` replaces the configured one (tests share one loaded model across many containers)."""
     settings.check_secret_key()
     database = Database(build_engine(settings.database_url))
     hasher = PasswordHasher()
@@ -55,6 +101,33 @@ def build_container(settings: Settings) -> Container:
         per_address=settings.login_failures_per_address,
         window_seconds=settings.login_failure_window_seconds,
     )
+    blobs = BlobStore(settings.storage_dir or settings.data_dir / "files")
+    queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
+    embedder = embedder or build_embedder(settings)
+    documents = DocumentService(blobs, queue, max_attempts=settings.job_max_attempts)
+    fetcher = UrlFetcher(
+        FetchPolicy(
+            timeout_seconds=settings.url_fetch_timeout_seconds,
+            max_bytes=settings.url_fetch_max_mb * 1024 * 1024,
+            max_redirects=settings.url_fetch_max_redirects,
+            allow_private_addresses=settings.url_allow_private_addresses,
+        )
+    )
+    ingest = IngestHandler(
+        database,
+        blobs,
+        embedder,
+        batch_size=settings.ingest_batch_jobs,
+        embed_batch_size=settings.embed_batch_size,
+        overlap_tokens=settings.chunk_overlap_tokens,
+    )
+    policy = RunnerPolicy(
+        lease_seconds=settings.job_lease_seconds,
+        backoff_base_seconds=settings.job_backoff_base_seconds,
+        resend_after_seconds=max(settings.job_lease_seconds, 2 * settings.job_sweep_seconds),
+    )
+    runner = JobRunner(database, queue, [ingest], policy)
+    queue.bind(runner.run)
     return Container(
         settings=settings,
         database=database,
@@ -63,6 +136,32 @@ def build_container(settings: Settings) -> Container:
         groups=GroupService(),
         api_keys=ApiKeyService(),
         audit=AuditService(),
+        blobs=blobs,
+        queue=queue,
+        embedder=embedder,
+        documents=documents,
+        url_ingest=UrlIngestService(fetcher, blobs, documents, settings.url_fetch_max_mb * 1024 * 1024),
+        jobs=JobService(),
+        runner=runner,
+    )
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """`local:<model>` runs on this machine; `openai:<model>` calls an OpenAI-compatible server."""
+    kind, _, name = settings.embedder.partition(":")
+    if kind == "local" and name:
+        from docent.llm.local_embedder import LocalEmbedder
+
+        return LocalEmbedder(name, batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    if kind == "openai" and name:
+        from docent.llm.openai_embedder import OpenAIEmbedder
+
+        key = settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None
+        return OpenAIEmbedder(
+            name, base_url=settings.embedder_base_url, api_key=key, dimension=settings.embedder_dimension
+        )
+    raise ConfigurationError(
+        f"DOCENT_EMBEDDER={settings.embedder!r} is not understood: use local:<model> or openai:<model>."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -30,3 +31,13 @@ class Page(Generic[T]):
     total: int
     page: int
     page_size: int
+
+
+@dataclass(frozen=True)
+class ReaderScope:
+    """Whose documents a query may touch: applied inside every query, before any limit."""
+
+    org_id: uuid.UUID
+    user_id: uuid.UUID
+    group_ids: frozenset[uuid.UUID]
+    is_admin: bool

@@ -55,7 +55,7 @@ def test_an_unexpected_failure_is_a_500_without_a_trace(settings: Settings) -> N
 def test_health_ready_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "queue": "ok"}
     client.get("/api/v1/auth/me")
     metrics = client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")

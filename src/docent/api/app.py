@@ -12,7 +12,7 @@ from fastapi import FastAPI
 import docent
 from docent.api.errors import install_error_handlers
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from docent.api.routes import admin, api_keys, auth, groups, health, users
+from docent.api.routes import admin, api_keys, auth, documents, groups, health, jobs, users
 from docent.api.schemas import ERROR_RESPONSES
 from docent.auth.users import BootstrapResult
 from docent.config import ConfigurationError, Settings
@@ -38,6 +38,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if prepare_on_startup:
             prepare(container)
+        if settings.runs_embedded_worker:
+            container.start_worker()
         yield
         container.close()
 
@@ -54,7 +56,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
-    for module in (auth, users, groups, api_keys, admin, health):
+    for module in (auth, users, groups, api_keys, documents, jobs, admin, health):
         app.include_router(module.router)
     return app
 
@@ -63,6 +65,7 @@ def prepare(container: Container) -> None:
     """Start-up checks and the first admin of an empty installation."""
     if not migrate.is_up_to_date(container.database.engine):
         raise ConfigurationError("The database schema is not up to date: run `docent db upgrade` first.")
+    container.check_index_model()
     settings = container.settings
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     with container.database.unit_of_work() as uow:

@@ -52,25 +52,62 @@ UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
-async def current_principal(
-    request: Request,
-    uow: UnitOfWorkDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
-    auth = get_container(request).auth
-    try:
-        principal = await run_in_threadpool(auth.authenticate, uow, credentials.credentials)
-    except DocentError as error:
-        error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
-        raise
-    request.state.user_id = str(principal.user_id)
-    structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def current_principal(request: Request, uow: UnitOfWorkDep, credentials: CredentialsDep) -> Principal:
+    return await _authenticate(request, uow, credentials)
+
+
+async def standalone_principal(request: Request, credentials: CredentialsDep) -> Principal:
+    """The caller, authenticated in a transaction of its own that ends at once: for routes that read a long
+    body (uploads) or wait on the network (URL fetches) before they write, so SQLite's write lock is not
+    held all that time; the route's own unit of work begins only when it first touches the database."""
+    database = get_container(request).database
+
+    def authenticate() -> Principal:
+        with database.unit_of_work() as uow:
+            try:
+                principal = _authenticate_sync(request, uow, credentials)
+            except DocentError as error:
+                if error.keep_writes:
+                    uow.commit()
+                raise
+            uow.commit()
+            return principal
+
+    principal = await run_in_threadpool(authenticate)
+    _bind_user(request, principal)
     return principal
 
 
+async def _authenticate(
+    request: Request, uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    principal = await run_in_threadpool(_authenticate_sync, request, uow, credentials)
+    _bind_user(request, principal)
+    return principal
+
+
+def _authenticate_sync(
+    request: Request, uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return get_container(request).auth.authenticate(uow, credentials.credentials)
+    except DocentError as error:
+        error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+        raise
+
+
+def _bind_user(request: Request, principal: Principal) -> None:
+    request.state.user_id = str(principal.user_id)
+    structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+
+
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+StandalonePrincipalDep = Annotated[Principal, Depends(standalone_principal)]
 
 
 def require_admin(principal: PrincipalDep) -> Principal:

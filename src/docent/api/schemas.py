@@ -44,7 +44,7 @@ class OrmModel(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 429)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 415, 422, 429)
 }
 
 

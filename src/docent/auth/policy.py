@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from docent.errors import DocentError, ErrorCode
-from docent.types import Role
+from docent.types import ReaderScope, Role
 
 
 class CredentialKind(StrEnum):
     ACCESS_TOKEN = "access_token"  # noqa: S105
     API_KEY = "api_key"
+    COMMAND_LINE = "command_line"  # an operator on the machine, acting as a named user
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,19 @@ def ensure_same_org(principal: Principal, org_id: uuid.UUID, not_found: ErrorCod
     """Another organisation's objects do not exist for the caller: 404, never 403."""
     if principal.org_id != org_id:
         raise DocentError(not_found)
+
+
+def reader_scope(principal: Principal, group_ids: list[uuid.UUID]) -> ReaderScope:
+    """What the caller may read: applied inside every document and chunk query, before any limit."""
+    return ReaderScope(
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        group_ids=frozenset(group_ids),
+        is_admin=principal.is_admin,
+    )
+
+
+def ensure_can_modify_document(principal: Principal, owner_id: uuid.UUID | None) -> None:
+    """Owners change their documents; admins change any document of their organisation."""
+    if not principal.is_admin and owner_id != principal.user_id:
+        raise DocentError(ErrorCode.FORBIDDEN, "Only the document's owner or an admin may change it.")

@@ -97,6 +97,20 @@ class AuthService:
             uow.tokens.revoke_family(family_id, "logout", now)
         audit.record(uow, context, "auth.logout", org_id=principal.org_id, actor_id=principal.user_id)
 
+    def local_principal(self, uow: UnitOfWork, email: str, org_slug: str | None = None) -> Principal:
+        """The command line acts as an active user named by the operator, who already holds the machine."""
+        org = uow.orgs.by_slug(org_slug) if org_slug else None
+        if org_slug and org is None:
+            raise DocentError(ErrorCode.NOT_FOUND, f"No organisation {org_slug!r}.")
+        users = [u for u in uow.users.by_email(email.strip().lower(), org.id if org else None) if u.is_active]
+        if len(users) != 1:
+            raise DocentError(
+                ErrorCode.USER_NOT_FOUND,
+                f"No single active user {email!r}"
+                + ("" if org_slug else "; name the organisation with --org."),
+            )
+        return _principal(users[0], CredentialKind.COMMAND_LINE)
+
     def authenticate(self, uow: UnitOfWork, credential: str) -> Principal:
         """Resolve a bearer credential (access token or API key) against the database's current state."""
         if looks_like_api_key(credential):

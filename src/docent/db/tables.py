@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
@@ -177,3 +182,190 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _created_at()
+
+
+class Embedding(TypeDecorator[list[float]]):
+    """A vector: pgvector's `vector` on PostgreSQL, packed float32 bytes on SQLite.
+
+    The column has no fixed dimension in the schema: the dimension belongs to the embedding model, which
+    `index_meta` records, so changing models is a rebuild rather than a migration.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from pgvector.sqlalchemy import Vector
+
+            return dialect.type_descriptor(Vector())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        vector = np.asarray(value, dtype=np.float32)
+        return vector if dialect.name == "postgresql" else vector.tobytes()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bytes | memoryview):
+            return np.frombuffer(bytes(value), dtype=np.float32)
+        if isinstance(value, str):  # pgvector's text form, when the adapter is not registered
+            return np.array(json.loads(value), dtype=np.float32)
+        return np.asarray(value, dtype=np.float32)
+
+
+class IndexMeta(Base):
+    """Facts about the search index, e.g. which embedding model made its vectors."""
+
+    __tablename__ = "index_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_org_deleted", "org_id", "deleted_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(500))
+    visibility: Mapped[str] = mapped_column(String(20))
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    latest_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The version whose chunks search reads. It moves only when a newer version is fully indexed, so a
+    # document stays searchable while its next version is processed; chunks of other versions are removed.
+    indexed_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="SET NULL", use_alter=True)
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DocumentVersion.number",
+        foreign_keys="DocumentVersion.document_id",
+    )
+    shares: Mapped[list[DocumentShare]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    tag_rows: Mapped[list[DocumentTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def tags(self) -> list[str]:
+        return sorted(row.tag for row in self.tag_rows)
+
+    @property
+    def group_ids(self) -> list[uuid.UUID]:
+        return sorted(share.group_id for share in self.shares)
+
+
+class DocumentTag(Base):
+    __tablename__ = "document_tags"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class DocumentShare(Base):
+    """A group that may read a document whose visibility is `group`."""
+
+    __tablename__ = "document_shares"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (
+        UniqueConstraint("document_id", "number", name="uq_document_versions_document_number"),
+        Index("ix_document_versions_sha256", "sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    chunk_count: Mapped[int | None] = mapped_column(Integer)
+    chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_reused: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created_at()
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
+
+
+class Chunk(Base):
+    """A piece of a document version with its vector; its keyword row is written in the same transaction."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (
+        UniqueConstraint("version_id", "ordinal", name="uq_chunks_version_ordinal"),
+        Index("ix_chunks_document", "document_id"),
+        Index("ix_chunks_text_hash", "text_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("document_versions.id", ondelete="CASCADE"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    token_count: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer)
+    section_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    embedding: Mapped[Any] = mapped_column(Embedding)
+
+
+class Job(Base):
+    """A durable unit of background work. The queue only carries its id; this row is the truth."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    document_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document_versions.id", ondelete="CASCADE")
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,7 +6,7 @@ services only flush.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
@@ -15,7 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from docent.db.engine import writing
 from docent.db.repositories.api_keys import ApiKeyRepository
 from docent.db.repositories.audit import AuditRepository
+from docent.db.repositories.chunks import ChunkRepository
+from docent.db.repositories.documents import DocumentRepository
 from docent.db.repositories.groups import GroupRepository
+from docent.db.repositories.index_meta import IndexMetaRepository
+from docent.db.repositories.jobs import JobRepository
 from docent.db.repositories.orgs import OrganizationRepository
 from docent.db.repositories.tokens import TokenRepository
 from docent.db.repositories.users import UserRepository
@@ -30,15 +34,35 @@ class UnitOfWork:
         self.api_keys = ApiKeyRepository(session)
         self.tokens = TokenRepository(session)
         self.audit = AuditRepository(session)
+        self.documents = DocumentRepository(session)
+        self.chunks = ChunkRepository(session)
+        self.jobs = JobRepository(session)
+        self.index_meta = IndexMetaRepository(session)
+        self._after_commit: list[Callable[[], None]] = []
+        self._after_rollback: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this transaction has committed (e.g. enqueue a job that must see its rows)."""
+        self._after_commit.append(callback)
+
+    def after_rollback(self, callback: Callable[[], None]) -> None:
+        """Run `callback` if this transaction ends without committing (e.g. remove a file stored for it)."""
+        self._after_rollback.append(callback)
 
     def flush(self) -> None:
         self.session.flush()
 
     def commit(self) -> None:
         self.session.commit()
+        callbacks, self._after_commit, self._after_rollback = self._after_commit, [], []
+        for callback in callbacks:
+            callback()
 
     def rollback(self) -> None:
         self.session.rollback()
+        callbacks, self._after_commit, self._after_rollback = self._after_rollback, [], []
+        for callback in callbacks:
+            callback()
 
 
 class Database:
@@ -53,10 +77,11 @@ class Database:
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
         """Open a transaction; it is rolled back unless the caller commits it."""
         session = (self._write_sessions if write else self._read_sessions)()
+        uow = UnitOfWork(session)
         try:
-            yield UnitOfWork(session)
+            yield uow
         finally:
-            session.rollback()
+            uow.rollback()  # a no-op after commit
             session.close()
 
     def ping(self) -> None:

@@ -5,10 +5,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 
 from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
+from docent.search.index_check import IndexReport, check_index, rebuild_index
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -38,3 +40,32 @@ def list_audit_events(
     action: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
     return page_out(container.audit.list(uow, admin, PageRequest(page, page_size), action), AuditEventOut)
+
+
+class IndexReportOut(BaseModel):
+    ok: bool
+    chunks: int
+    embedding_model: str | None
+    problems: dict[str, int]
+
+
+def _report_out(report: IndexReport) -> IndexReportOut:
+    return IndexReportOut(
+        ok=report.ok, chunks=report.chunks, embedding_model=report.embedding_model, problems=report.problems
+    )
+
+
+@router.post(
+    "/index/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
+)
+def check_search_index(container: ContainerDep) -> IndexReportOut:
+    return _report_out(check_index(container.database, container.blobs))
+
+
+@router.post(
+    "/index/rebuild",
+    response_model=IndexReportOut,
+    summary="Re-derive keyword rows and vectors, remove strays; other requests keep being answered",
+)
+def rebuild_search_index(container: ContainerDep) -> IndexReportOut:
+    return _report_out(rebuild_index(container.database, container.blobs, container.embedder))

@@ -1,0 +1,399 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, StandalonePrincipalDep, UnitOfWorkDep
+from docent.api.routes import API_PREFIX
+from docent.api.schemas import OrmModel, PageOut
+from docent.api.uploads import UploadForm, read_upload
+from docent.db.repositories.documents import DocumentFilters
+from docent.db.tables import Document, DocumentVersion, Job
+from docent.db.uow import UnitOfWork
+from docent.errors import DocentError, ErrorCode
+from docent.ingest.service import Accepted, IncomingFile, UploadOptions, Visibility, normalise_tags
+from docent.types import PageRequest
+
+router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
+
+Status = Literal["queued", "processing", "completed", "failed"]
+Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "tags": {"type": "string", "description": "Comma-separated tags"},
+                    "visibility": {"type": "string", "enum": [v.value for v in Visibility]},
+                    "group_ids": {
+                        "type": "string",
+                        "description": "Comma-separated group ids (visibility=group)",
+                    },
+                    "title": {"type": "string", "description": "Title, when one file is sent"},
+                    "batch_id": {"type": "string", "description": "Groups the ingest jobs; see GET /jobs"},
+                },
+            }
+        }
+    },
+}
+_VERSION_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {"files": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+}
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class VersionOut(OrmModel):
+    number: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    status: str
+    error: str | None
+    error_code: str | None
+    page_count: int | None
+    chunk_count: int | None
+    chunks_embedded: int
+    chunks_reused: int
+    created_at: datetime
+    processed_at: datetime | None
+
+
+class DocumentOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    visibility: str
+    tags: list[str]
+    group_ids: list[uuid.UUID]
+    owner_id: uuid.UUID | None
+    source_url: str | None
+    filename: str
+    content_type: str
+    size_bytes: int
+    version: int
+    indexed_version: int | None
+    status: str
+    error: str | None
+    progress: Progress
+    page_count: int | None
+    chunk_count: int | None
+    chunks_reused: int
+    created_at: datetime
+    updated_at: datetime
+    versions: list[VersionOut] | None = None
+
+
+class AcceptedOut(DocumentOut):
+    duplicate: bool = Field(description="The same content was already here: this is that document.")
+    job_id: uuid.UUID | None
+
+
+class UploadOut(BaseModel):
+    documents: list[AcceptedOut]
+    batch_id: str | None
+
+
+class UrlIn(BaseModel):
+    url: str = Field(min_length=1, max_length=2000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    visibility: Visibility = Visibility.PRIVATE
+    group_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    title: str | None = Field(default=None, max_length=500)
+
+
+class ChunkOut(OrmModel):
+    id: int
+    ordinal: int
+    text: str
+    token_count: int
+    page: int | None
+    section: list[str] = Field(validation_alias="section_path")
+
+
+def _document_out(
+    document: Document, jobs: dict[uuid.UUID, Job], *, with_versions: bool = False
+) -> DocumentOut:
+    latest = next(v for v in document.versions if v.number == document.latest_version)
+    indexed = next((v.number for v in document.versions if v.id == document.indexed_version_id), None)
+    return DocumentOut(
+        id=document.id,
+        title=document.title,
+        visibility=document.visibility,
+        tags=document.tags,
+        group_ids=document.group_ids,
+        owner_id=document.owner_id,
+        source_url=document.source_url,
+        filename=latest.filename,
+        content_type=latest.content_type,
+        size_bytes=latest.size_bytes,
+        version=latest.number,
+        indexed_version=indexed,
+        status=latest.status,
+        error=latest.error,
+        progress=_progress(latest, jobs.get(latest.id)),
+        page_count=latest.page_count,
+        chunk_count=latest.chunk_count,
+        chunks_reused=latest.chunks_reused,
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+        versions=[VersionOut.model_validate(v) for v in document.versions] if with_versions else None,
+    )
+
+
+def _progress(version: DocumentVersion, job: Job | None) -> Progress:
+    if version.status == "completed":
+        return Progress(done=version.chunk_count or 0, total=version.chunk_count or 0)
+    if job is None:
+        return Progress(done=0, total=0)
+    return Progress(done=job.progress_done, total=job.progress_total)
+
+
+def _documents_out(uow: UnitOfWork, documents: list[Document], **kwargs: Any) -> list[DocumentOut]:
+    latest_ids = [v.id for d in documents for v in d.versions if v.number == d.latest_version]
+    jobs = uow.jobs.latest_for_versions(latest_ids)
+    return [_document_out(d, jobs, **kwargs) for d in documents]
+
+
+def _accepted_out(uow: UnitOfWork, accepted: list[Accepted]) -> list[AcceptedOut]:
+    shaped = _documents_out(uow, [a.document for a in accepted])
+    return [
+        AcceptedOut(**out.model_dump(), duplicate=a.duplicate, job_id=a.job_id)
+        for out, a in zip(shaped, accepted, strict=True)
+    ]
+
+
+def _upload_options(form: UploadForm) -> UploadOptions:
+    fields = form.fields
+    try:
+        visibility = Visibility(fields.get("visibility", "private").strip() or "private")
+        group_ids = tuple(uuid.UUID(g.strip()) for g in fields.get("group_ids", "").split(",") if g.strip())
+    except ValueError:
+        raise DocentError(
+            ErrorCode.VALIDATION_ERROR, "visibility is private, group or org; group_ids are UUIDs."
+        ) from None
+    title = fields.get("title", "").strip() or None
+    if title and len(form.files) > 1:
+        raise DocentError(ErrorCode.VALIDATION_ERROR, "A title can be given only when one file is sent.")
+    batch_id = fields.get("batch_id", "").strip()[:64] or None
+    return UploadOptions(
+        visibility=visibility,
+        tags=normalise_tags(fields.get("tags", "").split(",")),
+        group_ids=group_ids,
+        title=title[:500] if title else None,
+        batch_id=batch_id,
+    )
+
+
+def _incoming(form: UploadForm) -> list[IncomingFile]:
+    return [IncomingFile(f.filename, f.declared_type, f.staged) for f in form.files]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadOut,
+    summary="Upload documents (multipart field `files`, repeatable); ingestion runs in the background",
+    openapi_extra={"requestBody": _UPLOAD_BODY},
+)
+async def upload_documents(
+    request: Request,
+    principal: StandalonePrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> UploadOut:
+    settings = container.settings
+    form = await read_upload(
+        request,
+        container.blobs,
+        file_field="files",
+        max_file_bytes=settings.max_upload_bytes,
+        max_files=settings.max_files_per_upload,
+    )
+    try:
+        options = _upload_options(form)
+        accepted = await run_in_threadpool(
+            container.documents.accept_files, uow, principal, _incoming(form), options, context
+        )
+        shaped = await run_in_threadpool(_accepted_out, uow, accepted)
+    except BaseException:
+        form.discard(container.blobs)
+        raise
+    return UploadOut(documents=shaped, batch_id=options.batch_id)
+
+
+@router.post(
+    "/url",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadOut,
+    summary="Fetch a web page or PDF and ingest it",
+)
+def ingest_url(
+    body: UrlIn,
+    principal: StandalonePrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> UploadOut:
+    options = UploadOptions(
+        visibility=body.visibility,
+        tags=normalise_tags(body.tags),
+        group_ids=tuple(body.group_ids),
+        title=body.title,
+    )
+    accepted = container.url_ingest.ingest(uow, principal, body.url, options, context)
+    return UploadOut(documents=_accepted_out(uow, [accepted]), batch_id=None)
+
+
+@router.get("", response_model=PageOut[DocumentOut], summary="Documents the caller may read")
+def list_documents(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: Status | None = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    owner_id: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
+    sort: Sort = "-created_at",
+) -> Any:
+    filters = DocumentFilters(
+        status=status,
+        tag=tag.strip().lower() if tag else None,
+        owner_id=owner_id,
+        title_contains=q,
+        sort=sort,
+    )
+    found = container.documents.page(uow, principal, filters, PageRequest(page, page_size))
+    items = _documents_out(uow, found.items)
+    return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
+
+
+@router.get("/{document_id}", response_model=DocumentOut, summary="One document, with its versions")
+def get_document(
+    document_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+) -> DocumentOut:
+    document = container.documents.get(uow, principal, document_id)
+    return _documents_out(uow, [document], with_versions=True)[0]
+
+
+@router.get("/{document_id}/file", summary="The original file of the latest version")
+def get_document_file(
+    document_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+) -> FileResponse:
+    version = container.documents.original(uow, principal, document_id)
+    return FileResponse(
+        container.blobs.path_of(version.sha256),
+        media_type=version.content_type,
+        filename=version.filename,
+        headers={"X-Content-Type-Options": "nosniff"},
+        content_disposition_type="attachment",
+    )
+
+
+@router.get("/{document_id}/chunks", response_model=PageOut[ChunkOut], summary="The indexed chunks")
+def get_document_chunks(
+    document_id: uuid.UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    found = container.documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    items = [ChunkOut.model_validate(c) for c in found.items]
+    return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
+
+
+@router.put(
+    "/{document_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedOut,
+    summary="Upload a new version (multipart field `files`, one file)",
+    openapi_extra={"requestBody": _VERSION_BODY},
+)
+async def upload_version(
+    document_id: uuid.UUID,
+    request: Request,
+    principal: StandalonePrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> AcceptedOut:
+    form = await read_upload(
+        request,
+        container.blobs,
+        file_field="files",
+        max_file_bytes=container.settings.max_upload_bytes,
+        max_files=1,
+    )
+    try:
+        if len(form.files) != 1:
+            raise DocentError(ErrorCode.BAD_REQUEST, "Send exactly one file in the field 'files'.")
+        (incoming,) = _incoming(form)
+        accepted = await run_in_threadpool(
+            container.documents.new_version, uow, principal, document_id, incoming, context
+        )
+        (shaped,) = await run_in_threadpool(_accepted_out, uow, [accepted])
+    except BaseException:
+        form.discard(container.blobs)
+        raise
+    return shaped
+
+
+@router.post(
+    "/{document_id}/reprocess",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedOut,
+    summary="Run ingestion again for the latest version",
+)
+def reprocess_document(
+    document_id: uuid.UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+) -> AcceptedOut:
+    accepted = container.documents.reprocess(uow, principal, document_id, context)
+    return _accepted_out(uow, [accepted])[0]
+
+
+@router.delete(
+    "/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete (soft); `purge=true` (admins) removes the file, chunks and vectors too",
+)
+def delete_document(
+    document_id: uuid.UUID,
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    context: ContextDep,
+    purge: bool = False,
+) -> None:
+    container.documents.delete(uow, principal, document_id, context, purge=purge)

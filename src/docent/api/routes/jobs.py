@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from docent.api.deps import ContainerDep, PrincipalDep, UnitOfWorkDep
+from docent.api.routes import API_PREFIX
+from docent.api.schemas import OrmModel, PageOut, page_out
+from docent.types import PageRequest
+
+router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
+
+
+class JobOut(OrmModel):
+    id: uuid.UUID
+    kind: str
+    status: str
+    batch_id: str | None
+    document_id: uuid.UUID | None
+    attempts: int
+    max_attempts: int
+    error: str | None
+    progress_done: int
+    progress_total: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    run_after: datetime | None
+
+
+@router.get(
+    "", response_model=PageOut[JobOut], summary="Background jobs (members see their own), newest first"
+)
+def list_jobs(
+    principal: PrincipalDep,
+    container: ContainerDep,
+    uow: UnitOfWorkDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: Literal["queued", "processing", "completed", "failed"] | None = None,
+    batch: Annotated[str | None, Query(max_length=64)] = None,
+) -> Any:
+    found = container.jobs.list(uow, principal, PageRequest(page, page_size), status=status, batch_id=batch)
+    return page_out(found, JobOut)
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="One job")
+def get_job(job_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> Any:
+    return JobOut.model_validate(container.jobs.get(uow, principal, job_id))

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from docent.db.tables import IndexMeta
+
+
+class IndexMetaRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> str | None:
+        row = self.session.get(IndexMeta, key)
+        return row.value if row else None
+
+    def set(self, key: str, value: str) -> None:
+        row = self.session.get(IndexMeta, key)
+        if row is None:
+            self.session.add(IndexMeta(key=key, value=value))
+        else:
+            row.value = value

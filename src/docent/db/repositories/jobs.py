@@ -1,0 +1,110 @@
+"""Background jobs: the durable record that queue messages only point to."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from docent.db.repositories._paging import paginate
+from docent.db.tables import Job
+from docent.types import Page, PageRequest
+
+QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+
+
+class JobRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, job: Job) -> Job:
+        self.session.add(job)
+        return job
+
+    def get(self, job_id: uuid.UUID) -> Job | None:
+        return self.session.get(Job, job_id)
+
+    def get_in_org(self, org_id: uuid.UUID, job_id: uuid.UUID) -> Job | None:
+        return self.session.scalar(select(Job).where(Job.id == job_id, Job.org_id == org_id))
+
+    def page(
+        self,
+        org_id: uuid.UUID,
+        request: PageRequest,
+        *,
+        status: str | None,
+        batch_id: str | None,
+        created_by: uuid.UUID | None,
+    ) -> Page[Job]:
+        query = select(Job).where(Job.org_id == org_id).order_by(Job.created_at.desc(), Job.id)
+        if status:
+            query = query.where(Job.status == status)
+        if batch_id:
+            query = query.where(Job.batch_id == batch_id)
+        if created_by:
+            query = query.where(Job.created_by == created_by)
+        return paginate(self.session, query, request)
+
+    def claim(self, job_id: uuid.UUID, now: datetime, stale_before: datetime) -> bool:
+        """Take a job that is ready, or whose worker stopped heartbeating; atomic, so one worker wins."""
+        result = self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, _claimable(now, stale_before))
+            .values(
+                status=PROCESSING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now, run_after=None
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def claimable_ids(self, now: datetime, stale_before: datetime, kind: str, limit: int) -> list[uuid.UUID]:
+        query = (
+            select(Job.id)
+            .where(Job.kind == kind, _claimable(now, stale_before))
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def due_for_resend(
+        self, now: datetime, resend_before: datetime, stale_before: datetime
+    ) -> list[uuid.UUID]:
+        """Jobs whose message may be lost (ready but waiting too long) or whose worker stopped heartbeating.
+        The waiting ones are stamped, so they are not re-sent again before `resend_before` comes round."""
+        waiting = and_(
+            Job.status == QUEUED,
+            or_(Job.run_after.is_(None), Job.run_after <= now),
+            func.coalesce(Job.heartbeat_at, Job.created_at) < resend_before,
+        )
+        abandoned = and_(Job.status == PROCESSING, Job.heartbeat_at < stale_before)
+        ids = list(self.session.scalars(select(Job.id).where(or_(waiting, abandoned)).limit(1000)))
+        if ids:
+            self.session.execute(
+                update(Job).where(Job.id.in_(ids), Job.status == QUEUED).values(heartbeat_at=now)
+            )
+        return ids
+
+    def heartbeat(self, job_ids: list[uuid.UUID], now: datetime) -> None:
+        self.session.execute(
+            update(Job).where(Job.id.in_(job_ids), Job.status == PROCESSING).values(heartbeat_at=now)
+        )
+
+    def batch_counts(self, batch_id: str) -> dict[str, int]:
+        """How many of the batch's jobs are in each status."""
+        query = select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
+        return {status: int(count) for status, count in self.session.execute(query).tuples()}
+
+    def latest_for_versions(self, version_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job]:
+        """The newest job of each version (its progress is the version's progress)."""
+        if not version_ids:
+            return {}
+        query = select(Job).where(Job.version_id.in_(version_ids)).order_by(Job.created_at, Job.id)
+        return {job.version_id: job for job in self.session.scalars(query) if job.version_id}
+
+
+def _claimable(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
+    ready = and_(Job.status == QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
+    abandoned = and_(Job.status == PROCESSING, Job.heartbeat_at < stale_before)
+    return or_(ready, abandoned)

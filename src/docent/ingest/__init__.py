@@ -1,0 +1,1 @@
+"""Ingestion: accept uploads and URLs, parse, chunk, embed, and index them durably."""

@@ -1,0 +1,218 @@
+"""The ingest job: parse a stored file, chunk it, embed what is new, and index it in one transaction.
+
+Jobs arrive in batches so that the embedder sees full batches across small documents. Every step can run
+again after a crash: the write replaces whatever an earlier attempt left, and a version already indexed
+is not redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from docent.db.repositories.jobs import COMPLETED, FAILED, PROCESSING, QUEUED
+from docent.db.tables import Chunk, Job
+from docent.db.uow import Database, UnitOfWork
+from docent.ingest.chunk import chunk_sections
+from docent.ingest.parsers import parse
+from docent.ingest.service import INGEST_JOB
+from docent.ingest.types import ChunkDraft, ContentType, ParseFailure
+from docent.jobs.runner import ClaimedJob, JobOutcome, ProgressReporter
+from docent.llm.errors import EmbedderError, EmbedderUnavailable
+from docent.llm.ports import Embedder, Vectors
+from docent.observability.logs import get_logger
+from docent.search.index_check import EMBEDDING_DIMENSION_KEY, EMBEDDING_MODEL_KEY, index_model_mismatch
+from docent.storage.blobs import BlobStore
+
+_log = get_logger(__name__)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Work:
+    """One version on its way through the batch."""
+
+    job_id: uuid.UUID
+    version_id: uuid.UUID
+    document_id: uuid.UUID
+    org_id: uuid.UUID
+    title: str | None
+    page_count: int | None
+    drafts: list[ChunkDraft]
+    vectors: dict[int, Any] = field(default_factory=dict)  # ordinal -> vector
+    reused: int = 0
+
+
+class IngestHandler:
+    kind = INGEST_JOB
+
+    def __init__(
+        self,
+        database: Database,
+        blobs: BlobStore,
+        embedder: Embedder,
+        *,
+        batch_size: int,
+        embed_batch_size: int,
+        overlap_tokens: int,
+    ) -> None:
+        self._database = database
+        self._blobs = blobs
+        self._embedder = embedder
+        self.batch_size = batch_size
+        self._embed_batch_size = embed_batch_size
+        self._overlap_tokens = overlap_tokens
+
+    def process(self, jobs: list[ClaimedJob], progress: ProgressReporter) -> dict[uuid.UUID, JobOutcome]:
+        outcomes: dict[uuid.UUID, JobOutcome] = {}
+        mismatch = index_model_mismatch(self._database, self._embedder.model_id)
+        if mismatch:
+            return {job.id: JobOutcome.failed(mismatch) for job in jobs}
+        batch: list[_Work] = []
+        for job in jobs:
+            try:
+                work = self._prepare(job)
+            except ParseFailure as failure:
+                outcomes[job.id] = JobOutcome.failed(f"{failure.message} [{failure.code}]")
+                continue
+            if work is None:
+                outcomes[job.id] = JobOutcome.completed()
+            else:
+                batch.append(work)
+        try:
+            self._embed(batch, progress)
+        except EmbedderUnavailable as exc:
+            return outcomes | {
+                work.job_id: JobOutcome.retry(f"embedder unavailable: {exc}") for work in batch
+            }
+        except EmbedderError as exc:
+            return outcomes | {work.job_id: JobOutcome.failed(f"embedding failed: {exc}") for work in batch}
+        for work in batch:
+            self._write(work)
+            outcomes[work.job_id] = JobOutcome.completed()
+        return outcomes
+
+    def on_failed(self, uow: UnitOfWork, job: Job, error: str) -> None:
+        version = uow.documents.version(job.version_id) if job.version_id else None
+        if version is not None:
+            version.status, version.error = FAILED, error[:2000]
+            version.error_code = _error_code(error)
+            version.processed_at = datetime.now(UTC)
+
+    def on_retry(self, uow: UnitOfWork, job: Job, error: str) -> None:
+        version = uow.documents.version(job.version_id) if job.version_id else None
+        if version is not None:
+            version.status, version.error = QUEUED, f"retrying: {error}"[:2000]
+
+    # ---------- stages ----------
+
+    def _prepare(self, job: ClaimedJob) -> _Work | None:
+        """Parse and chunk; None when there is nothing to do (document gone, version already indexed)."""
+        with self._database.unit_of_work() as uow:
+            version = uow.documents.version(job.version_id) if job.version_id else None
+            document = uow.documents.get(version.document_id) if version else None
+            if version is None or document is None:
+                return None
+            if version.status == COMPLETED and document.indexed_version_id == version.id:
+                return None
+            version.status, version.error, version.error_code = PROCESSING, None, None
+            key, content_type = version.sha256, ContentType(version.content_type)
+            ids = (job.id, version.id, document.id, document.org_id)
+            uow.commit()
+        parsed = parse(content_type, self._blobs.read(key))
+        drafts = chunk_sections(
+            parsed.sections,
+            self._embedder.count_tokens,
+            max_tokens=self._embedder.max_tokens,
+            overlap_tokens=self._overlap_tokens,
+        )
+        if not drafts:
+            raise ParseFailure("no_text", "The document has no text to index.")
+        work = _Work(*ids, parsed.title, parsed.page_count, drafts)
+        self._reuse_vectors(work)
+        return work
+
+    def _reuse_vectors(self, work: _Work) -> None:
+        """Chunks whose text did not change since an earlier version keep the vectors they have."""
+        hashes = {text_hash(draft.text): draft.ordinal for draft in work.drafts}
+        with self._database.unit_of_work(write=False) as uow:
+            known = uow.chunks.reusable_vectors(work.document_id, self._embedder.model_id, set(hashes))
+        for digest, vector in known.items():
+            work.vectors[hashes[digest]] = vector
+        work.reused = len(work.vectors)
+
+    def _embed(self, batch: list[_Work], progress: ProgressReporter) -> None:
+        pending = [(work, d) for work in batch for d in work.drafts if d.ordinal not in work.vectors]
+        done = {work.job_id: len(work.vectors) for work in batch}
+        for work in batch:
+            progress(work.job_id, done[work.job_id], len(work.drafts))
+        size = self._embed_batch_size
+        for start in range(0, len(pending), size):
+            group = pending[start : start + size]
+            vectors: Vectors = self._embedder.embed([draft.text for _, draft in group])
+            touched: dict[uuid.UUID, _Work] = {}
+            for (work, draft), vector in zip(group, vectors, strict=True):
+                work.vectors[draft.ordinal] = vector
+                done[work.job_id] += 1
+                touched[work.job_id] = work
+            for job_id, work in touched.items():
+                progress(job_id, done[job_id], len(work.drafts))
+
+    def _write(self, work: _Work) -> None:
+        """Chunks, vectors and keyword rows of the version, and its status, in one transaction."""
+        model_id = self._embedder.model_id
+        with self._database.unit_of_work() as uow:
+            document = uow.documents.lock(work.document_id)
+            version = uow.documents.version(work.version_id)
+            if document is None or version is None or document.deleted_at is not None:
+                return
+            if uow.index_meta.get(EMBEDDING_MODEL_KEY) is None:
+                uow.index_meta.set(EMBEDDING_MODEL_KEY, model_id)
+                uow.index_meta.set(EMBEDDING_DIMENSION_KEY, str(self._embedder.dimension))
+            current = (
+                uow.documents.version(document.indexed_version_id) if document.indexed_version_id else None
+            )
+            if current is None or current.number <= version.number:
+                uow.chunks.replace_for_document(document.id, [_row(work, d, model_id) for d in work.drafts])
+                document.indexed_version_id = version.id
+            if work.title and document.title == version.filename:
+                document.title = work.title[:500]
+            version.status, version.error, version.error_code = COMPLETED, None, None
+            version.page_count, version.chunk_count = work.page_count, len(work.drafts)
+            version.chunks_reused, version.chunks_embedded = work.reused, len(work.drafts) - work.reused
+            version.processed_at = datetime.now(UTC)
+            uow.commit()
+        _log.info(
+            "document_indexed", document_id=str(work.document_id), chunks=len(work.drafts), reused=work.reused
+        )
+
+
+def _row(work: _Work, draft: ChunkDraft, model_id: str) -> Chunk:
+    return Chunk(
+        version_id=work.version_id,
+        document_id=work.document_id,
+        org_id=work.org_id,
+        ordinal=draft.ordinal,
+        text=draft.text,
+        text_hash=text_hash(draft.text),
+        token_count=draft.token_count,
+        page=draft.page,
+        section_path=list(draft.section_path),
+        embedding_model=model_id,
+        embedding=np.asarray(work.vectors[draft.ordinal], dtype=np.float32),
+    )
+
+
+def _error_code(error: str) -> str | None:
+    """The stable code a parse failure carries at the end of its message, e.g. `[pdf_encrypted]`."""
+    if error.endswith("]") and "[" in error:
+        return error[error.rindex("[") + 1 : -1][:50]
+    return None

@@ -1,0 +1,101 @@
+"""`docent index check` and `rebuild`: the SQL rows are the truth; everything else must agree with them.
+
+Check counts every kind of disagreement: chunks no search may use, keyword rows without a chunk (and
+chunks without one), vectors of another model than the index's, files without a record, records without
+a file. Rebuild removes the strays, re-derives the keyword index, re-embeds vectors of another model and
+removes files nothing refers to; it works in short transactions, so the service keeps answering.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from docent.db.uow import Database
+from docent.llm.ports import Embedder
+from docent.storage.blobs import BlobStore
+
+EMBEDDING_MODEL_KEY = "embedding_model"
+EMBEDDING_DIMENSION_KEY = "embedding_dimension"
+# A file stored for an upload whose transaction has not committed yet looks unreferenced for a moment.
+FILE_GRACE_SECONDS = 600.0
+
+
+@dataclass
+class IndexReport:
+    chunks: int = 0
+    embedding_model: str | None = None
+    problems: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.problems.values())
+
+
+def index_model_mismatch(database: Database, model_id: str) -> str | None:
+    """Why vectors of `model_id` cannot join the index, or None when they can."""
+    with database.unit_of_work(write=False) as uow:
+        recorded = uow.index_meta.get(EMBEDDING_MODEL_KEY)
+    if recorded is None or recorded == model_id:
+        return None
+    return (
+        f"The index holds vectors of {recorded}, but the embedder is {model_id}: run `docent index rebuild` "
+        f"to re-embed every chunk with {model_id}, or set DOCENT_EMBEDDER back to {recorded}."
+    )
+
+
+def check_index(database: Database, blobs: BlobStore) -> IndexReport:
+    with database.unit_of_work(write=False) as uow:
+        model = uow.index_meta.get(EMBEDDING_MODEL_KEY)
+        report = IndexReport(chunks=uow.chunks.count(), embedding_model=model)
+        report.problems = {
+            "chunks_without_live_version": len(uow.chunks.stray_ids()),
+            "keyword_rows_without_chunk": uow.chunks.keyword_rows_without_chunk(),
+            "chunks_without_keyword_row": uow.chunks.chunks_without_keyword_row(),
+            "vectors_of_another_model": uow.chunks.count_vectors_not_of(model) if model else 0,
+        }
+        referenced = uow.documents.all_storage_keys()
+    stored = set(blobs.keys())
+    report.problems["files_without_record"] = len(stored - referenced)
+    report.problems["records_without_file"] = len(referenced - stored)
+    return report
+
+
+def rebuild_index(
+    database: Database, blobs: BlobStore, embedder: Embedder, *, batch_size: int = 256
+) -> IndexReport:
+    with database.unit_of_work() as uow:
+        uow.chunks.delete_ids(uow.chunks.stray_ids())
+        uow.chunks.rebuild_keyword_index()
+        uow.commit()
+    _reembed(database, embedder, batch_size)
+    _remove_unreferenced_files(database, blobs)
+    return check_index(database, blobs)
+
+
+def _reembed(database: Database, embedder: Embedder, batch_size: int) -> None:
+    """Vectors of another model are made again, batch by batch; then the index records the new model."""
+    while True:
+        with database.unit_of_work(write=False) as uow:
+            stale = uow.chunks.ids_not_of_model(embedder.model_id, batch_size)
+        if not stale:
+            break
+        vectors = embedder.embed([text for _, text in stale])
+        with database.unit_of_work() as uow:
+            uow.chunks.set_vectors(
+                embedder.model_id, {cid: v for (cid, _), v in zip(stale, vectors, strict=True)}
+            )
+            uow.commit()
+    with database.unit_of_work() as uow:
+        uow.index_meta.set(EMBEDDING_MODEL_KEY, embedder.model_id)
+        uow.index_meta.set(EMBEDDING_DIMENSION_KEY, str(embedder.dimension))
+        uow.commit()
+
+
+def _remove_unreferenced_files(database: Database, blobs: BlobStore) -> None:
+    with database.unit_of_work(write=False) as uow:
+        referenced = uow.documents.all_storage_keys()
+    cutoff = time.time() - FILE_GRACE_SECONDS
+    for key in set(blobs.keys()) - referenced:
+        if blobs.path_of(key).stat().st_mtime < cutoff:
+            blobs.delete(key)

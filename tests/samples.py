@@ -1,0 +1,109 @@
+"""Small documents of every supported format, made in code (no binary fixtures in the repository)."""
+
+from __future__ import annotations
+
+import io
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF with one line of Helvetica text per page."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
+    font_id = 3 + 2 * len(pages)
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> /Contents {4 + 2 * i} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def make_encrypted_pdf(text: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([text]))))
+    writer.encrypt(user_password="open-sesame", algorithm="AES-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_blank_pdf(pages: int = 2) -> bytes:
+    """Pages without a text layer, as a scanner would make them (minus the image)."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=612, height=792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_docx(blocks: list[tuple[str, str]]) -> bytes:
+    """`blocks` are (style, text): style "h1"/"h2" for headings, "" for a paragraph."""
+    import docx
+
+    document = docx.Document()
+    for style, text in blocks:
+        if style.startswith("h"):
+            document.add_heading(text, level=int(style[1:]))
+        else:
+            document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+CORPUS: dict[str, tuple[bytes, str]] = {
+    "travel.txt": (
+        b"Travel policy. Employees may book economy class for flights shorter than six hours. "
+        b"Business class is allowed for flights longer than six hours with written manager approval.",
+        "text/plain",
+    ),
+    "expenses.md": (
+        b"# Expenses\n\n## Deadlines\n\nExpense reports must be submitted within 30 days of the trip "
+        b"through the finance portal. Late reports need a director's signature.\n",
+        "text/markdown",
+    ),
+    "security.html": (
+        b"<html><head><title>Security handbook</title></head><body><nav>Home | About</nav><main>"
+        b"<h1>Passwords</h1><p>Passwords must be rotated every 90 days and must contain at least 14 "
+        b"characters.</p></main></body></html>",
+        "text/html",
+    ),
+}
+
+
+def sample_files() -> list[tuple[str, tuple[str, bytes, str]]]:
+    """The five formats, as `files=` for the test client."""
+    files = [("files", (name, content, kind)) for name, (content, kind) in CORPUS.items()]
+    pdf = make_pdf(
+        [
+            "Welcome to Acme. Your laptop is issued on day one.",
+            "The VPN client is called Tunnelbear Enterprise and requires hardware tokens.",
+        ]
+    )
+    files.append(("files", ("onboarding.pdf", pdf, "application/pdf")))
+    leave = make_docx(
+        [("h1", "Parental leave"), ("", "Parents receive sixteen weeks of paid parental leave.")]
+    )
+    files.append(("files", ("leave.docx", leave, DOCX)))
+    return files
