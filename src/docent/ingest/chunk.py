@@ -40,11 +40,9 @@ def chunk_sections(
     - Every chunk's `token_count` is `count_tokens(chunk.text)` and never exceeds `max_tokens`.
     - A chunk never spans two locations: consecutive sections with the same `page` and `section_path`
       are merged first, and each merged run is chunked on its own, so chunks keep their location.
-    - Consecutive chunks of one run share about `overlap_tokens` tokens (semchunk's overlap: one
-      sub-chunk of at most `overlap_tokens`). The overlap is clamped to `max_tokens // 2`, beyond which
-      semchunk's sub-chunks would shrink below the requested overlap and the overlap would collapse.
-      With overlap, semchunk builds chunks from sub-chunks of at most `overlap` tokens, so chunks
-      fill less of `max_tokens` than without (on SciFact abstracts: 137 vs 178 of 254 on average).
+    - Consecutive chunks of one run share up to `overlap_tokens` tokens of whole words: the run is cut at
+      `max_tokens - overlap_tokens`, and each chunk after the first is prefixed with the last words of
+      the one before. The overlap is clamped to `max_tokens // 2`.
     - Chunk text is the original words in order with every run of whitespace made one space;
       chunks that are blank, or that the tokenizer reads as zero tokens, are dropped.
     - `title` is accepted for callers that have one and deliberately ignored: it is not put into chunk
@@ -88,18 +86,56 @@ def _chunk_run(text: str, counter: TokenCounter, max_tokens: int, overlap: int) 
         tokens = counter(whole)
         if tokens <= max_tokens:
             return [(whole, tokens)] if tokens > 0 else []
-    return _fit(text, counter, max_tokens, max_tokens, overlap)
+    if overlap:
+        try:
+            pieces = _fit(text, counter, max_tokens - overlap, max_tokens - overlap)
+            return _with_overlap(pieces, counter, max_tokens, overlap)
+        except ValueError:
+            pass  # a character does not fit in max_tokens - overlap: cut without overlap
+    return _fit(text, counter, max_tokens, max_tokens)
 
 
-def _fit(
-    text: str, counter: TokenCounter, max_tokens: int, budget: int, overlap: int
+def _with_overlap(
+    pieces: list[tuple[str, int]], counter: TokenCounter, max_tokens: int, overlap: int
 ) -> list[tuple[str, int]]:
+    """Start every chunk after the first with the last words (about `overlap` tokens) of the one before.
+
+    Pieces are cut at `max_tokens - overlap` first, so the repeated words fit and chunks stay nearly
+    full (semchunk's own overlap builds chunks of overlap-sized pieces, which leaves them half empty).
+    """
+    joined = [pieces[0]] if pieces else []
+    for (previous, _), (text, tokens) in itertools.pairwise(pieces):
+        tail = _tail(previous, counter, min(overlap, max_tokens - tokens))
+        if tail:
+            candidate = f"{tail} {text}"
+            count = counter(candidate)
+            if count <= max_tokens:
+                joined.append((candidate, count))
+                continue
+        joined.append((text, tokens))
+    return joined
+
+
+def _tail(text: str, counter: TokenCounter, budget: int) -> str:
+    """The longest run of whole last words of `text` that counts at most `budget` tokens."""
+    words = text.split(" ")
+    low, high = 0, min(len(words), max(budget, 0))  # a word is a token or more
+    while low < high:
+        middle = (low + high + 1) // 2
+        if counter(" ".join(words[-middle:])) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(words[-low:]) if low else ""
+
+
+def _fit(text: str, counter: TokenCounter, max_tokens: int, budget: int) -> list[tuple[str, int]]:
     """semchunk at `budget`, then re-count each normalised chunk and re-split any that is over.
 
-    semchunk bounds the pieces it counts, but an overlapped chunk is several pieces joined with their
-    original separators, and normalising whitespace changes the text again; for tokenizers that are
-    not additive over such joins the final count can be a token or two over. Those chunks are cut
-    again, without overlap, at a budget shrunk in proportion to the excess until everything fits.
+    semchunk bounds the pieces it counts, but a chunk is several pieces joined with their original
+    separators, and normalising whitespace changes the text again; for tokenizers that are not additive
+    over such joins the final count can be a token or two over. Those chunks are cut again at a budget
+    shrunk in proportion to the excess until everything fits.
     """
     from semchunk.semchunk import chunk  # imported here: semchunk pulls in tqdm, ~0.1 s
 
@@ -109,7 +145,7 @@ def _fit(
         # true count is checked below, so nothing over the limit gets through.
         return counter(piece) if len(piece) > 1 else min(counter(piece), 1)
 
-    raw = cast(list[str], chunk(text, budget, guarded, memoize=False, overlap=overlap or None))
+    raw = cast(list[str], chunk(text, budget, guarded, memoize=False))
     fitted: list[tuple[str, int]] = []
     for piece in map(_normalise, raw):
         if not piece:
@@ -120,7 +156,7 @@ def _fit(
                 fitted.append((piece, tokens))
         elif budget > 1:
             smaller = max(1, min(budget - 1, budget * max_tokens // tokens))
-            fitted.extend(_fit(piece, counter, max_tokens, smaller, 0))
+            fitted.extend(_fit(piece, counter, max_tokens, smaller))
         else:
             raise ValueError(f"cannot cut {piece[:40]!r} below {max_tokens} tokens with this tokenizer")
     return fitted

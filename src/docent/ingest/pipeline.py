@@ -26,7 +26,7 @@ from docent.jobs.runner import ClaimedJob, JobOutcome, ProgressReporter
 from docent.llm.errors import EmbedderError, EmbedderUnavailable
 from docent.llm.ports import Embedder, Vectors
 from docent.observability.logs import get_logger
-from docent.search.index_check import EMBEDDING_DIMENSION_KEY, EMBEDDING_MODEL_KEY, index_model_mismatch
+from docent.search.index_check import EMBEDDING_MODEL_KEY, index_model_mismatch, record_index_model
 from docent.storage.blobs import BlobStore
 
 _log = get_logger(__name__)
@@ -151,6 +151,7 @@ class IngestHandler:
 
     def _embed(self, batch: list[_Work], progress: ProgressReporter) -> None:
         pending = [(work, d) for work in batch for d in work.drafts if d.ordinal not in work.vectors]
+        pending.sort(key=lambda item: item[1].token_count)  # similar lengths per batch: little padding
         done = {work.job_id: len(work.vectors) for work in batch}
         for work in batch:
             progress(work.job_id, done[work.job_id], len(work.drafts))
@@ -175,8 +176,7 @@ class IngestHandler:
             if document is None or version is None or document.deleted_at is not None:
                 return
             if uow.index_meta.get(EMBEDDING_MODEL_KEY) is None:
-                uow.index_meta.set(EMBEDDING_MODEL_KEY, model_id)
-                uow.index_meta.set(EMBEDDING_DIMENSION_KEY, str(self._embedder.dimension))
+                record_index_model(uow, model_id, self._embedder.dimension)
             current = (
                 uow.documents.version(document.indexed_version_id) if document.indexed_version_id else None
             )
