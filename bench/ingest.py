@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--batch", type=int, default=32, help="embedding batch size")
     parser.add_argument("--jobs-per-batch", type=int, default=64, help="documents a worker claims at once")
-    parser.add_argument("--workers", type=int, default=2, help="consumer threads (one embeds while one parses)")
+    parser.add_argument("--workers", type=int, default=2, help="consumer threads (one embeds, one parses)")
     args = parser.parse_args()
 
     documents = read_corpus(args.data, args.limit)
