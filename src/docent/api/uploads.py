@@ -146,13 +146,18 @@ async def read_upload(
     except BlobTooLargeError as exc:
         sink.abort()
         await _drain(stream)
+        limit_mb = exc.limit // (1024 * 1024)
         raise DocentError(
-            ErrorCode.DOCUMENT_TOO_LARGE,
-            f"A file is larger than the limit of {exc.limit // (1024 * 1024)} MB.",
+            ErrorCode.DOCUMENT_TOO_LARGE, f"A file is larger than the limit of {limit_mb} MB."
         ) from None
     except MultipartParseError:
         sink.abort()
+        await _drain(stream)
         raise DocentError(ErrorCode.BAD_REQUEST, "The multipart body is malformed.") from None
+    except DocentError:
+        sink.abort()
+        await _drain(stream)
+        raise
     except BaseException:
         sink.abort()
         raise

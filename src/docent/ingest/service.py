@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from docent.auth.audit import RequestContext, record
 from docent.auth.policy import Principal, ensure_admin, ensure_can_modify_document, reader_scope
@@ -112,10 +112,18 @@ class DocumentService:
         items, total = uow.chunks.page_for_version(document.indexed_version_id, page.offset, page.page_size)
         return Page(items=items, total=total, page=page.page, page_size=page.page_size)
 
-    def original(self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID) -> DocumentVersion:
-        """The latest version's record; its file is at `blobs.path_of(version.sha256)`."""
+    def original(
+        self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID
+    ) -> tuple[DocumentVersion, Path]:
+        """The latest version's record and where its file is."""
         document = self.get(uow, principal, document_id)
-        return uow.documents.latest_version(document)
+        version = uow.documents.latest_version(document)
+        path = self._blobs.path_of(version.sha256)
+        if not path.is_file():
+            raise DocentError(
+                ErrorCode.NOT_FOUND, "The document's file is missing; run `docent index check`."
+            )
+        return version, path
 
     # ---------- writers ----------
 

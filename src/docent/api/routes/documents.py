@@ -306,9 +306,9 @@ def get_document(
 def get_document_file(
     document_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
 ) -> FileResponse:
-    version = container.documents.original(uow, principal, document_id)
+    version, path = container.documents.original(uow, principal, document_id)
     return FileResponse(
-        container.blobs.path_of(version.sha256),
+        path,
         media_type=version.content_type,
         filename=version.filename,
         headers={"X-Content-Type-Options": "nosniff"},
