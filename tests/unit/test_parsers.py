@@ -19,37 +19,9 @@ from pypdf import PdfReader, PdfWriter
 from docent.ingest.parsers import parse
 from docent.ingest.parsers.markup import read_markup
 from docent.ingest.types import ContentType, ParsedDocument, ParseFailure
+from tests.samples import make_blank_pdf, make_pdf
 
 # ---------- sample builders (documents are made here, not committed) ----------
-
-
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A minimal valid PDF: each page is a list of Helvetica text lines (no parentheses in them)."""
-    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
-    font_id = 3 + 2 * len(pages)
-    for i, lines in enumerate(pages):
-        shown = " T* ".join(f"({line}) Tj" for line in lines)
-        stream = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET"
-        objects.append(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 {font_id} 0 R >> >> /Contents {4 + 2 * i} 0 R >>"
-        )
-        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
-    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 def rewrite_pdf(data: bytes, *, title: str | None = None, user_password: str | None = None) -> bytes:
@@ -58,15 +30,6 @@ def rewrite_pdf(data: bytes, *, title: str | None = None, user_password: str | N
         writer.add_metadata({"/Title": title})
     if user_password is not None:
         writer.encrypt(user_password, owner_password="owner-secret")
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def blank_pdf(pages: int) -> bytes:
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=612, height=792)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -172,7 +135,7 @@ def test_pdf_with_a_password_fails_as_encrypted() -> None:
 
 
 def test_blank_pdf_is_reported_as_scanned() -> None:
-    error = failure(ContentType.PDF, blank_pdf(2))
+    error = failure(ContentType.PDF, make_blank_pdf(2))
     assert error.code == "pdf_no_text"
     assert "scanned" in error.message
     assert "OCR is not supported" in error.message

@@ -6,6 +6,8 @@ ourselves lets a file over the limit be refused as soon as it passes it, without
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -37,6 +39,15 @@ class UploadForm:
     def discard(self, blobs: BlobStore) -> None:
         for upload in self.files:
             blobs.discard(upload.staged)
+
+    @contextmanager
+    def discarded_on_error(self, blobs: BlobStore) -> Iterator[None]:
+        """Staged files not taken by the block (which moves them into the store) go if it fails."""
+        try:
+            yield
+        except BaseException:
+            self.discard(blobs)
+            raise
 
 
 class _Part:

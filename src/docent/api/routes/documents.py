@@ -13,6 +13,7 @@ from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, StandalonePr
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut
 from docent.api.uploads import UploadForm, read_upload
+from docent.container import Container
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
@@ -208,6 +209,16 @@ def _upload_options(form: UploadForm) -> UploadOptions:
     )
 
 
+async def _receive(request: Request, container: Container, max_files: int) -> UploadForm:
+    return await read_upload(
+        request,
+        container.blobs,
+        file_field="files",
+        max_file_bytes=container.settings.max_upload_bytes,
+        max_files=max_files,
+    )
+
+
 def _incoming(form: UploadForm) -> list[IncomingFile]:
     return [IncomingFile(f.filename, f.declared_type, f.staged) for f in form.files]
 
@@ -226,23 +237,13 @@ async def upload_documents(
     uow: UnitOfWorkDep,
     context: ContextDep,
 ) -> UploadOut:
-    settings = container.settings
-    form = await read_upload(
-        request,
-        container.blobs,
-        file_field="files",
-        max_file_bytes=settings.max_upload_bytes,
-        max_files=settings.max_files_per_upload,
-    )
-    try:
+    form = await _receive(request, container, container.settings.max_files_per_upload)
+    with form.discarded_on_error(container.blobs):
         options = _upload_options(form)
         accepted = await run_in_threadpool(
             container.documents.accept_files, uow, principal, _incoming(form), options, context
         )
         shaped = await run_in_threadpool(_accepted_out, uow, accepted)
-    except BaseException:
-        form.discard(container.blobs)
-        raise
     return UploadOut(documents=shaped, batch_id=options.batch_id)
 
 
@@ -345,14 +346,8 @@ async def upload_version(
     uow: UnitOfWorkDep,
     context: ContextDep,
 ) -> AcceptedOut:
-    form = await read_upload(
-        request,
-        container.blobs,
-        file_field="files",
-        max_file_bytes=container.settings.max_upload_bytes,
-        max_files=1,
-    )
-    try:
+    form = await _receive(request, container, 1)
+    with form.discarded_on_error(container.blobs):
         if len(form.files) != 1:
             raise DocentError(ErrorCode.BAD_REQUEST, "Send exactly one file in the field 'files'.")
         (incoming,) = _incoming(form)
@@ -360,9 +355,6 @@ async def upload_version(
             container.documents.new_version, uow, principal, document_id, incoming, context
         )
         (shaped,) = await run_in_threadpool(_accepted_out, uow, [accepted])
-    except BaseException:
-        form.discard(container.blobs)
-        raise
     return shaped
 
 
