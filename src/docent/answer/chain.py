@@ -1,0 +1,286 @@
+"""The provider chain: answerers tried in order, falling through when one fails, ending with one that
+cannot fail (the extractive answerer).
+
+A provider that is unavailable (`ChatModelUnavailable`: down, slow, rate-limited, refusing the key) is
+rested for `cooldown_seconds`, so the next requests do not wait on it; one that refuses a single request
+(`ChatModelError`) is only skipped for that request. While streaming, falling through is possible only
+until the first token has been sent: after that the reader has seen part of an answer, so a failure ends
+the stream with an `error` event instead of a second, different answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import NamedTuple, Protocol
+
+from docent.answer.citations import MarkerRewriter, build_citations, normalize_space
+from docent.answer.cost import Price, cost_of
+from docent.answer.events import Citations, Done, Error, Token
+from docent.answer.extractive import best_snippet, pieces
+from docent.answer.prompt import build_prompt, clean_rewrite, rewrite_messages
+from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Turn, Usage
+from docent.errors import ErrorCode
+from docent.llm.chat import ChatModel, ChatModelError, ChatModelUnavailable
+from docent.observability.logs import get_logger
+
+_log = get_logger(__name__)
+
+# The code of the `error` event that ends a stream whose provider failed after its first token.
+PROVIDER_FAILED = "provider_failed"
+
+ChainEvent = Token | Citations | Done | Error
+
+
+class Answerer(Protocol):
+    """Answers a request. `stream` yields the answer's text in deltas as soon as they exist and returns the
+    finished `Answer` (markers and citations agree; snippets are text of their chunks). Closing the
+    generator stops the work. `rewrite` turns a follow-up into a standalone question. Both raise
+    `ChatModelUnavailable` or `ChatModelError` when the provider behind the answerer fails."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]: ...
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str: ...
+
+
+class LLMAnswerer:
+    """An `Answerer` around a `ChatModel`: builds the prompt, streams the reply with its citation markers
+    rewritten on the fly (see `MarkerRewriter`), and quotes for each marker the sentence of the cited chunk
+    closest to the sentence of the answer that carries it."""
+
+    def __init__(
+        self,
+        chat: ChatModel,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        context_tokens: int = 3000,
+        history_tokens: int = 1000,
+    ) -> None:
+        self._chat = chat
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._context_tokens = context_tokens
+        self._history_tokens = history_tokens
+
+    @property
+    def provider(self) -> str:
+        return self._chat.provider
+
+    @property
+    def model(self) -> str:
+        return self._chat.model
+
+    def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]:
+        prompt = build_prompt(
+            request.question,
+            request.passages,
+            request.history,
+            count_tokens=self._chat.count_tokens,
+            context_tokens=self._context_tokens,
+            history_tokens=self._history_tokens,
+        )
+        rewriter = MarkerRewriter(len(prompt.passages))
+        parts: list[str] = []
+        usage = Usage()
+        deltas = self._chat.stream(
+            prompt.messages, max_tokens=self._max_tokens, temperature=self._temperature
+        )
+        try:
+            for delta in deltas:
+                usage = delta.usage or usage
+                text = rewriter.feed(delta.text)
+                if text:
+                    parts.append(text)
+                    yield text
+        finally:
+            deltas.close()  # a reader who went away stops the model too
+        tail = rewriter.flush()
+        if tail:
+            parts.append(tail)
+            yield tail
+        text = "".join(parts)
+        if not text.strip():
+            raise ChatModelError(f"{self.provider}:{self.model} sent an empty answer")
+        cited = [prompt.passages[number - 1] for number in rewriter.used]
+        citations = build_citations(text, cited, best_snippet)
+        abstained = normalize_space(text).startswith(NOT_COVERED) and not citations
+        return Answer(text, citations, usage, self.provider, self.model, abstained=abstained)
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        messages = rewrite_messages(
+            question, history, count_tokens=self._chat.count_tokens, history_tokens=self._history_tokens
+        )
+        reply = self._chat.complete(messages, max_tokens=96, temperature=0.0)
+        return clean_rewrite(reply.text, question)
+
+
+class Rewritten(NamedTuple):
+    question: str
+    provider: str  # who rewrote it; "none" when there was nothing to rewrite
+
+
+def _not_covered() -> Answer:
+    return Answer(NOT_COVERED, (), Usage(), "none", "none", abstained=True)
+
+
+class ProviderChain:
+    """`providers` in order, then `last_resort`, which is never rested and should never fail.
+
+    Passages scoring below `min_relevance` are not shown to any answerer; when none is left, the answer is
+    `NOT_COVERED` without asking anyone. `prices` (see `docent.answer.cost`) give each answer its cost;
+    `clock` (seconds, monotonic) times answers and rests.
+    """
+
+    def __init__(
+        self,
+        providers: Sequence[Answerer],
+        last_resort: Answerer,
+        *,
+        cooldown_seconds: float = 30.0,
+        min_relevance: float = float("-inf"),
+        prices: Mapping[str, Price] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._providers = tuple(providers)
+        self._last_resort = last_resort
+        self._cooldown = cooldown_seconds
+        self._min_relevance = min_relevance
+        self._prices = dict(prices or {})
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._resting_until: dict[int, float] = {}
+
+    def resting(self) -> list[str]:
+        """The providers currently rested after a failure, as `provider:model`."""
+        now = self._clock()
+        with self._lock:
+            rested = [i for i, until in self._resting_until.items() if until > now]
+        return [f"{self._providers[i].provider}:{self._providers[i].model}" for i in sorted(rested)]
+
+    def answer(self, request: AnswerRequest) -> Answer:
+        """The first answer any provider completes (nothing is sent before it is whole, so a provider may
+        fail at any point and the next one takes over)."""
+        started = self._clock()
+        relevant = self._relevant(request)
+        if relevant is None:
+            return self._finish(_not_covered(), started, [])
+        failures: list[str] = []
+        for index, answerer in self._candidates():
+            replies = answerer.stream(relevant)
+            try:
+                while True:
+                    next(replies)
+            except StopIteration as stop:
+                answer: Answer = stop.value
+                return self._finish(answer, started, failures)
+            except ChatModelError as exc:
+                if index == len(self._providers):
+                    raise
+                failures.append(self._failed(index, answerer, exc))
+            finally:
+                replies.close()
+        raise AssertionError("unreachable: the last resort either answers or raises")
+
+    def stream(self, request: AnswerRequest) -> Generator[ChainEvent, None, Answer | None]:
+        """`token`s as the answering provider produces them, then `citations` and `done`; the finished
+        `Answer` is the return value. Never raises: a failure after the first token (or of the last resort)
+        ends the stream with one `error` event, and the return value is None. Closing the generator stops
+        the provider."""
+        started = self._clock()
+        relevant = self._relevant(request)
+        if relevant is None:
+            answer = self._finish(_not_covered(), started, [])
+            yield from (Token(piece) for piece in pieces(answer.text))
+            yield from self._closing(answer)
+            return answer
+        failures: list[str] = []
+        for index, answerer in self._candidates():
+            replies = answerer.stream(relevant)
+            sent = False
+            try:
+                while True:
+                    try:
+                        delta = next(replies)
+                    except StopIteration as stop:
+                        answer = self._finish(stop.value, started, failures)
+                        break
+                    sent = True
+                    yield Token(delta)
+            except ChatModelError as exc:
+                failure = self._failed(index, answerer, exc)
+                if sent or index == len(self._providers):
+                    yield Error(PROVIDER_FAILED, "The answer could not be completed; please ask again.")
+                    return None
+                failures.append(failure)
+                continue
+            except Exception:
+                _log.exception("answer_failed", provider=answerer.provider, model=answerer.model)
+                yield Error(ErrorCode.INTERNAL_ERROR.value, "Internal server error.")
+                return None
+            finally:
+                replies.close()
+            yield from self._closing(answer)
+            return answer
+        raise AssertionError("unreachable: the last resort is always a candidate")
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewritten:
+        """`question` made standalone using `history`, by the first provider that manages (the last resort
+        applies a simple rule). Without an earlier user question there is nothing to rewrite."""
+        if not any(turn.role == "user" for turn in history):
+            return Rewritten(question.strip(), "none")
+        for index, answerer in self._candidates():
+            try:
+                return Rewritten(answerer.rewrite(question, history), answerer.provider)
+            except ChatModelError as exc:
+                if index == len(self._providers):
+                    raise
+                self._failed(index, answerer, exc)
+        raise AssertionError("unreachable: the last resort either rewrites or raises")
+
+    def _relevant(self, request: AnswerRequest) -> AnswerRequest | None:
+        passages = tuple(p for p in request.passages if p.score >= self._min_relevance)
+        return replace(request, passages=passages) if passages else None
+
+    def _candidates(self) -> Iterator[tuple[int, Answerer]]:
+        """Providers not resting, in order, each judged when its turn comes; then the last resort."""
+        for index, answerer in enumerate(self._providers):
+            with self._lock:
+                until = self._resting_until.get(index)
+            if until is None or until <= self._clock():
+                yield index, answerer
+        yield len(self._providers), self._last_resort
+
+    def _failed(self, index: int, answerer: Answerer, exc: ChatModelError) -> str:
+        unavailable = isinstance(exc, ChatModelUnavailable)
+        if unavailable and index < len(self._providers):
+            with self._lock:
+                self._resting_until[index] = self._clock() + self._cooldown
+        _log.warning(
+            "provider_failed",
+            provider=answerer.provider,
+            model=answerer.model,
+            error=str(exc),
+            rested_seconds=self._cooldown if unavailable else 0,
+        )
+        return f"{answerer.provider}:{answerer.model}: {exc}"
+
+    def _finish(self, answer: Answer, started: float, failures: list[str]) -> Answer:
+        return replace(
+            answer,
+            cost_usd=cost_of(self._prices, answer.provider, answer.model, answer.usage),
+            latency_ms=(self._clock() - started) * 1000,
+            failures=tuple(failures),
+        )
+
+    def _closing(self, answer: Answer) -> Iterator[ChainEvent]:
+        yield Citations(answer.citations)
+        yield Done(answer.usage, answer.provider, answer.model, answer.latency_ms, answer.cost_usd)

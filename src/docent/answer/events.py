@@ -1,0 +1,87 @@
+"""The typed answer stream: `meta`, then `token`s, then `citations` and `done` — or an `error` that ends it.
+
+Every event knows its wire name and JSON payload; `to_sse` renders one as a Server-Sent Events frame.
+An `error` carries the one error shape of the API (`{"error": {"code", "message"}}`), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+from docent.answer.types import Citation, Usage
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: ClassVar[str] = "meta"
+    session_id: str
+    message_id: str
+
+    def payload(self) -> dict[str, object]:
+        return {"session_id": self.session_id, "message_id": self.message_id}
+
+
+@dataclass(frozen=True)
+class Token:
+    name: ClassVar[str] = "token"
+    text: str
+
+    def payload(self) -> dict[str, object]:
+        return {"text": self.text}
+
+
+@dataclass(frozen=True)
+class Citations:
+    name: ClassVar[str] = "citations"
+    citations: tuple[Citation, ...]
+
+    def payload(self) -> dict[str, object]:
+        return {"citations": [citation.as_dict() for citation in self.citations]}
+
+
+@dataclass(frozen=True)
+class Done:
+    name: ClassVar[str] = "done"
+    usage: Usage
+    provider: str
+    model: str
+    latency_ms: float
+    cost_usd: Decimal | None = None
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "usage": {
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "total_tokens": self.usage.total_tokens,
+                "estimated": self.usage.estimated,
+            },
+            "provider": self.provider,
+            "model": self.model,
+            "latency_ms": round(self.latency_ms, 1),
+            # A string, so that no client rounds money through a binary float.
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+        }
+
+
+@dataclass(frozen=True)
+class Error:
+    name: ClassVar[str] = "error"
+    code: str
+    message: str
+
+    def payload(self) -> dict[str, object]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+StreamEvent = Meta | Token | Citations | Done | Error
+
+
+def to_sse(event: StreamEvent) -> str:
+    """`event: <name>\\ndata: <json>\\n\\n`. The JSON is on one line (json.dumps escapes newlines), so a
+    token holding a line break cannot end the frame early."""
+    data = json.dumps(event.payload(), ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event.name}\ndata: {data}\n\n"

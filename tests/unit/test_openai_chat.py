@@ -1,0 +1,457 @@
+"""The OpenAI-compatible chat adapter against a real HTTP server on 127.0.0.1 that speaks the
+chat-completions protocol (streaming and not) with scripted faults, and the provider chain on top of it.
+
+The server picks its behaviour from the requested model name, so one server plays every provider.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from docent.answer.chain import PROVIDER_FAILED, LLMAnswerer, ProviderChain
+from docent.answer.events import Citations, Done, Error, Token
+from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.types import AnswerRequest, Passage, Turn
+from docent.llm.chat import ChatDelta, ChatMessage, ChatModel, ChatModelError, ChatModelUnavailable, Usage
+from docent.llm.openai_chat import OpenAIChatModel
+
+API_KEY = "sk-test-" + "Zq8xW2vLp9RtY4mN"
+REPLY = ["Paris", " is the capital", " of France", " [1]", "."]
+TIMEOUT = 0.5  # the client's; "slow" answers after 4x that
+
+
+@dataclass
+class Recorder:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    hits: Counter[str] = field(default_factory=Counter)
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def chunk(content: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    delta = {} if content is None else {"content": content}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+def completion(text: str, usage: dict[str, int] | None = USAGE) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+class Handler(BaseHTTPRequestHandler):
+    recorder: Recorder
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test output is not a server log."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.recorder.requests.append(body)
+        self.recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
+        model: str = body["model"]
+        self.recorder.hits[model] += 1
+        try:
+            self._answer(model, body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.recorder.disconnected.set()
+
+    def _answer(self, model: str, body: dict[str, Any]) -> None:
+        if model.startswith("status-"):
+            status = int(model.removeprefix("status-"))
+            message = f"refused; you sent key {API_KEY}"  # servers do echo keys: it must not leak
+            return self._json(status, {"error": {"message": message, "type": "x", "code": None}})
+        if model == "slow":
+            self.recorder.stopping.wait(4 * TIMEOUT)
+            return self._json(200, completion("too late"))
+        if not body.get("stream"):
+            if model == "malformed":
+                return self._json(200, {"unexpected": True})
+            if model == "not-json":
+                return self._raw(200, "application/json", b"<html>gateway</html>")
+            return self._json(
+                200, completion("Standalone: the leave policy?", None if model == "no-usage" else USAGE)
+            )
+        self._stream(model, body)
+
+    def _stream(self, model: str, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        if model == "drip":
+            for n in range(200):
+                self._event(chunk(f" word{n}"))
+                if self.recorder.stopping.wait(0.02):
+                    return
+            return
+        if model == "garbage":
+            self.wfile.write(b"data: <html>not an event stream</html>\n\n")
+            return
+        if model == "malformed":
+            self._event(chunk(REPLY[0]))
+            self.wfile.write(b"data: {this is not json\n\n")
+            return
+        if model == "truncated-early":
+            return  # headers, then the connection closes: no event at all
+        if model == "error-midstream":
+            self._event(chunk(REPLY[0]))
+            self._event({"error": {"message": f"overloaded (key {API_KEY})", "type": "server_error"}})
+            return
+        for piece in REPLY:
+            self._event(chunk(piece))
+        if model == "truncated":
+            return  # the connection closes with no finish reason and no [DONE]
+        self._event(chunk(finish="stop"))
+        if body.get("stream_options", {}).get("include_usage") and model != "no-usage":
+            self._event({**chunk(), "choices": [], "usage": USAGE})
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _event(self, data: dict[str, Any]) -> None:
+        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._raw(status, "application/json", json.dumps(body).encode())
+
+    def _raw(self, status: int, content_type: str, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder()
+    handler = type("ScriptedHandler", (Handler,), {"recorder": recorder})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", recorder
+    finally:
+        recorder.stopping.set()  # cut short the slow and dripping answers
+        httpd.shutdown()
+        httpd.server_close()  # joins the handler threads
+        thread.join()
+
+
+@pytest.fixture
+def connect(server: tuple[str, Recorder]) -> Iterator[Callable[[str], OpenAIChatModel]]:
+    """Models of the scripted server, closed after the test (so no socket outlives it)."""
+    url = server[0]
+    made: list[OpenAIChatModel] = []
+
+    def make(model: str) -> OpenAIChatModel:
+        made.append(OpenAIChatModel(model, base_url=url, api_key=API_KEY, timeout_seconds=TIMEOUT))
+        return made[-1]
+
+    yield make
+    for model in made:
+        model.close()
+
+
+MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "What is the capital of France?")]
+
+
+def describe(exc: BaseException) -> str:
+    """Everything a log line could show of an exception: message, repr, traceback, cause and context."""
+    return "".join(traceback.format_exception(exc)) + repr(exc)
+
+
+# ---------- the adapter ----------
+
+
+def test_it_satisfies_the_port(connect: Callable[[str], OpenAIChatModel]) -> None:
+    model: ChatModel = connect("ok")
+
+    assert (model.provider, model.model) == ("openai", "ok")
+    assert model.count_tokens("four words of prose") > 0
+    named = OpenAIChatModel("m", base_url=None, api_key=None, provider="groq")
+    assert named.provider == "groq"
+
+
+def test_stream_yields_deltas_then_usage(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+) -> None:
+    deltas = list(connect("ok").stream(MESSAGES, max_tokens=50, temperature=0.2, stop=["\n\n"]))
+
+    assert [d.text for d in deltas[:-1]] == REPLY
+    assert deltas[-1] == ChatDelta("", Usage(11, 7), "stop")
+    request, headers = server[1].requests[0], server[1].headers[0]
+    assert request["stream"] is True
+    assert request["stream_options"] == {"include_usage": True}
+    assert (request["max_tokens"], request["temperature"], request["stop"]) == (50, 0.2, ["\n\n"])
+    assert request["messages"] == [{"role": m.role, "content": m.content} for m in MESSAGES]
+    assert headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_stream_counts_usage_itself_when_the_server_does_not(
+    connect: Callable[[str], OpenAIChatModel],
+) -> None:
+    last = list(connect("no-usage").stream(MESSAGES, max_tokens=50))[-1]
+
+    assert last.usage is not None
+    assert last.usage.estimated
+    assert last.usage.prompt_tokens > 8
+    assert last.usage.completion_tokens > 0
+
+
+def test_complete_returns_text_and_usage(connect: Callable[[str], OpenAIChatModel]) -> None:
+    reply = connect("ok").complete(MESSAGES, max_tokens=20)
+    estimated = connect("no-usage").complete(MESSAGES, max_tokens=20)
+
+    assert (reply.text, reply.usage, reply.finish_reason) == (
+        "Standalone: the leave policy?",
+        Usage(11, 7),
+        "stop",
+    )
+    assert estimated.usage.estimated
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("status-500", r"answered 500"),
+        ("status-503", r"answered 503"),
+        ("status-429", r"answered 429"),
+        ("status-401", r"answered 401"),
+        ("status-404", r"answered 404"),
+        ("slow", r"did not answer within 0.5s"),
+    ],
+)
+@pytest.mark.parametrize("streaming", [True, False])
+def test_provider_failures_are_unavailable_and_never_show_the_key(
+    connect: Callable[[str], OpenAIChatModel],
+    server: tuple[str, Recorder],
+    model: str,
+    expected: str,
+    streaming: bool,
+) -> None:
+    chat = connect(model)
+    call: Callable[[], object] = (
+        (lambda: list(chat.stream(MESSAGES, max_tokens=5)))
+        if streaming
+        else (lambda: chat.complete(MESSAGES, max_tokens=5))
+    )
+
+    with pytest.raises(ChatModelUnavailable, match=expected) as caught:
+        call()
+
+    assert API_KEY not in describe(caught.value)
+    assert "***" in str(caught.value) or model == "slow"
+    assert server[1].hits[model] == 1  # the SDK did not retry
+
+
+def test_a_refused_request_is_an_error_but_not_unavailability(
+    connect: Callable[[str], OpenAIChatModel],
+) -> None:
+    with pytest.raises(ChatModelError, match="answered 400") as caught:
+        list(connect("status-400").stream(MESSAGES, max_tokens=5))
+
+    assert not isinstance(caught.value, ChatModelUnavailable)
+    assert API_KEY not in describe(caught.value)
+
+
+def test_a_server_that_is_not_there_is_unavailable() -> None:
+    chat = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key=API_KEY, timeout_seconds=TIMEOUT)
+    try:
+        with pytest.raises(ChatModelUnavailable, match=r"cannot connect to chat server 127\.0\.0\.1"):
+            list(chat.stream(MESSAGES, max_tokens=5))
+    finally:
+        chat.close()
+
+
+@pytest.mark.parametrize("model", ["malformed", "error-midstream", "truncated"])
+def test_a_broken_stream_fails_after_its_first_delta(
+    connect: Callable[[str], OpenAIChatModel], model: str
+) -> None:
+    stream = connect(model).stream(MESSAGES, max_tokens=5)
+    assert next(stream).text == "Paris"
+
+    with pytest.raises(ChatModelUnavailable) as caught:
+        list(stream)
+
+    assert API_KEY not in describe(caught.value)
+
+
+def test_a_stream_that_is_not_one_is_unavailable(connect: Callable[[str], OpenAIChatModel]) -> None:
+    with pytest.raises(ChatModelUnavailable, match="not a chat completion"):
+        list(connect("garbage").stream(MESSAGES, max_tokens=5))
+
+
+@pytest.mark.parametrize("model", ["malformed", "not-json"])
+def test_a_malformed_completion_is_unavailable(connect: Callable[[str], OpenAIChatModel], model: str) -> None:
+    with pytest.raises(ChatModelUnavailable, match="not a chat completion"):
+        connect(model).complete(MESSAGES, max_tokens=5)
+
+
+def test_closing_the_stream_hangs_up_on_the_server(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+) -> None:
+    stream = connect("drip").stream(MESSAGES, max_tokens=500)
+    assert next(stream).text == " word0"
+
+    stream.close()
+
+    assert server[1].disconnected.wait(5), "the server kept writing to a reader that had gone"
+
+
+# ---------- the chain on top ----------
+
+LEAVE = "Paris is the capital of France. Its mayor is elected. The Seine runs through it."
+
+
+def request(question: str = "What is the capital of France?") -> AnswerRequest:
+    passage = Passage(1, uuid.UUID(int=1), "Europe", 1, 1, ("Capitals",), LEAVE, 0.9)
+    return AnswerRequest(question, (passage,))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def chain_of(connect: Callable[[str], OpenAIChatModel], *models: str, clock: Clock) -> ProviderChain:
+    providers = [LLMAnswerer(connect(model)) for model in models]
+    return ProviderChain(providers, ExtractiveAnswerer(), cooldown_seconds=60, clock=clock)
+
+
+@pytest.mark.parametrize(
+    "failing", ["status-500", "status-429", "status-401", "slow", "garbage", "truncated-early"]
+)
+def test_the_chain_falls_through_and_rests_the_failing_provider(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder], failing: str
+) -> None:
+    clock = Clock()
+    chain = chain_of(connect, failing, "ok", clock=clock)
+
+    events = list(chain.stream(request()))
+
+    assert "".join(e.text for e in events if isinstance(e, Token)) == "Paris is the capital of France [1]."
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert (done.provider, done.model, done.usage) == ("openai", "ok", Usage(11, 7))
+    assert chain.resting() == [f"openai:{failing}"]
+
+    chain.answer(request())  # while resting, the failing provider is not asked
+    assert server[1].hits[failing] == 1
+
+    clock.now += 61
+    chain.answer(request())  # rested long enough: asked again
+    assert server[1].hits[failing] == 2
+
+
+def test_a_refused_request_falls_through_without_resting(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+) -> None:
+    chain = chain_of(connect, "status-400", clock=Clock())
+
+    first = chain.answer(request())
+    chain.answer(request())
+
+    assert first.provider == "extractive"
+    assert "openai:status-400" in first.failures[0]
+    assert chain.resting() == []
+    assert server[1].hits["status-400"] == 2
+
+
+def test_when_every_model_fails_the_extractive_answerer_answers(
+    connect: Callable[[str], OpenAIChatModel],
+) -> None:
+    chain = chain_of(connect, "status-500", "slow", clock=Clock())
+
+    events = list(chain.stream(request()))
+
+    citations, done = events[-2], events[-1]
+    assert isinstance(citations, Citations)
+    assert isinstance(done, Done)
+    assert done.provider == "extractive"
+    assert citations.citations[0].snippet == "Paris is the capital of France."
+
+
+def test_a_failure_after_the_first_token_ends_the_stream_with_an_error(
+    connect: Callable[[str], OpenAIChatModel],
+) -> None:
+    chain = chain_of(connect, "error-midstream", "ok", clock=Clock())
+    events: list[object] = []
+
+    stream = chain.stream(request())
+    try:
+        while True:
+            events.append(next(stream))
+    except StopIteration as stop:
+        result = stop.value
+
+    assert events[0] == Token("Paris")
+    assert events[-1] == Error(PROVIDER_FAILED, "The answer could not be completed; please ask again.")
+    assert not any(isinstance(e, Done) for e in events)
+    assert result is None
+    assert API_KEY not in json.dumps([str(e) for e in events])
+
+
+def test_a_reader_who_leaves_stops_the_model(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+) -> None:
+    stream = chain_of(connect, "drip", clock=Clock()).stream(request())
+    assert isinstance(next(stream), Token)
+
+    stream.close()
+
+    assert server[1].disconnected.wait(5)
+
+
+def test_the_model_rewrites_follow_ups(connect: Callable[[str], OpenAIChatModel]) -> None:
+    chain = chain_of(connect, "status-500", "ok", clock=Clock())
+    history = [Turn("user", "What is the leave policy?"), Turn("assistant", "Twenty days [1].")]
+
+    rewritten = chain.rewrite("Does it apply to interns?", history)
+
+    assert rewritten == ("Standalone: the leave policy?", "openai")
+
+
+def test_first_token_arrives_before_the_reply_is_complete(
+    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+) -> None:
+    stream = chain_of(connect, "drip", clock=Clock()).stream(request())
+    started = time.monotonic()
+    first = next(stream)
+    stream.close()
+
+    # The dripping reply takes 200 x 20 ms; the first token came long before its end.
+    assert isinstance(first, Token)
+    assert server[1].hits["drip"] == 1
+    assert time.monotonic() - started < 4
