@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from docent.api.deps import current_principal, require_admin, standalone_principal
+from docent.api.deps import current_principal, require_admin, require_standalone_admin, standalone_principal
 from tests.conftest import assert_error
 
 PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh")}
@@ -63,10 +63,14 @@ def test_anonymous_gets_401_everywhere_but_login(client: TestClient) -> None:
 
 
 def test_members_get_403_on_every_admin_route(client: TestClient, member: dict[str, str]) -> None:
-    admin_routes = [(m, p) for m, p, r in _api_routes(client) if require_admin in set(_calls(r.dependant))]
-    assert {("GET", "/api/v1/users"), ("POST", "/api/v1/groups"), ("GET", "/api/v1/admin/audit")} <= set(
-        admin_routes
-    )
+    admin_checks = {require_admin, require_standalone_admin}
+    admin_routes = [(m, p) for m, p, r in _api_routes(client) if admin_checks & set(_calls(r.dependant))]
+    assert {
+        ("GET", "/api/v1/users"),
+        ("POST", "/api/v1/groups"),
+        ("GET", "/api/v1/admin/audit"),
+        ("POST", "/api/v1/admin/index/rebuild"),
+    } <= set(admin_routes)
     for method, path in admin_routes:
         response = client.request(method, _concrete(path), headers=member, json={})
         assert_error(response, 403, "forbidden")

@@ -47,8 +47,16 @@ def request_context(request: Request) -> RequestContext:
     return RequestContext(ip=ip, request_id=request.state.request_id)
 
 
+def read_unit_of_work(request: Request) -> Iterator[UnitOfWork]:
+    """A read-only transaction for routes that only read, whatever their method (e.g. POST /search): on
+    SQLite it never takes the write lock, so it neither waits for ingestion nor holds it up."""
+    with get_container(request).database.unit_of_work(write=False) as uow:
+        yield uow
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
+ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(read_unit_of_work, scope="function")]
 ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
@@ -116,3 +124,10 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def require_standalone_admin(principal: StandalonePrincipalDep) -> Principal:
+    """An admin, authenticated in a transaction of its own: for routes that run their own transactions
+    (an index rebuild), which must not wait for a write lock their own request holds."""
+    ensure_admin(principal)
+    return principal

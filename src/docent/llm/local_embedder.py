@@ -46,13 +46,22 @@ class LocalEmbedder:
     `max_tokens` counted tokens is read whole. Safe to share between threads; the model loads once.
     """
 
-    def __init__(self, model_name: str = DEFAULT_MODEL, *, batch_size: int = 64, threads: int | None = None):
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        batch_size: int = 64,
+        threads: int | None = None,
+        query_threads: int = 1,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._directory, short_name = _resolve(model_name)
         self._model_id = f"local:{short_name}"
         self._batch_size = batch_size
         self._threads = threads
+        self._query_threads = query_threads
+        self._batch_threads = threads  # torch's own default when None, read once the model loads
         # Re-entrant: loading the tokenizer of a model without tokenizer.json loads the model first.
         self._load_lock = threading.RLock()
         # The transformers tokenizer inside the model mutates its padding/truncation settings on every
@@ -85,10 +94,23 @@ class LocalEmbedder:
     def embed(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(texts, self._batch_threads)
+
+    def embed_query(self, text: str) -> Vectors:
+        """One search query's vector, computed with `query_threads` intra-op threads (1 by default):
+        for one short text, more threads cost more in handing work out than they save."""
+        return np.ascontiguousarray(self._encode([text], self._query_threads)[0], dtype=np.float32)
+
+    def _encode(self, texts: list[str], threads: int | None) -> Vectors:
+        """torch has one intra-op thread setting for the whole process. Every encode here runs under
+        `_encode_lock` (the tokenizer needs it anyway), so the count is set right before each call, inside
+        the lock, and no other encode of this embedder can run with the wrong count."""
         model = self._model()
         import torch
 
         with self._encode_lock, torch.inference_mode():
+            if threads is not None and torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
             rows = model.encode(
                 texts,
                 batch_size=self._batch_size,
@@ -142,6 +164,8 @@ class LocalEmbedder:
             hf_logging: Any = importlib.import_module("transformers.utils.logging")  # untyped
             if self._threads is not None:
                 torch.set_num_threads(self._threads)  # process-wide: torch has one intra-op pool
+            else:
+                self._batch_threads = torch.get_num_threads()
             bars = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()  # "Loading weights" bars would litter worker logs
             try:

@@ -2,7 +2,9 @@
 
 Check counts every kind of disagreement: chunks no search may use, keyword rows without a chunk (and
 chunks without one), vectors of another model than the index's, files without a record, records without
-a file. Rebuild removes the strays, re-derives the keyword index, re-embeds vectors of another model and
+a file, and, given the vector index, whatever it holds that the chunks do not say (matrix rows missing,
+extra or stale; a missing HNSW index, vectors of another dimension). Rebuild removes the strays,
+re-derives the keyword index, re-embeds vectors of another model, builds the vector index again and
 removes files nothing refers to; it works in short transactions, so the service keeps answering.
 """
 
@@ -11,8 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from docent.db.uow import Database
+from docent.db.repositories.search import drop_vector_index, ensure_vector_index
+from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
+from docent.search.ports import VectorIndex
 from docent.storage.blobs import BlobStore
 
 EMBEDDING_MODEL_KEY = "embedding_model"
@@ -44,7 +48,15 @@ def index_model_mismatch(database: Database, model_id: str) -> str | None:
     )
 
 
-def check_index(database: Database, blobs: BlobStore) -> IndexReport:
+def record_index_model(uow: UnitOfWork, model_id: str, dimension: int) -> None:
+    """Record which model makes the index's vectors, and create the HNSW index for its dimension
+    (PostgreSQL; cheap when it happens with the first chunks)."""
+    uow.index_meta.set(EMBEDDING_MODEL_KEY, model_id)
+    uow.index_meta.set(EMBEDDING_DIMENSION_KEY, str(dimension))
+    ensure_vector_index(uow.session, dimension)
+
+
+def check_index(database: Database, blobs: BlobStore, vectors: VectorIndex | None = None) -> IndexReport:
     with database.unit_of_work(write=False) as uow:
         model = uow.index_meta.get(EMBEDDING_MODEL_KEY)
         report = IndexReport(chunks=uow.chunks.count(), embedding_model=model)
@@ -55,6 +67,8 @@ def check_index(database: Database, blobs: BlobStore) -> IndexReport:
             "vectors_of_another_model": uow.chunks.count_vectors_not_of(model) if model else 0,
         }
         referenced = uow.documents.all_storage_keys()
+        if vectors is not None:
+            report.problems.update(vectors.check(uow))
     stored = set(blobs.keys())
     report.problems["files_without_record"] = len(stored - referenced)
     report.problems["records_without_file"] = len(referenced - stored)
@@ -62,15 +76,25 @@ def check_index(database: Database, blobs: BlobStore) -> IndexReport:
 
 
 def rebuild_index(
-    database: Database, blobs: BlobStore, embedder: Embedder, *, batch_size: int = 256
+    database: Database,
+    blobs: BlobStore,
+    embedder: Embedder,
+    *,
+    vectors: VectorIndex | None = None,
+    batch_size: int = 256,
 ) -> IndexReport:
     with database.unit_of_work() as uow:
         uow.chunks.delete_ids(uow.chunks.stray_ids())
         uow.chunks.rebuild_keyword_index()
         uow.commit()
+        recorded = uow.index_meta.get(EMBEDDING_DIMENSION_KEY)
+    if recorded is not None and recorded != str(embedder.dimension):
+        drop_vector_index(database.engine)  # its expression casts to the old dimension
     _reembed(database, embedder, batch_size)
+    if vectors is not None:
+        vectors.rebuild(database)
     _remove_unreferenced_files(database, blobs)
-    return check_index(database, blobs)
+    return check_index(database, blobs, vectors)
 
 
 def _reembed(database: Database, embedder: Embedder, batch_size: int) -> None:

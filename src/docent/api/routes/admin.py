@@ -7,13 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin
+from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin, require_standalone_admin
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.search.index_check import IndexReport, check_index, rebuild_index
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+# The index routes run transactions of their own: the caller is authenticated in a separate one.
+index_router = APIRouter(
+    prefix=f"{API_PREFIX}/admin/index", tags=["admin"], dependencies=[Depends(require_standalone_admin)]
+)
 
 
 class AuditEventOut(OrmModel):
@@ -55,17 +59,20 @@ def _report_out(report: IndexReport) -> IndexReportOut:
     )
 
 
-@router.post(
-    "/index/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
+@index_router.post(
+    "/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
 )
 def check_search_index(container: ContainerDep) -> IndexReportOut:
-    return _report_out(check_index(container.database, container.blobs))
+    return _report_out(check_index(container.database, container.blobs, container.retriever.vectors))
 
 
-@router.post(
-    "/index/rebuild",
+@index_router.post(
+    "/rebuild",
     response_model=IndexReportOut,
     summary="Re-derive keyword rows and vectors, remove strays; other requests keep being answered",
 )
 def rebuild_search_index(container: ContainerDep) -> IndexReportOut:
-    return _report_out(rebuild_index(container.database, container.blobs, container.embedder))
+    report = rebuild_index(
+        container.database, container.blobs, container.embedder, vectors=container.retriever.vectors
+    )
+    return _report_out(report)

@@ -1,0 +1,37 @@
+"""Reciprocal rank fusion: pure, no I/O.
+
+Each ranked list gives an item `weight / (k + rank)` (rank 1 is the best); an item's fused score is the sum
+over the lists that hold it. A larger `k` flattens the difference between top and lower ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T", bound=Hashable)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[T]], weights: Sequence[float] | None = None, *, k: float = 60.0
+) -> list[tuple[T, float]]:
+    """Fused (item, score) pairs, best first; ties go to the item with the better best rank, then to
+    the earlier list. Items repeated within one list count at their first (best) rank only."""
+    if k <= 0:
+        raise ValueError("k must be positive")
+    weights = [1.0] * len(rankings) if weights is None else list(weights)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must not be negative")
+    scores: dict[T, float] = {}
+    best: dict[T, tuple[int, int]] = {}
+    for list_index, (ranking, weight) in enumerate(zip(rankings, weights, strict=True)):
+        seen: set[T] = set()
+        for rank, item in enumerate(ranking, start=1):
+            if item in seen:
+                continue
+            seen.add(item)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            best[item] = min(best.get(item, (rank, list_index)), (rank, list_index))
+    return sorted(scores.items(), key=lambda pair: (-pair[1], best[pair[0]]))

@@ -1,0 +1,159 @@
+"""The retriever: one query, for one reader, in one of three modes, to ranked chunks with snippets.
+
+`vector` asks the vector index with the query's embedding, `keyword` asks the keyword index, `hybrid`
+asks both for `candidates` chunks each and fuses the two rankings (reciprocal rank fusion). Both indexes
+apply the reader's permissions before their top k; the rows of the chunks found are then read again with
+the same permission filter, so a result always exists in the database and is readable when it is shown.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from docent.db.repositories.search import ChunkHit, SearchFilters
+from docent.db.uow import UnitOfWork
+from docent.errors import DocentError, ErrorCode
+from docent.llm.ports import Embedder
+from docent.search.fusion import reciprocal_rank_fusion
+from docent.search.ports import KeywordIndex, Scored, VectorIndex
+from docent.search.snippet import make_snippet
+from docent.types import ReaderScope
+
+MAX_QUERY_CHARS = 1000
+MAX_TOP_K = 100  # what a search asks for
+MAX_RANK_DEPTH = 1000  # what `rank` may be asked for (evaluation ranks documents from deep chunk lists)
+
+
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    KEYWORD = "keyword"
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    k: float = 60.0
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+    candidates: int = 100  # how deep each ranking is that hybrid mode fuses
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk_id: int
+    document_id: uuid.UUID
+    title: str
+    version: int
+    page: int | None
+    section: list[str]
+    score: float
+    text: str
+    snippet: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    results: list[SearchResult]
+    mode: SearchMode
+    took_ms: float
+
+
+class Retriever:
+    def __init__(
+        self,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        fusion: FusionSettings | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.vectors = vectors
+        self.keywords = keywords
+        self.fusion = fusion or FusionSettings()
+
+    def search(
+        self,
+        uow: UnitOfWork,
+        scope: ReaderScope,
+        query: str,
+        *,
+        mode: SearchMode = SearchMode.HYBRID,
+        top_k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> SearchResponse:
+        """The `top_k` best chunks the reader may read, with their documents' titles and snippets."""
+        _check(query, top_k, MAX_TOP_K)
+        started = time.perf_counter()
+        filters = filters or SearchFilters()
+        ranked = self.rank(uow, scope, query, mode=mode, top_k=top_k, filters=filters)
+        hits = uow.search.hits(scope, filters, [r.chunk_id for r in ranked])
+        results = [_result(hits[r.chunk_id], r.score, query) for r in ranked if r.chunk_id in hits]
+        return SearchResponse(results, mode, round((time.perf_counter() - started) * 1000, 2))
+
+    def rank(
+        self,
+        uow: UnitOfWork,
+        scope: ReaderScope,
+        query: str,
+        *,
+        mode: SearchMode = SearchMode.HYBRID,
+        top_k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> list[Scored]:
+        """Chunk ids and scores only, best first (what evaluation and benchmarks need)."""
+        _check(query, top_k, MAX_RANK_DEPTH)
+        filters = filters or SearchFilters()
+        if mode is SearchMode.KEYWORD:
+            return self.keywords.search(uow, scope, query, top_k, filters)
+        vector = self.embed_query(query)
+        if mode is SearchMode.VECTOR:
+            return self.vectors.search(uow, scope, vector, top_k, filters)
+        depth = max(top_k, self.fusion.candidates)
+        by_vector = self.vectors.search(uow, scope, vector, depth, filters)
+        by_keyword = self.keywords.search(uow, scope, query, depth, filters)
+        fused = reciprocal_rank_fusion(
+            [[s.chunk_id for s in by_vector], [s.chunk_id for s in by_keyword]],
+            [self.fusion.vector_weight, self.fusion.keyword_weight],
+            k=self.fusion.k,
+        )
+        return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]]
+
+    def embed_query(self, query: str) -> npt.NDArray[np.float32]:
+        """The query's vector. An embedder that has `embed_query` (one text, few threads) is asked that."""
+        single = getattr(self.embedder, "embed_query", None)
+        vector = single(query) if callable(single) else self.embedder.embed([query])[0]
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+
+def _check(query: str, top_k: int, most: int) -> None:
+    if not query.strip():
+        raise DocentError(ErrorCode.VALIDATION_ERROR, "The query is empty.")
+    if len(query) > MAX_QUERY_CHARS:
+        raise DocentError(
+            ErrorCode.VALIDATION_ERROR, f"The query has more than {MAX_QUERY_CHARS} characters."
+        )
+    if not 1 <= top_k <= most:
+        raise DocentError(ErrorCode.VALIDATION_ERROR, f"top_k is between 1 and {most}.")
+
+
+def _result(hit: ChunkHit, score: float, query: str) -> SearchResult:
+    chunk = hit.chunk
+    return SearchResult(
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        title=hit.title,
+        version=hit.version,
+        page=chunk.page,
+        section=list(chunk.section_path or []),
+        score=score,
+        text=chunk.text,
+        snippet=make_snippet(chunk.text, query),
+        content_type=hit.content_type,
+    )
