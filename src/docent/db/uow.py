@@ -15,12 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from docent.db.engine import writing
 from docent.db.repositories.api_keys import ApiKeyRepository
 from docent.db.repositories.audit import AuditRepository
+from docent.db.repositories.chat import ChatRepository
 from docent.db.repositories.chunks import ChunkRepository
 from docent.db.repositories.documents import DocumentRepository
 from docent.db.repositories.groups import GroupRepository
 from docent.db.repositories.index_meta import IndexMetaRepository
 from docent.db.repositories.jobs import JobRepository
 from docent.db.repositories.orgs import OrganizationRepository
+from docent.db.repositories.search import SearchRepository
 from docent.db.repositories.tokens import TokenRepository
 from docent.db.repositories.users import UserRepository
 
@@ -38,6 +40,8 @@ class UnitOfWork:
         self.chunks = ChunkRepository(session)
         self.jobs = JobRepository(session)
         self.index_meta = IndexMetaRepository(session)
+        self.search = SearchRepository(session)
+        self.chat = ChatRepository(session)
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
 

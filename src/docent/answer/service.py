@@ -1,0 +1,352 @@
+"""The chat service: a question, in a session, to a grounded answer that is streamed and then kept.
+
+Three short phases, so that no transaction stays open while a model writes (SQLite has one writer):
+`prepare` reads the caller's session and retrieves with the caller's permissions in read units of work;
+`stream` runs the provider chain outside any transaction; when the stream ends (finished, failed, or
+closed because the reader went away) one short write unit of work keeps the question and what was
+answered, with its usage, cost and timings.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from docent.answer.chain import ProviderChain
+from docent.answer.events import Error, Meta, StreamEvent, Token
+from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
+from docent.auth.policy import Principal, reader_scope
+from docent.db.repositories.search import SearchFilters
+from docent.db.tables import ChatMessage, ChatSession, Feedback, utcnow
+from docent.db.uow import Database, UnitOfWork
+from docent.errors import DocentError, ErrorCode
+from docent.llm.chat import ChatModelError
+from docent.observability.logs import get_logger
+from docent.search.retrieve import MAX_TOP_K, Retriever, SearchMode
+from docent.types import Page, PageRequest
+
+_log = get_logger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+_RETRIEVAL_QUERY_CHARS = 1000  # what the retriever accepts
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A question ready to be answered: ids decided in advance, so the stream can name them first."""
+
+    principal: Principal
+    session_id: uuid.UUID
+    new_session: bool
+    user_message_id: uuid.UUID
+    message_id: uuid.UUID
+    question: str
+    rewritten: str
+    request: AnswerRequest
+    asked_at: datetime
+    retrieval_ms: float
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A finished answer, as kept."""
+
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+    answer: Answer
+    retrieval_ms: float
+    generation_ms: float
+
+
+class ChatService:
+    def __init__(
+        self,
+        database: Database,
+        retriever: Retriever,
+        chain: ProviderChain,
+        *,
+        top_k: int = 8,
+        history_messages: int = 6,
+    ) -> None:
+        self._database = database
+        self._retriever = retriever
+        self._chain = chain
+        self._top_k = top_k
+        self._history = history_messages
+
+    def prepare(
+        self,
+        principal: Principal,
+        question: str,
+        *,
+        session_id: uuid.UUID | None = None,
+        filters: SearchFilters | None = None,
+    ) -> Prepared:
+        """History of the caller's own session (another user's is not found), the follow-up made standalone,
+        and the passages the caller may read. Raises DocentError (not found, validation)."""
+        question = question.strip()
+        if not question or len(question) > MAX_QUESTION_CHARS:
+            raise DocentError(
+                ErrorCode.VALIDATION_ERROR, f"The question has 1 to {MAX_QUESTION_CHARS} characters."
+            )
+        history: tuple[Turn, ...] = ()
+        if session_id is not None:
+            with self._database.unit_of_work(write=False) as uow:
+                chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
+                if chat is None:
+                    raise DocentError(ErrorCode.NOT_FOUND, "No such chat session.")
+                history = tuple(
+                    Turn("user" if m.role == "user" else "assistant", m.text)
+                    for m in uow.chat.messages(session_id, last=self._history)
+                )
+        rewritten = self._chain.rewrite(question, history).question
+        started = time.perf_counter()
+        passages = self.retrieve(principal, rewritten, filters)
+        return Prepared(
+            principal=principal,
+            session_id=session_id or uuid.uuid4(),
+            new_session=session_id is None,
+            user_message_id=uuid.uuid4(),
+            message_id=uuid.uuid4(),
+            question=question,
+            rewritten=rewritten,
+            request=AnswerRequest(rewritten, passages, history),
+            asked_at=utcnow(),
+            retrieval_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def retrieve(
+        self, principal: Principal, query: str, filters: SearchFilters | None = None
+    ) -> tuple[Passage, ...]:
+        """Hybrid search ranks the passages; each carries its cosine similarity to the query as its score
+        (0 when the vector ranking did not reach it), which is what the relevance threshold compares."""
+        query = query[:_RETRIEVAL_QUERY_CHARS]
+        with self._database.unit_of_work(write=False) as uow:
+            scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
+            found = self._retriever.search(
+                uow, scope, query, mode=SearchMode.HYBRID, top_k=self._top_k, filters=filters
+            )
+            if not found.results:
+                return ()
+            cosine = {
+                s.chunk_id: s.score
+                for s in self._retriever.rank(
+                    uow, scope, query, mode=SearchMode.VECTOR, top_k=MAX_TOP_K, filters=filters
+                )
+            }
+        return tuple(
+            Passage(
+                chunk_id=r.chunk_id,
+                document_id=r.document_id,
+                title=r.title,
+                version=r.version,
+                page=r.page,
+                section=tuple(r.section),
+                text=r.text,
+                score=cosine.get(r.chunk_id, 0.0),
+            )
+            for r in found.results
+        )
+
+    def stream(self, prepared: Prepared) -> Generator[StreamEvent, None, ChatResult | None]:
+        """`meta`, the chain's `token`s, `citations` and `done` (or an `error`); the exchange is kept when the
+        stream ends in any way, including being closed early (then with the text generated so far)."""
+        started = time.perf_counter()
+        events = self._chain.stream(prepared.request)
+        parts: list[str] = []
+        answer: Answer | None = None
+        failed = False
+        try:
+            yield Meta(str(prepared.session_id), str(prepared.message_id))
+            while True:
+                try:
+                    event = next(events)
+                except StopIteration as stop:
+                    answer = stop.value
+                    break
+                if isinstance(event, Token):
+                    parts.append(event.text)
+                elif isinstance(event, Error):
+                    failed = True
+                yield event
+        finally:
+            events.close()
+            generation_ms = (time.perf_counter() - started) * 1000
+            if answer is not None:
+                self._keep(prepared, answer, generation_ms)  # a failure here still reaches the reader
+            else:
+                try:
+                    self._keep(prepared, _partial("".join(parts), failed), generation_ms)
+                except Exception:  # the reader may be gone: nobody to tell but the log
+                    _log.exception("chat_not_kept", session_id=str(prepared.session_id))
+        if answer is None:
+            return None
+        return ChatResult(
+            prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
+        )
+
+    def answer(self, prepared: Prepared) -> ChatResult:
+        """The whole answer at once. Nothing is sent before it is whole, so a provider failing at any point
+        hands over to the next one (a stream can fall through only before its first token)."""
+        started = time.perf_counter()
+        try:
+            answer = self._chain.answer(prepared.request)
+        except ChatModelError as exc:
+            _log.warning("answer_failed", error=str(exc))
+            raise DocentError(
+                ErrorCode.INTERNAL_ERROR, "The answer could not be completed; please ask again."
+            ) from None
+        generation_ms = (time.perf_counter() - started) * 1000
+        self._keep(prepared, answer, generation_ms)
+        return ChatResult(
+            prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
+        )
+
+    # ---------- history, feedback, usage (in the caller's unit of work) ----------
+
+    def sessions(self, uow: UnitOfWork, principal: Principal, request: PageRequest) -> Page[ChatSession]:
+        return uow.chat.page_sessions(principal.org_id, principal.user_id, request)
+
+    def session(
+        self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID
+    ) -> tuple[ChatSession, list[ChatMessage]]:
+        chat = self._own_session(uow, principal, session_id)
+        return chat, uow.chat.messages(chat.id)
+
+    def delete_session(self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID) -> None:
+        uow.chat.delete_session(self._own_session(uow, principal, session_id))
+        uow.flush()
+
+    def rate(
+        self, uow: UnitOfWork, principal: Principal, message_id: uuid.UUID, rating: str, comment: str | None
+    ) -> Feedback:
+        """One rating per user and answer; rating again replaces it."""
+        message = uow.chat.get_own_message(principal.org_id, principal.user_id, message_id)
+        if message is None or message.role != "assistant":
+            raise DocentError(ErrorCode.NOT_FOUND, "No such answer.")
+        feedback = uow.chat.upsert_feedback(message.id, principal.user_id, rating, comment)
+        uow.flush()
+        return feedback
+
+    def usage(
+        self, uow: UnitOfWork, principal: Principal, start: datetime | None, end: datetime | None
+    ) -> UsageReport:
+        """Answers, tokens and cost of the organisation in [start, end), in total and by user, model, day."""
+        report = UsageReport()
+        for message, email in uow.chat.answers_in(principal.org_id, start, end):
+            keys = (email, f"{message.provider}:{message.model}", message.created_at.date().isoformat())
+            for sums, key in zip((report.by_user, report.by_model, report.by_day), keys, strict=True):
+                sums.setdefault(key, UsageSum()).add(message)
+            report.total.add(message)
+        return report
+
+    def _own_session(self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID) -> ChatSession:
+        chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
+        if chat is None:
+            raise DocentError(ErrorCode.NOT_FOUND, "No such chat session.")
+        return chat
+
+    def _keep(self, prepared: Prepared, answer: Answer, generation_ms: float) -> None:
+        principal = prepared.principal
+        with self._database.unit_of_work() as uow:
+            chat = uow.chat.get_session(principal.org_id, principal.user_id, prepared.session_id)
+            if chat is None:
+                if not prepared.new_session:
+                    _log.info("chat_session_gone", session_id=str(prepared.session_id))
+                    return
+                chat = uow.chat.add_session(
+                    ChatSession(
+                        id=prepared.session_id,
+                        org_id=principal.org_id,
+                        user_id=principal.user_id,
+                        title=prepared.question[:200],
+                        created_at=prepared.asked_at,
+                    )
+                )
+            now = utcnow()
+            chat.updated_at = now
+            uow.flush()  # the session row first: messages refer to it
+            uow.chat.add_message(
+                ChatMessage(
+                    id=prepared.user_message_id,
+                    session_id=prepared.session_id,
+                    role="user",
+                    text=prepared.question,
+                    citations=[],
+                    rewritten_question=prepared.rewritten
+                    if prepared.rewritten != prepared.question
+                    else None,
+                    created_at=prepared.asked_at,
+                )
+            )
+            uow.chat.add_message(_assistant_message(prepared, answer, generation_ms, now))
+            uow.commit()
+
+
+def _assistant_message(
+    prepared: Prepared, answer: Answer, generation_ms: float, now: datetime
+) -> ChatMessage:
+    return ChatMessage(
+        id=prepared.message_id,
+        session_id=prepared.session_id,
+        role="assistant",
+        text=answer.text,
+        citations=[citation.as_dict() for citation in answer.citations],
+        provider=answer.provider,
+        model=answer.model,
+        prompt_tokens=answer.usage.prompt_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        cost_usd=None if answer.cost_usd is None else str(answer.cost_usd),
+        retrieval_ms=round(prepared.retrieval_ms),
+        generation_ms=round(generation_ms),
+        created_at=now,
+    )
+
+
+def _partial(text: str, failed: bool) -> Answer:
+    """What was sent of an answer that did not finish: kept so the history shows what the reader saw."""
+    return Answer(text, (), Usage(), "failed" if failed else "interrupted", "none")
+
+
+@dataclass
+class UsageSum:
+    """Sums over answers. `cost_usd` is None once any answer's cost is unknown (no price for its model):
+    a missing price must not pass for free; `unpriced` counts those answers."""
+
+    answers: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal | None = Decimal(0)
+    unpriced: int = 0
+
+    def add(self, message: ChatMessage) -> None:
+        self.answers += 1
+        self.prompt_tokens += message.prompt_tokens
+        self.completion_tokens += message.completion_tokens
+        if message.cost_usd is None:
+            self.unpriced += 1
+            self.cost_usd = None
+        elif self.cost_usd is not None:
+            self.cost_usd += Decimal(message.cost_usd)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "answers": self.answers,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "unpriced_answers": self.unpriced,
+        }
+
+
+@dataclass
+class UsageReport:
+    total: UsageSum = field(default_factory=UsageSum)
+    by_user: dict[str, UsageSum] = field(default_factory=dict)
+    by_model: dict[str, UsageSum] = field(default_factory=dict)
+    by_day: dict[str, UsageSum] = field(default_factory=dict)

@@ -1,0 +1,97 @@
+"""Chat sessions, their messages, feedback on answers, and usage sums."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from docent.db.repositories._paging import paginate
+from docent.db.tables import ChatMessage, ChatSession, Feedback, User, utcnow
+from docent.types import Page, PageRequest
+
+
+class ChatRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_session(self, chat: ChatSession) -> ChatSession:
+        self.session.add(chat)
+        return chat
+
+    def get_session(self, org_id: uuid.UUID, user_id: uuid.UUID, session_id: uuid.UUID) -> ChatSession | None:
+        """The session if it is this user's own (another user's session does not exist for them)."""
+        return self.session.scalar(
+            select(ChatSession).where(
+                ChatSession.id == session_id, ChatSession.org_id == org_id, ChatSession.user_id == user_id
+            )
+        )
+
+    def page_sessions(self, org_id: uuid.UUID, user_id: uuid.UUID, request: PageRequest) -> Page[ChatSession]:
+        query = (
+            select(ChatSession)
+            .where(ChatSession.org_id == org_id, ChatSession.user_id == user_id)
+            .order_by(ChatSession.updated_at.desc(), ChatSession.id)
+        )
+        return paginate(self.session, query, request)
+
+    def delete_session(self, chat: ChatSession) -> None:
+        # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign keys switched on.
+        message_ids = select(ChatMessage.id).where(ChatMessage.session_id == chat.id)
+        self.session.execute(delete(Feedback).where(Feedback.message_id.in_(message_ids)))
+        self.session.execute(delete(ChatMessage).where(ChatMessage.session_id == chat.id))
+        self.session.delete(chat)
+
+    def add_message(self, message: ChatMessage) -> ChatMessage:
+        self.session.add(message)
+        return message
+
+    def messages(self, session_id: uuid.UUID, *, last: int | None = None) -> list[ChatMessage]:
+        """Messages of a session oldest first; with `last`, only the most recent ones."""
+        query = select(ChatMessage).where(ChatMessage.session_id == session_id)
+        if last is None:
+            return list(self.session.scalars(query.order_by(ChatMessage.created_at, ChatMessage.role.desc())))
+        recent = list(
+            self.session.scalars(query.order_by(ChatMessage.created_at.desc(), ChatMessage.role).limit(last))
+        )
+        return recent[::-1]
+
+    def get_own_message(
+        self, org_id: uuid.UUID, user_id: uuid.UUID, message_id: uuid.UUID
+    ) -> ChatMessage | None:
+        """A message of one of this user's sessions."""
+        return self.session.scalar(
+            select(ChatMessage)
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(ChatMessage.id == message_id, ChatSession.org_id == org_id, ChatSession.user_id == user_id)
+        )
+
+    def upsert_feedback(
+        self, message_id: uuid.UUID, user_id: uuid.UUID, rating: str, comment: str | None
+    ) -> Feedback:
+        feedback = self.session.get(Feedback, (message_id, user_id))
+        if feedback is None:
+            feedback = Feedback(message_id=message_id, user_id=user_id, rating=rating, comment=comment)
+            self.session.add(feedback)
+        else:
+            feedback.rating, feedback.comment, feedback.created_at = rating, comment, utcnow()
+        return feedback
+
+    def answers_in(
+        self, org_id: uuid.UUID, start: datetime | None, end: datetime | None
+    ) -> list[tuple[ChatMessage, str]]:
+        """The organisation's answers created in [start, end), each with its asker's email."""
+        query = (
+            select(ChatMessage, User.email)
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .join(User, User.id == ChatSession.user_id)
+            .where(ChatSession.org_id == org_id, ChatMessage.role == "assistant")
+            .order_by(ChatMessage.created_at)
+        )
+        if start is not None:
+            query = query.where(ChatMessage.created_at >= start)
+        if end is not None:
+            query = query.where(ChatMessage.created_at < end)
+        return [(message, email) for message, email in self.session.execute(query)]

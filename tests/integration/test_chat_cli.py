@@ -1,0 +1,57 @@
+"""`docent ask` as a real process: the answer, its numbered sources, and a follow-up in the same session."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SECRET_KEY
+
+DOCENT = [sys.executable, "-m", "docent"]
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DOCENT, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_docent_ask_prints_the_answer_and_its_sources(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")}
+    env.update(
+        DOCENT_DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
+        DOCENT_DATA_DIR=str(tmp_path),
+        DOCENT_SECRET_KEY=SECRET_KEY,
+        HF_HUB_OFFLINE="1",
+    )
+    assert _run("db", "upgrade", env=env).returncode == 0
+    created = _run(
+        "users", "create", "--email", "admin@example.com", "--role", "admin", "--password", "A" * 16, env=env
+    )
+    assert created.returncode == 0, created.stderr
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "leave.md").write_text(
+        "# Parental leave\n\nParents receive sixteen weeks of paid parental leave, "
+        "taken within the first year.\n"
+    )
+    (folder / "menu.txt").write_text("The cafeteria serves lasagna on Fridays.")
+    ingested = _run("ingest", str(folder), env=env)
+    assert ingested.returncode == 0, ingested.stderr
+
+    asked = _run("ask", "How many weeks of paid parental leave do parents get?", env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert "sixteen" in asked.stdout and "[1]" in asked.stdout
+    assert re.search(r"^\[1\] Parental leave \(v1", asked.stdout, re.MULTILINE), asked.stdout
+    session = re.search(r"session ([0-9a-f-]{36})", asked.stderr)
+    assert session, asked.stderr
+
+    follow = _run("ask", "Within what period must it be taken?", "--session", session.group(1), env=env)
+    assert follow.returncode == 0, follow.stderr
+    assert "year" in follow.stdout
+
+    bad = _run("ask", "anything", "--session", "not-a-uuid", env=env)
+    assert bad.returncode == 2 and "--session" in bad.stderr
+    nobody = _run("ask", "anything", "--as", "nobody@example.com", env=env)
+    assert nobody.returncode == 2 and "nobody@example.com" in nobody.stderr

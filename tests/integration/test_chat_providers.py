@@ -1,0 +1,157 @@
+"""POST /chat with a remote model first in the chain: a real HTTP server on 127.0.0.1 speaking the OpenAI
+chat-completions protocol stands in for it (the model name picks its behaviour)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import Api, make_settings, start_client
+
+REPLY = ["Parents receive", " sixteen weeks", " of paid parental leave", " [1]", "."]
+USAGE = {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}
+LEAVE = b"# Parental leave\n\nParents receive sixteen weeks of paid parental leave.\n"
+
+
+def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
+    delta = {} if content is None else {"content": content}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    hits: list[str]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.hits.append(body["model"])
+        if body["model"] == "broken":
+            payload = json.dumps(
+                {"error": {"message": "boom", "type": "server_error", "code": None}}
+            ).encode()
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in REPLY:
+            self._event(chunk(piece))
+        self._event(chunk(finish="stop"))
+        self._event({**chunk(), "choices": [], "usage": USAGE})
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _event(self, data: dict[str, Any]) -> None:
+        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+    handler = type("ScriptedHandler", (Handler,), {"hits": hits})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@contextmanager
+def run_chat(
+    database_url: str, tmp_path: Path, embedder: Any, providers: str
+) -> Iterator[tuple[TestClient, Api, dict[str, str]]]:
+    settings = make_settings(
+        database_url,
+        tmp_path,
+        llm_providers=providers,
+        llm_api_key="sk-test-key",
+        llm_prices="scripted=2.50/10",
+        llm_timeout_seconds=5,
+    )
+    with start_client(settings, embedder) as client:
+        api = Api(client)
+        admin = api.headers()
+        (document,) = api.upload(admin, [("files", ("leave.md", LEAVE, "text/markdown"))])
+        assert api.wait_for(admin, document["id"])["status"] == "completed"
+        yield client, api, admin
+
+
+QUESTION = "How many weeks of paid parental leave do parents get?"
+
+
+def test_a_remote_model_answers_with_markers_and_its_cost_is_kept(
+    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+) -> None:
+    url, hits = server
+    providers = f"openai:scripted@{url}, extractive"
+    with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
+        reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
+        assert hits == ["scripted"]
+        assert reply["answer"] == "Parents receive sixteen weeks of paid parental leave [1]."
+        assert [c["number"] for c in reply["citations"]] == [1]
+        assert "sixteen weeks" in reply["citations"][0]["snippet"]
+        usage = reply["usage"]
+        assert (usage["provider"], usage["model"]) == ("openai", "scripted")
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (1200, 30)
+        expected = (1200 * Decimal("2.50") + 30 * Decimal(10)) / 1_000_000
+        assert Decimal(usage["cost_usd"]) == expected
+        kept = client.get(f"/api/v1/chat/sessions/{reply['session_id']}", headers=admin).json()["messages"][
+            -1
+        ]
+        assert (kept["provider"], kept["model"], Decimal(kept["cost_usd"])) == (
+            "openai",
+            "scripted",
+            expected,
+        )
+        report = client.get("/api/v1/admin/usage", headers=admin).json()
+        assert report["by_model"] == [
+            {
+                "key": "openai:scripted",
+                "answers": 1,
+                "prompt_tokens": 1200,
+                "completion_tokens": 30,
+                "total_tokens": 1230,
+                "cost_usd": str(expected),
+                "unpriced_answers": 0,
+            }
+        ]
+
+
+def test_a_failing_remote_model_falls_through_to_the_extractive_answerer(
+    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+) -> None:
+    url, hits = server
+    with run_chat(database_url, tmp_path, embedder, f"openai:broken@{url}") as (client, _api, admin):
+        reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
+        assert hits == ["broken"]
+        assert "sixteen" in reply["answer"] and reply["citations"]
+        assert reply["usage"]["provider"] == "extractive"
+        kept = client.get(f"/api/v1/chat/sessions/{reply['session_id']}", headers=admin).json()["messages"][
+            -1
+        ]
+        assert kept["provider"] == "extractive"
