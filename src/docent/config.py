@@ -63,6 +63,23 @@ class Settings(BaseSettings):
     url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     url_allow_private_addresses: bool = False
 
+    # Search
+    rrf_k: float = Field(default=60.0, gt=0, le=10_000)
+    rrf_vector_weight: float = Field(default=1.0, ge=0, le=100)
+    rrf_keyword_weight: float = Field(default=1.0, ge=0, le=100)
+    search_candidates: int = Field(default=100, ge=1, le=1000)  # depth of each list fused in hybrid mode
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    query_embed_threads: int = Field(default=1, ge=1, le=64)
+
+    # Answers
+    llm_providers: str = "extractive"  # ordered chain: `openai:MODEL[@BASE_URL]`, ..., then `extractive`
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_cooldown_seconds: float = Field(default=30.0, ge=0)
+    llm_prices: str = ""  # USD per million tokens: `model=prompt/completion,provider:model=p/c`
+    answer_min_relevance: float = Field(default=0.2, ge=-1, le=1)  # cosine; below it a passage is not used
+    answer_top_k: int = Field(default=8, ge=1, le=50)
+
     # Background jobs
     queue_name: str = Field(default="docent", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     embedded_worker: bool | None = None  # None: on when DOCENT_REDIS_URL is unset

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from docent.answer.chain import Answerer, LLMAnswerer, ProviderChain
+from docent.answer.cost import parse_price_table
+from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.service import ChatService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
@@ -26,9 +30,15 @@ from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
 from docent.jobs.worker import Worker
+from docent.llm.openai_chat import OpenAIChatModel
 from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
+from docent.search.backends.fts5 import Fts5KeywordIndex
+from docent.search.backends.memory_matrix import MemoryMatrixIndex
+from docent.search.backends.postgres import PgVectorIndex, PostgresKeywordIndex
 from docent.search.index_check import index_model_mismatch
+from docent.search.ports import KeywordIndex, VectorIndex
+from docent.search.retrieve import FusionSettings, Retriever
 from docent.storage.blobs import BlobStore
 
 
@@ -48,7 +58,10 @@ class Container:
     url_ingest: UrlIngestService
     jobs: JobService
     runner: JobRunner
+    retriever: Retriever
+    chat: ChatService
     worker: Worker | None = None
+    chat_models: list[OpenAIChatModel] = field(default_factory=list)  # closed with the container
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -86,6 +99,8 @@ class Container:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        for model in self.chat_models:
+            model.close()
         self.database.dispose()
 
 
@@ -128,6 +143,17 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     )
     runner = JobRunner(database, queue, [ingest], policy)
     queue.bind(runner.run)
+    vectors, keywords = build_search_indexes(settings, embedder)
+    fusion = FusionSettings(
+        k=settings.rrf_k,
+        vector_weight=settings.rrf_vector_weight,
+        keyword_weight=settings.rrf_keyword_weight,
+        candidates=settings.search_candidates,
+    )
+    retriever = Retriever(embedder, vectors, keywords, fusion)
+    chat_models: list[OpenAIChatModel] = []
+    chain = build_provider_chain(settings, embedder, chat_models)
+    chat = ChatService(database, retriever, chain, top_k=settings.answer_top_k)
     return Container(
         settings=settings,
         database=database,
@@ -143,7 +169,57 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         url_ingest=UrlIngestService(fetcher, blobs, documents, settings.url_fetch_max_mb * 1024 * 1024),
         jobs=JobService(),
         runner=runner,
+        retriever=retriever,
+        chat=chat,
+        chat_models=chat_models,
     )
+
+
+def build_provider_chain(
+    settings: Settings, embedder: Embedder, made: list[OpenAIChatModel] | None = None
+) -> ProviderChain:
+    """`DOCENT_LLM_PROVIDERS`: comma-separated, tried in order; `openai:MODEL` or `openai:MODEL@BASE_URL` (any
+    OpenAI-compatible server, key from `DOCENT_LLM_API_KEY`), and `extractive`, which always ends the chain
+    whether written or not. The extractive answerer uses the shared embedder."""
+    providers: list[Answerer] = []
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    for entry in (part.strip() for part in settings.llm_providers.split(",")):
+        kind, _, rest = entry.partition(":")
+        model, _, base_url = rest.partition("@")
+        if entry in ("", "extractive"):
+            continue
+        if kind != "openai" or not model.strip():
+            raise ConfigurationError(
+                f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use openai:MODEL[@BASE_URL] or "
+                "extractive."
+            )
+        chat = OpenAIChatModel(
+            model.strip(),
+            base_url=base_url.strip() or None,
+            api_key=key,
+            timeout_seconds=settings.llm_timeout_seconds,
+        )
+        providers.append(LLMAnswerer(chat))
+        if made is not None:
+            made.append(chat)
+    try:
+        prices = parse_price_table(settings.llm_prices)
+    except ValueError as exc:
+        raise ConfigurationError(f"DOCENT_LLM_PRICES: {exc}") from None
+    return ProviderChain(
+        providers,
+        ExtractiveAnswerer(embedder),
+        cooldown_seconds=settings.llm_cooldown_seconds,
+        min_relevance=settings.answer_min_relevance,
+        prices=prices,
+    )
+
+
+def build_search_indexes(settings: Settings, embedder: Embedder) -> tuple[VectorIndex, KeywordIndex]:
+    """SQLite: exact cosine over an in-memory matrix, and FTS5. PostgreSQL: pgvector HNSW, and tsvector."""
+    if settings.is_sqlite:
+        return MemoryMatrixIndex(embedder), Fts5KeywordIndex()
+    return PgVectorIndex(embedder, ef_search=settings.hnsw_ef_search), PostgresKeywordIndex()
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -152,7 +228,12 @@ def build_embedder(settings: Settings) -> Embedder:
     if kind == "local" and name:
         from docent.llm.local_embedder import LocalEmbedder
 
-        return LocalEmbedder(name, batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+        return LocalEmbedder(
+            name,
+            batch_size=settings.embed_batch_size,
+            threads=settings.embed_threads,
+            query_threads=settings.query_embed_threads,
+        )
     if kind == "openai" and name:
         from docent.llm.openai_embedder import OpenAIEmbedder
 

