@@ -159,6 +159,10 @@ class ProviderChain:
         self._lock = threading.Lock()
         self._resting_until: dict[int, float] = {}
 
+    def answerers(self) -> tuple[Answerer, ...]:
+        """Every answerer in the order it is tried, the last resort last."""
+        return (*self._providers, self._last_resort)
+
     def resting(self) -> list[str]:
         """The providers currently rested after a failure, as `provider:model`."""
         now = self._clock()

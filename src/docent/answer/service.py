@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from docent.answer.chain import ProviderChain
+from docent.answer.chain import Answerer, ProviderChain
 from docent.answer.events import Error, Meta, StreamEvent, Token
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
 from docent.auth.policy import Principal, reader_scope
@@ -78,6 +78,9 @@ class ChatService:
         self._top_k = top_k
         self._history = history_messages
 
+    def answerers(self) -> tuple[Answerer, ...]:
+        return self._chain.answerers()
+
     def prepare(
         self,
         principal: Principal,
@@ -85,15 +88,17 @@ class ChatService:
         *,
         session_id: uuid.UUID | None = None,
         filters: SearchFilters | None = None,
+        history: tuple[Turn, ...] = (),
     ) -> Prepared:
         """History of the caller's own session (another user's is not found), the follow-up made standalone,
-        and the passages the caller may read. Raises DocentError (not found, validation)."""
+        and the passages the caller may read. `history` is for clients that send the conversation
+        themselves (the OpenAI-compatible API) instead of naming a session.
+        Raises DocentError (not found, validation)."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise DocentError(
                 ErrorCode.VALIDATION_ERROR, f"The question has 1 to {MAX_QUESTION_CHARS} characters."
             )
-        history: tuple[Turn, ...] = ()
         if session_id is not None:
             with self._database.unit_of_work(write=False) as uow:
                 chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)

@@ -12,7 +12,19 @@ from fastapi import FastAPI
 import docent
 from docent.api.errors import install_error_handlers
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from docent.api.routes import admin, api_keys, auth, chat, documents, groups, health, jobs, search, users
+from docent.api.routes import (
+    admin,
+    api_keys,
+    auth,
+    chat,
+    documents,
+    groups,
+    health,
+    jobs,
+    openai_compat,
+    search,
+    users,
+)
 from docent.api.schemas import ERROR_RESPONSES
 from docent.auth.users import BootstrapResult
 from docent.config import ConfigurationError, Settings
@@ -56,7 +68,19 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
-    for module in (auth, users, groups, api_keys, documents, jobs, search, chat, admin, health):
+    for module in (
+        auth,
+        users,
+        groups,
+        api_keys,
+        documents,
+        jobs,
+        search,
+        chat,
+        admin,
+        openai_compat,
+        health,
+    ):
         app.include_router(module.router)
     app.include_router(admin.index_router)
     app.include_router(chat.usage_router)
