@@ -23,6 +23,7 @@ from docent.llm.chat import (
     Usage,
 )
 from docent.llm.openai_embedder import estimate_tokens
+from docent.llm.openai_sdk import make_client, server_detail
 
 if TYPE_CHECKING:
     import openai
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 # Statuses that say the provider, not this request, is the problem: timeout, too early, rate limited, bad
 # or insufficient credentials, unknown model or path (a misconfigured provider stays broken).
 _UNAVAILABLE_STATUSES = frozenset({401, 403, 404, 408, 425, 429})
-_MAX_DETAIL_CHARS = 300
 _TOKENS_PER_MESSAGE = 4  # role and separators in chat templates, for the fallback count
 
 
@@ -220,13 +220,7 @@ class OpenAIChatModel:
         raise ChatModelUnavailable(f"{self._where()} sent a reply that is not a chat completion") from None
 
     def _detail(self, body: object) -> str:
-        """The server's own error message, shortened, with the API key masked should it be echoed."""
-        message = body.get("message") if isinstance(body, dict) else body
-        if not isinstance(message, str):
-            return ""
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        return message[:_MAX_DETAIL_CHARS]
+        return server_detail(body, self._api_key)
 
     def _where(self) -> str:
         return f"chat server {self._host} (model {self._model})"
@@ -234,13 +228,5 @@ class OpenAIChatModel:
     def _client(self) -> openai.OpenAI:
         with self._lock:
             if self._sdk_client is None:
-                from openai import OpenAI
-
-                self._sdk_client = OpenAI(
-                    # Keyless servers (Ollama, llama.cpp) need no key; never fall back to OPENAI_API_KEY.
-                    api_key=self._api_key or "unused",
-                    base_url=self._base_url,
-                    timeout=self._timeout,
-                    max_retries=0,
-                )
+                self._sdk_client = make_client(self._api_key, self._base_url, self._timeout)
             return self._sdk_client

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from docent.llm.errors import EmbedderError, EmbedderUnavailable
+from docent.llm.openai_sdk import make_client, server_detail
 from docent.llm.ports import Vectors
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ _ASCII_LETTERS = string.ascii_letters.encode()
 _ASCII_SPACE = string.whitespace.encode()
 _DIMENSION_PROBE = "dimension probe"
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})  # timeout, too early, rate limited
-_MAX_DETAIL_CHARS = 300
 
 
 def estimate_tokens(text: str) -> int:
@@ -162,13 +162,7 @@ class OpenAIEmbedder:
         raise EmbedderError(message) from None
 
     def _detail(self, body: object) -> str:
-        """The server's own error message, shortened, with the API key masked should it be echoed."""
-        message = body.get("message") if isinstance(body, dict) else body
-        if not isinstance(message, str):
-            return ""
-        if self._api_key:
-            message = message.replace(self._api_key, "***")
-        return message[:_MAX_DETAIL_CHARS]
+        return server_detail(body, self._api_key)
 
     def _where(self) -> str:
         return f"embedding server {self._host} (model {self._model})"
@@ -176,13 +170,5 @@ class OpenAIEmbedder:
     def _client(self) -> openai.OpenAI:
         with self._lock:
             if self._sdk_client is None:
-                from openai import OpenAI
-
-                self._sdk_client = OpenAI(
-                    # Keyless servers (Ollama, llama.cpp) need no key; never fall back to OPENAI_API_KEY.
-                    api_key=self._api_key or "unused",
-                    base_url=self._base_url,
-                    timeout=self._timeout,
-                    max_retries=0,
-                )
+                self._sdk_client = make_client(self._api_key, self._base_url, self._timeout)
             return self._sdk_client
