@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import SECRET_KEY
-
-DOCENT = [sys.executable, "-m", "docent"]
-
-
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DOCENT, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+from tests.integration.test_cli import _env, _run
 
 
 def test_docent_ask_prints_the_answer_and_its_sources(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")}
-    env.update(
-        DOCENT_DATABASE_URL=f"sqlite:///{tmp_path}/cli.db",
-        DOCENT_DATA_DIR=str(tmp_path),
-        DOCENT_SECRET_KEY=SECRET_KEY,
-        HF_HUB_OFFLINE="1",
-    )
+    env = _env(tmp_path, HF_HUB_OFFLINE="1")
     assert _run("db", "upgrade", env=env).returncode == 0
     created = _run(
         "users", "create", "--email", "admin@example.com", "--role", "admin", "--password", "A" * 16, env=env

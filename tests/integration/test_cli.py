@@ -19,8 +19,16 @@ DOCENT = [sys.executable, "-m", "docent"]
 
 
 def _run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    # Run in the test's own folder: a `.env` in the project root (`make run` writes one) must not leak in.
     return subprocess.run(
-        [*DOCENT, *args], env=env, capture_output=True, text=True, timeout=120, input=stdin, check=False
+        [*DOCENT, *args],
+        env=env,
+        cwd=env["DOCENT_DATA_DIR"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=stdin,
+        check=False,
     )
 
 
