@@ -331,7 +331,9 @@ def index_check() -> None:
 
     container = build_container(_settings())
     try:
-        report = check_index(container.database, container.blobs, container.retriever.vectors)
+        report = check_index(
+            container.database, container.blobs, container.retriever.vectors, container.retriever.keywords
+        )
     finally:
         container.close()
     _print_report(report)
@@ -348,7 +350,11 @@ def index_rebuild() -> None:
     container = build_container(_settings())
     try:
         report = rebuild_index(
-            container.database, container.blobs, container.embedder, vectors=container.retriever.vectors
+            container.database,
+            container.blobs,
+            container.embedder,
+            vectors=container.retriever.vectors,
+            keywords=container.retriever.keywords,
         )
     finally:
         container.close()

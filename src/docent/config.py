@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,18 +68,31 @@ class Settings(BaseSettings):
     rrf_k: float = Field(default=60.0, gt=0, le=10_000)
     rrf_vector_weight: float = Field(default=1.0, ge=0, le=100)
     rrf_keyword_weight: float = Field(default=1.0, ge=0, le=100)
+    keyword_index: Literal["memory", "fts5"] = "memory"  # SQLite only: BM25 in memory, or FTS5's bm25()
     search_candidates: int = Field(default=100, ge=1, le=1000)  # depth of each list fused in hybrid mode
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
     query_embed_threads: int = Field(default=1, ge=1, le=64)
 
     # Answers
-    llm_providers: str = "extractive"  # ordered chain: `openai:MODEL[@BASE_URL]`, ..., then `extractive`
+    # Ordered chain: `openai:MODEL[@BASE_URL]`, `llamacpp:/path/to/model.gguf`, ..., then `extractive`.
+    llm_providers: str = "extractive"
     llm_api_key: SecretStr | None = None
+    # `llamacpp:` providers: the window for prompt and reply, the longest reply (a CPU makes a few dozen
+    # tokens a second), CPU threads (None: llama.cpp decides), and the layers put on a GPU (only with a GPU
+    # build of xllamacpp; -1 is all).
+    llamacpp_context_tokens: int = Field(default=4096, ge=1024, le=1_048_576)
+    llamacpp_max_tokens: int = Field(default=512, ge=16, le=4096)
+    llamacpp_threads: int | None = Field(default=None, ge=1, le=512)
+    llamacpp_gpu_layers: int = Field(default=0, ge=-1, le=10_000)
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     llm_cooldown_seconds: float = Field(default=30.0, ge=0)
     llm_prices: str = ""  # USD per million tokens: `model=prompt/completion,provider:model=p/c`
     answer_min_relevance: float = Field(default=0.2, ge=-1, le=1)  # cosine; below it a passage is not used
     answer_top_k: int = Field(default=8, ge=1, le=50)
+    # Answer cache: in this process, or in Redis when DOCENT_REDIS_URL is set (shared by every process).
+    answer_cache: bool = True
+    answer_cache_ttl_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    answer_cache_max_entries: int = Field(default=1000, ge=1, le=1_000_000)  # in-process cache only
 
     # Background jobs
     queue_name: str = Field(default="docent", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
 
+from docent.answer.cache import AnswerCache, InProcessAnswerCache, RedisAnswerCache
 from docent.answer.chain import Answerer, LLMAnswerer, ProviderChain
 from docent.answer.cost import parse_price_table
 from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.recall import AnswerRecall
 from docent.answer.service import ChatService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService
@@ -30,16 +36,30 @@ from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
 from docent.jobs.worker import Worker
+from docent.llm.chat import ChatModel
+from docent.llm.llamacpp_chat import LlamaCppChatModel
 from docent.llm.openai_chat import OpenAIChatModel
 from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
 from docent.search.backends.fts5 import Fts5KeywordIndex
+from docent.search.backends.memory_bm25 import MemoryBm25Index
 from docent.search.backends.memory_matrix import MemoryMatrixIndex
+from docent.search.backends.memory_rows import MemoryIndex
 from docent.search.backends.postgres import PgVectorIndex, PostgresKeywordIndex
 from docent.search.index_check import index_model_mismatch
 from docent.search.ports import KeywordIndex, VectorIndex
 from docent.search.retrieve import FusionSettings, Retriever
 from docent.storage.blobs import BlobStore
+
+# What a local model's prompt holds besides passages and history: the instructions, the question and the
+# chat template, as counted by the over-estimating `count_tokens`.
+_LOCAL_PROMPT_OVERHEAD_TOKENS = 512
+
+
+class OwnedChatModel(ChatModel, Protocol):
+    """A chat model the container made: it holds connections or a loaded model until `close()`."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -61,7 +81,8 @@ class Container:
     retriever: Retriever
     chat: ChatService
     worker: Worker | None = None
-    chat_models: list[OpenAIChatModel] = field(default_factory=list)  # closed with the container
+    chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
+    answer_cache: AnswerCache | None = None  # closed with the container
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -95,12 +116,34 @@ class Container:
             self.worker.start()
         return self.worker
 
+    def warm_search(self) -> threading.Thread | None:
+        """Derive the in-memory search indexes in the background, so that the first query after start-up
+        does not wait for them (seconds at 100k chunks); a query arriving meanwhile waits for the same
+        derivation instead of starting its own."""
+        indexes = [i for i in (self.retriever.vectors, self.retriever.keywords) if isinstance(i, MemoryIndex)]
+        if not indexes:
+            return None
+
+        def warm() -> None:
+            try:
+                for index in indexes:
+                    with self.database.unit_of_work(write=False) as uow:
+                        index.current(uow)
+            except Exception:  # the service may be closing; the next query derives them anyway
+                get_logger(__name__).warning("search_warm_up_failed", exc_info=True)
+
+        thread = threading.Thread(target=warm, name="docent-warm-search", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
         for model in self.chat_models:
             model.close()
+        if self.answer_cache is not None:
+            self.answer_cache.close()
         self.database.dispose()
 
 
@@ -151,9 +194,19 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         candidates=settings.search_candidates,
     )
     retriever = Retriever(embedder, vectors, keywords, fusion)
-    chat_models: list[OpenAIChatModel] = []
+    chat_models: list[OwnedChatModel] = []
     chain = build_provider_chain(settings, embedder, chat_models)
-    chat = ChatService(database, retriever, chain, top_k=settings.answer_top_k)
+    answer_cache = build_answer_cache(settings)
+    recall = (
+        AnswerRecall(
+            answer_cache,
+            ttl_seconds=settings.answer_cache_ttl_seconds,
+            setup=answer_setup(settings, chain, embedder),
+        )
+        if answer_cache is not None
+        else None
+    )
+    chat = ChatService(database, retriever, chain, top_k=settings.answer_top_k, recall=recall)
     return Container(
         settings=settings,
         database=database,
@@ -172,34 +225,24 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         retriever=retriever,
         chat=chat,
         chat_models=chat_models,
+        answer_cache=answer_cache,
     )
 
 
 def build_provider_chain(
-    settings: Settings, embedder: Embedder, made: list[OpenAIChatModel] | None = None
+    settings: Settings, embedder: Embedder, made: list[OwnedChatModel] | None = None
 ) -> ProviderChain:
     """`DOCENT_LLM_PROVIDERS`: comma-separated, tried in order; `openai:MODEL` or `openai:MODEL@BASE_URL` (any
-    OpenAI-compatible server, key from `DOCENT_LLM_API_KEY`), and `extractive`, which always ends the chain
-    whether written or not. The extractive answerer uses the shared embedder."""
+    OpenAI-compatible server, key from `DOCENT_LLM_API_KEY`), `llamacpp:/path/to/model.gguf` (a local model
+    run in this process, loaded on first use; the file must exist now), and `extractive`, which always ends
+    the chain whether written or not. The extractive answerer uses the shared embedder. The chat models made
+    are appended to `made`, whose owner closes them."""
     providers: list[Answerer] = []
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     for entry in (part.strip() for part in settings.llm_providers.split(",")):
-        kind, _, rest = entry.partition(":")
-        model, _, base_url = rest.partition("@")
         if entry in ("", "extractive"):
             continue
-        if kind != "openai" or not model.strip():
-            raise ConfigurationError(
-                f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use openai:MODEL[@BASE_URL] or "
-                "extractive."
-            )
-        chat = OpenAIChatModel(
-            model.strip(),
-            base_url=base_url.strip() or None,
-            api_key=key,
-            timeout_seconds=settings.llm_timeout_seconds,
-        )
-        providers.append(LLMAnswerer(chat))
+        chat, answerer = _chat_provider(settings, entry)
+        providers.append(answerer)
         if made is not None:
             made.append(chat)
     try:
@@ -215,10 +258,91 @@ def build_provider_chain(
     )
 
 
+def _chat_provider(settings: Settings, entry: str) -> tuple[OwnedChatModel, Answerer]:
+    kind, _, rest = entry.partition(":")
+    rest = rest.strip()
+    if kind == "llamacpp" and rest:
+        path = Path(rest).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"DOCENT_LLM_PROVIDERS entry {entry!r}: there is no model file at {path}."
+            )
+        local = LlamaCppChatModel(
+            path.resolve(),  # loaded later, maybe from another working directory
+            context_tokens=settings.llamacpp_context_tokens,
+            threads=settings.llamacpp_threads,
+            gpu_layers=settings.llamacpp_gpu_layers,
+            timeout_seconds=settings.llm_timeout_seconds,
+        )
+        return local, _fit_to_window(local, settings.llamacpp_context_tokens, settings.llamacpp_max_tokens)
+    model, _, base_url = rest.partition("@")
+    if kind == "openai" and model.strip():
+        remote = OpenAIChatModel(
+            model.strip(),
+            base_url=base_url.strip() or None,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            timeout_seconds=settings.llm_timeout_seconds,
+        )
+        return remote, LLMAnswerer(remote)
+    raise ConfigurationError(
+        f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use openai:MODEL[@BASE_URL], "
+        "llamacpp:/path/to/model.gguf or extractive."
+    )
+
+
+def _fit_to_window(chat: LlamaCppChatModel, window: int, max_tokens: int) -> LLMAnswerer:
+    """An answerer whose prompt and reply of up to `max_tokens` fit in a local model's `window` (llama.cpp
+    refuses a longer prompt): passages and history get what remote models get (3000 and 1000 tokens) when
+    there is room, else three quarters and one quarter of what is left."""
+    room = window - max_tokens - _LOCAL_PROMPT_OVERHEAD_TOKENS
+    context = min(3000, max(256, room * 3 // 4))  # a tiny window still gets the best passage
+    history = min(1000, max(0, room - context))
+    return LLMAnswerer(chat, max_tokens=max_tokens, context_tokens=context, history_tokens=history)
+
+
+def build_answer_cache(settings: Settings) -> AnswerCache | None:
+    """Redis when configured (every process shares the answers), else this process; None when disabled."""
+    if not settings.answer_cache:
+        return None
+    if settings.redis_url:
+        return RedisAnswerCache.from_url(settings.redis_url, f"{settings.queue_name}:answers")
+    return InProcessAnswerCache(settings.answer_cache_max_entries)
+
+
+def answer_setup(settings: Settings, chain: ProviderChain, embedder: Embedder) -> str:
+    """What shapes an answer besides the question and the documents: part of every answer cache key, so
+    answers cached (in Redis, across restarts) under another configuration are never served."""
+    return json.dumps(
+        {
+            "answerers": [f"{a.provider}:{a.model}" for a in chain.answerers()],
+            "embedder": embedder.model_id,
+            **settings.model_dump(
+                mode="json",
+                include={
+                    "llm_providers",
+                    "answer_min_relevance",
+                    "answer_top_k",
+                    "rrf_k",
+                    "rrf_vector_weight",
+                    "rrf_keyword_weight",
+                    "search_candidates",
+                    "hnsw_ef_search",
+                    "keyword_index",
+                    "llamacpp_context_tokens",
+                    "llamacpp_max_tokens",
+                },
+            ),
+        },
+        sort_keys=True,
+    )
+
+
 def build_search_indexes(settings: Settings, embedder: Embedder) -> tuple[VectorIndex, KeywordIndex]:
-    """SQLite: exact cosine over an in-memory matrix, and FTS5. PostgreSQL: pgvector HNSW, and tsvector."""
+    """SQLite: exact cosine over an in-memory matrix, and BM25 in memory (or FTS5's bm25(), which needs no
+    memory but scores every matching row). PostgreSQL: pgvector HNSW, and BM25 over the tsvector."""
     if settings.is_sqlite:
-        return MemoryMatrixIndex(embedder), Fts5KeywordIndex()
+        keywords = Fts5KeywordIndex() if settings.keyword_index == "fts5" else MemoryBm25Index()
+        return MemoryMatrixIndex(embedder), keywords
     return PgVectorIndex(embedder, ef_search=settings.hnsw_ef_search), PostgresKeywordIndex()
 
 

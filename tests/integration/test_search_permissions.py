@@ -7,6 +7,7 @@ Readability is computed here from the generated world alone, never with the code
 from __future__ import annotations
 
 import io
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -126,6 +127,17 @@ def container(database_url: str, tmp_path: Path, embedder: Any) -> Iterator[Cont
     built.close()
 
 
+@pytest.fixture
+def fts5_container(sqlite_template: Path, tmp_path: Path, embedder: Any) -> Iterator[Container]:
+    """SQLite with keyword search by FTS5's bm25() instead of the in-memory index."""
+    target = tmp_path / "fts5.db"
+    shutil.copy(sqlite_template, target)
+    settings = make_settings(f"sqlite:///{target}", tmp_path, embedded_worker=False, keyword_index="fts5")
+    built = build_container(settings, embedder=embedder)
+    yield built
+    built.close()
+
+
 def build(container: Container, world: World) -> Built:
     tag = uuid.uuid4().hex[:10]
     database = container.database
@@ -233,7 +245,7 @@ def check_every_reader(container: Container, world: World, built: Built) -> None
             assert found(container, principal, text, SearchMode.HYBRID, 3)[0] == document_id, user
 
 
-@settings(
+_property_settings = settings(
     max_examples=10,
     deadline=None,
     suppress_health_check=[
@@ -242,6 +254,9 @@ def check_every_reader(container: Container, world: World, built: Built) -> None
         HealthCheck.data_too_large,
     ],
 )
+
+
+@_property_settings
 @given(world=worlds())
 def test_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
     container: Container, world: World
@@ -250,3 +265,14 @@ def test_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
     check_every_reader(container, world, built)
     apply_change(container, world, built)
     check_every_reader(container, world, built)
+
+
+@_property_settings
+@given(world=worlds())
+def test_fts5_keyword_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
+    fts5_container: Container, world: World
+) -> None:
+    built = build(fts5_container, world)
+    check_every_reader(fts5_container, world, built)
+    apply_change(fts5_container, world, built)
+    check_every_reader(fts5_container, world, built)

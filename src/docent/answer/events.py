@@ -50,6 +50,7 @@ class Done:
     model: str
     latency_ms: float
     cost_usd: Decimal | None = None
+    cached: bool = False  # served from the answer cache: no model ran, no tokens were used
 
     def payload(self) -> dict[str, object]:
         return {
@@ -64,6 +65,7 @@ class Done:
             "latency_ms": round(self.latency_ms, 1),
             # A string, so that no client rounds money through a binary float.
             "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cached": self.cached,
         }
 
 

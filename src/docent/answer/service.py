@@ -5,6 +5,11 @@ Three short phases, so that no transaction stays open while a model writes (SQLi
 `stream` runs the provider chain outside any transaction; when the stream ends (finished, failed, or
 closed because the reader went away) one short write unit of work keeps the question and what was
 answered, with its usage, cost and timings.
+
+With an answer cache (`AnswerRecall`), `prepare` first looks the question up under the asker's readable
+documents; a hit is streamed again without rewriting, retrieving or asking any model, and kept in the
+session like any answer (with no tokens and no cost). Only finished answers of the preferred answerer are
+remembered (see `_worth_remembering`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain
 from docent.answer.events import Error, Meta, StreamEvent, Token
+from docent.answer.recall import AnswerRecall, Lookup, replay
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
 from docent.auth.policy import Principal, reader_scope
 from docent.db.repositories.search import SearchFilters
@@ -49,6 +56,11 @@ class Prepared:
     request: AnswerRequest
     asked_at: datetime
     retrieval_ms: float
+    lookup: Lookup | None = None  # None when there is no answer cache
+
+    @property
+    def cached(self) -> CachedAnswer | None:
+        return self.lookup.hit if self.lookup else None
 
 
 @dataclass(frozen=True)
@@ -71,12 +83,14 @@ class ChatService:
         *,
         top_k: int = 8,
         history_messages: int = 6,
+        recall: AnswerRecall | None = None,
     ) -> None:
         self._database = database
         self._retriever = retriever
         self._chain = chain
         self._top_k = top_k
         self._history = history_messages
+        self._recall = recall
 
     def answerers(self) -> tuple[Answerer, ...]:
         return self._chain.answerers()
@@ -91,9 +105,9 @@ class ChatService:
         history: tuple[Turn, ...] = (),
     ) -> Prepared:
         """History of the caller's own session (another user's is not found), the follow-up made standalone,
-        and the passages the caller may read. `history` is for clients that send the conversation
-        themselves (the OpenAI-compatible API) instead of naming a session.
-        Raises DocentError (not found, validation)."""
+        and the passages the caller may read — or, before any of that, the answer cache's answer.
+        `history` is for clients that send the conversation themselves (the OpenAI-compatible API) instead
+        of naming a session. Raises DocentError (not found, validation)."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise DocentError(
@@ -108,9 +122,16 @@ class ChatService:
                     Turn("user" if m.role == "user" else "assistant", m.text)
                     for m in uow.chat.messages(session_id, last=self._history)
                 )
-        rewritten = self._chain.rewrite(question, history).question
         started = time.perf_counter()
-        passages = self.retrieve(principal, rewritten, filters)
+        lookup = self._look_up(principal, question, history, filters)
+        passages: tuple[Passage, ...] = ()
+        if lookup is not None and lookup.hit is not None:
+            # The conversation is part of the key, so the stored standalone question is this one's too.
+            rewritten = lookup.hit.rewritten if history else question
+        else:
+            rewritten = self._chain.rewrite(question, history).question
+            started = time.perf_counter()
+            passages = self.retrieve(principal, rewritten, filters)
         return Prepared(
             principal=principal,
             session_id=session_id or uuid.uuid4(),
@@ -122,6 +143,7 @@ class ChatService:
             request=AnswerRequest(rewritten, passages, history),
             asked_at=utcnow(),
             retrieval_ms=(time.perf_counter() - started) * 1000,
+            lookup=lookup,
         )
 
     def retrieve(
@@ -161,7 +183,8 @@ class ChatService:
         """`meta`, the chain's `token`s, `citations` and `done` (or an `error`); the exchange is kept when the
         stream ends in any way, including being closed early (then with the text generated so far)."""
         started = time.perf_counter()
-        events = self._chain.stream(prepared.request)
+        cached = prepared.cached
+        events = replay(cached.as_answer()) if cached else self._chain.stream(prepared.request)
         parts: list[str] = []
         answer: Answer | None = None
         failed = False
@@ -183,6 +206,7 @@ class ChatService:
             generation_ms = (time.perf_counter() - started) * 1000
             if answer is not None:
                 self._keep(prepared, answer, generation_ms)  # a failure here still reaches the reader
+                self._remember(prepared, answer)
             else:
                 try:
                     self._keep(prepared, _partial("".join(parts), failed), generation_ms)
@@ -198,8 +222,9 @@ class ChatService:
         """The whole answer at once. Nothing is sent before it is whole, so a provider failing at any point
         hands over to the next one (a stream can fall through only before its first token)."""
         started = time.perf_counter()
+        cached = prepared.cached
         try:
-            answer = self._chain.answer(prepared.request)
+            answer = cached.as_answer() if cached else self._chain.answer(prepared.request)
         except ChatModelError as exc:
             _log.warning("answer_failed", error=str(exc))
             raise DocentError(
@@ -207,6 +232,7 @@ class ChatService:
             ) from None
         generation_ms = (time.perf_counter() - started) * 1000
         self._keep(prepared, answer, generation_ms)
+        self._remember(prepared, answer)
         return ChatResult(
             prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
         )
@@ -254,6 +280,44 @@ class ChatService:
         if chat is None:
             raise DocentError(ErrorCode.NOT_FOUND, "No such chat session.")
         return chat
+
+    # ---------- the answer cache ----------
+
+    def _look_up(
+        self,
+        principal: Principal,
+        question: str,
+        history: tuple[Turn, ...],
+        filters: SearchFilters | None,
+    ) -> Lookup | None:
+        if self._recall is None:
+            return None
+        with self._database.unit_of_work(write=False) as uow:
+            scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
+            return self._recall.look_up(uow, scope, question, history, filters)
+
+    def _remember(self, prepared: Prepared, answer: Answer) -> None:
+        """Called once the answer is whole and kept; a failure here is logged, never the reader's problem."""
+        lookup = prepared.lookup
+        if self._recall is None or lookup is None or lookup.hit is not None:
+            return
+        if not self._worth_remembering(answer):
+            return
+        try:
+            with self._database.unit_of_work(write=False) as uow:
+                scope = reader_scope(prepared.principal, uow.groups.group_ids_of(prepared.principal.user_id))
+                self._recall.remember(uow, scope, lookup, CachedAnswer.of(answer, prepared.rewritten))
+        except Exception:  # the answer was delivered and kept; only the cache entry is lost
+            _log.exception("answer_not_cached", message_id=str(prepared.message_id))
+
+    def _worth_remembering(self, answer: Answer) -> bool:
+        """An abstention decided without asking anyone (nothing relevant was found), or an answer of the
+        chain's first answerer. An answer of a fallback (the preferred provider failed or is resting) is
+        not remembered: it would outlive the outage and be served instead of a better one."""
+        if answer.provider == "none":
+            return True
+        preferred = self._chain.answerers()[0]
+        return (answer.provider, answer.model) == (preferred.provider, preferred.model)
 
     def _keep(self, prepared: Prepared, answer: Answer, generation_ms: float) -> None:
         principal = prepared.principal

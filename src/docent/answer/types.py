@@ -88,7 +88,8 @@ class AnswerRequest:
 @dataclass(frozen=True)
 class Answer:
     """What an answerer produced; the chain fills in `cost_usd`, `latency_ms` and `failures` (the providers
-    that were tried first and failed, with the reason)."""
+    that were tried first and failed, with the reason). `cached`: served again from the answer cache (see
+    `docent.answer.recall`); `provider` and `model` are then those of the original answer."""
 
     text: str
     citations: tuple[Citation, ...]
@@ -99,3 +100,4 @@ class Answer:
     cost_usd: Decimal | None = None
     latency_ms: float = 0.0
     failures: tuple[str, ...] = field(default=())
+    cached: bool = False

@@ -52,6 +52,7 @@ def create_app(
             prepare(container)
         if settings.runs_embedded_worker:
             container.start_worker()
+        container.warm_search()
         yield
         container.close()
 

@@ -17,7 +17,16 @@ def build_engine(database_url: str, *, echo: bool = False) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url, echo=echo)
-    return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No JIT: every query here is short, and compiling one whose estimated cost passes `jit_above_cost`
+    # (a keyword search over common words does) took seconds, far more than running it.
+    return create_engine(
+        database_url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"options": "-c jit=off"},
+    )
 
 
 def _sqlite_engine(database_url: str, *, echo: bool) -> Engine:

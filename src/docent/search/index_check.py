@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from docent.db.repositories.search import drop_vector_index, ensure_vector_index
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
-from docent.search.ports import VectorIndex
+from docent.search.ports import KeywordIndex, VectorIndex
 from docent.storage.blobs import BlobStore
 
 EMBEDDING_MODEL_KEY = "embedding_model"
@@ -56,7 +56,12 @@ def record_index_model(uow: UnitOfWork, model_id: str, dimension: int) -> None:
     ensure_vector_index(uow.session, dimension)
 
 
-def check_index(database: Database, blobs: BlobStore, vectors: VectorIndex | None = None) -> IndexReport:
+def check_index(
+    database: Database,
+    blobs: BlobStore,
+    vectors: VectorIndex | None = None,
+    keywords: KeywordIndex | None = None,
+) -> IndexReport:
     with database.unit_of_work(write=False) as uow:
         model = uow.index_meta.get(EMBEDDING_MODEL_KEY)
         report = IndexReport(chunks=uow.chunks.count(), embedding_model=model)
@@ -67,8 +72,9 @@ def check_index(database: Database, blobs: BlobStore, vectors: VectorIndex | Non
             "vectors_of_another_model": uow.chunks.count_vectors_not_of(model) if model else 0,
         }
         referenced = uow.documents.all_storage_keys()
-        if vectors is not None:
-            report.problems.update(vectors.check(uow))
+        for index in (vectors, keywords):
+            if index is not None:
+                report.problems.update(index.check(uow))
     stored = set(blobs.keys())
     report.problems["files_without_record"] = len(stored - referenced)
     report.problems["records_without_file"] = len(referenced - stored)
@@ -81,6 +87,7 @@ def rebuild_index(
     embedder: Embedder,
     *,
     vectors: VectorIndex | None = None,
+    keywords: KeywordIndex | None = None,
     batch_size: int = 256,
 ) -> IndexReport:
     with database.unit_of_work() as uow:
@@ -91,10 +98,11 @@ def rebuild_index(
     if recorded is not None and recorded != str(embedder.dimension):
         drop_vector_index(database.engine)  # its expression casts to the old dimension
     _reembed(database, embedder, batch_size)
-    if vectors is not None:
-        vectors.rebuild(database)
+    for index in (vectors, keywords):
+        if index is not None:
+            index.rebuild(database)
     _remove_unreferenced_files(database, blobs)
-    return check_index(database, blobs, vectors)
+    return check_index(database, blobs, vectors, keywords)
 
 
 def _reembed(database: Database, embedder: Embedder, batch_size: int) -> None:

@@ -59,3 +59,12 @@ class KeywordIndex(Protocol):
         """At most `k` chunks the reader may read, best first, permission filter applied before top k.
         A query with no searchable term returns nothing."""
         ...
+
+    def check(self, uow: UnitOfWork) -> dict[str, int]:
+        """Disagreements between this index and the chunks that the SQL checks cannot see (in-memory
+        state); each kind with its count."""
+        ...
+
+    def rebuild(self, database: Database) -> None:
+        """Derive what this index holds outside SQL again; searches keep being answered meanwhile."""
+        ...

@@ -9,6 +9,9 @@ published BM25 baselines do, unless the query has nothing else.
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
 
 # Lucene's English stop words (what Anserini's BM25 baselines use).
 STOP_WORDS = frozenset(
@@ -33,6 +36,27 @@ def fts5_expression(query: str) -> str | None:
     if not words:
         return None
     return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")  # Snowball's Porter2
+
+
+def _fold(word: str) -> str:
+    """Diacritics removed, as FTS5's unicode61 tokenizer does ("café" and "cafe" are one word)."""
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def analyze(text: str) -> list[str]:
+    """The terms a BM25 index keeps of a text, in order and repeated: lower-case words without diacritics,
+    stop words dropped, stemmed (Porter2). Queries and chunks go through the same function."""
+    words = [_fold(match.group()) for match in _WORD.finditer(text.lower())]
+    return list(_stemmer().stemWords([word for word in words if word not in STOP_WORDS]))
 
 
 _SUFFIXES = (

@@ -63,7 +63,11 @@ def _report_out(report: IndexReport) -> IndexReportOut:
     "/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
 )
 def check_search_index(container: ContainerDep) -> IndexReportOut:
-    return _report_out(check_index(container.database, container.blobs, container.retriever.vectors))
+    return _report_out(
+        check_index(
+            container.database, container.blobs, container.retriever.vectors, container.retriever.keywords
+        )
+    )
 
 
 @index_router.post(
@@ -73,6 +77,10 @@ def check_search_index(container: ContainerDep) -> IndexReportOut:
 )
 def rebuild_search_index(container: ContainerDep) -> IndexReportOut:
     report = rebuild_index(
-        container.database, container.blobs, container.embedder, vectors=container.retriever.vectors
+        container.database,
+        container.blobs,
+        container.embedder,
+        vectors=container.retriever.vectors,
+        keywords=container.retriever.keywords,
     )
     return _report_out(report)

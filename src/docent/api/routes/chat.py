@@ -73,6 +73,10 @@ class UsageOut(BaseModel):
     model: str
     retrieval_ms: float
     generation_ms: float
+    cached: bool = Field(
+        default=False,
+        description="Served from the answer cache: no model ran; provider and model are the original's",
+    )
 
 
 class ChatOut(BaseModel):
@@ -99,6 +103,7 @@ def _chat_out(result: ChatResult) -> ChatOut:
             model=answer.model,
             retrieval_ms=round(result.retrieval_ms, 1),
             generation_ms=round(result.generation_ms, 1),
+            cached=answer.cached,
         ),
     )
 
@@ -122,7 +127,8 @@ async def _sse(events: Generator[StreamEvent, None, Any]) -> AsyncIterator[str]:
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, "
-        "`token` {text}…, `citations` {citations}, `done` {usage, provider, model, latency_ms, cost_usd}; "
+        "`token` {text}…, `citations` {citations}, "
+        "`done` {usage, provider, model, latency_ms, cost_usd, cached}; "
         f"or `error` {{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }

@@ -127,6 +127,7 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
         "usage": _usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
         "citations": [c.as_dict() for c in answer.citations],
         "provider": answer.provider,
+        "cached": answer.cached,
     }
 
 

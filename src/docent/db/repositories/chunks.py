@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from docent.db.repositories.index_meta import bump_chunks_generation
 from docent.db.tables import Chunk, Document, DocumentVersion
 
 
@@ -28,7 +27,6 @@ class ChunkRepository:
         self.delete_for_document(document_id)
         self.session.add_all(chunks)
         self.session.flush()
-        bump_chunks_generation(self.session)
         if self._sqlite and chunks:
             self.session.execute(
                 text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :text)"),
@@ -41,16 +39,12 @@ class ChunkRepository:
         ids = list(self.session.scalars(select(Chunk.id).where(Chunk.version_id.in_(version_ids))))
         self._delete_keyword_rows(ids)
         result = self.session.execute(delete(Chunk).where(Chunk.version_id.in_(version_ids)))
-        if ids:
-            bump_chunks_generation(self.session)
         return int(getattr(result, "rowcount", 0) or 0)
 
     def delete_for_document(self, document_id: uuid.UUID) -> None:
         ids = list(self.session.scalars(select(Chunk.id).where(Chunk.document_id == document_id)))
         self._delete_keyword_rows(ids)
         self.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-        if ids:
-            bump_chunks_generation(self.session)
 
     def _delete_keyword_rows(self, chunk_ids: list[int]) -> None:
         if self._sqlite and chunk_ids:
@@ -121,8 +115,6 @@ class ChunkRepository:
             part = chunk_ids[start : start + 500]
             self._delete_keyword_rows(part)
             self.session.execute(delete(Chunk).where(Chunk.id.in_(part)))
-        if chunk_ids:
-            bump_chunks_generation(self.session)
 
     def keyword_rows_without_chunk(self) -> int:
         if not self._sqlite:
@@ -166,4 +158,3 @@ class ChunkRepository:
                 chunk.embedding, chunk.embedding_model = vector, model_id
         if vectors:
             self.session.flush()
-            bump_chunks_generation(self.session)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from docent.db.repositories._paging import paginate
@@ -108,6 +108,16 @@ class DocumentRepository:
             pattern = "%" + filters.title_contains.lower().replace("%", r"\%").replace("_", r"\_") + "%"
             query = query.where(func.lower(Document.title).like(pattern, escape="\\"))
         return paginate(self.session, query, request)
+
+    def readable_versions(self, scope: ReaderScope) -> list[tuple[str, str | None, int]]:
+        """(id, indexed version id, latest version number) of every document the reader may read, in no
+        particular order: one query over the documents table alone. Any upload, new version, indexing,
+        deletion or change of who may read changes this list for every reader it concerns. The ids are
+        read as text (through Core, no ORM rows): building UUID objects would cost several times the query."""
+        query = select(
+            cast(Document.id, String), cast(Document.indexed_version_id, String), Document.latest_version
+        ).where(readable_by(scope))
+        return [(row[0], row[1], row[2]) for row in self.session.connection().execute(query)]
 
     def live_duplicate(self, scope: ReaderScope, sha256: str) -> Document | None:
         """A live document the reader may open whose latest version has exactly this content.

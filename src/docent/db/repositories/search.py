@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,7 +38,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.orm import Session, aliased, defer
 
 from docent.db.repositories.documents import readable_by
-from docent.db.repositories.index_meta import CHUNKS_GENERATION_KEY
+from docent.db.repositories.index_meta import CHUNKS_GENERATION_KEY, PERMISSIONS_GENERATION_KEY
 from docent.db.tables import Chunk, Document, DocumentTag, DocumentVersion, IndexMeta
 from docent.types import ReaderScope
 
@@ -69,6 +69,11 @@ class ChunkHit:
     title: str
     version: int
     content_type: str
+
+
+class Generations(NamedTuple):
+    chunks: int
+    permissions: int
 
 
 @dataclass(frozen=True)
@@ -308,18 +313,17 @@ class SearchRepository:
         digits = definition[start + len(marker) :].split(")", 1)[0]
         return int(digits) if digits.isdigit() else None
 
-    # ---------- the in-memory matrix ----------
+    # ---------- the in-memory indexes ----------
 
-    def chunks_version(self) -> tuple[int, int, int]:
-        """(generation, chunk count, highest chunk id): any chunk write changes the first; a delete the
-        chunk repository did not see (a cascade) changes the others."""
-        generation = self.session.scalar(
-            select(IndexMeta.value).where(IndexMeta.key == CHUNKS_GENERATION_KEY)
-        )
-        count, highest = self.session.execute(select(func.count(), func.max(Chunk.id))).one()
-        return int(generation or 0), int(count or 0), int(highest or 0)
+    def generations(self) -> Generations:
+        """The counters SQLite's triggers keep (both 0 where there are none, as on PostgreSQL)."""
+        keys = (CHUNKS_GENERATION_KEY, PERMISSIONS_GENERATION_KEY)
+        query = select(IndexMeta.key, IndexMeta.value).where(IndexMeta.key.in_(keys))
+        values = {str(row[0]): row[1] for row in self.session.execute(query)}
+        return Generations(int(values.get(keys[0]) or 0), int(values.get(keys[1]) or 0))
 
-    def chunk_stamps(self, model_id: str) -> list[ChunkStamp]:
+    def chunk_stamps(self, model_id: str | None = None) -> list[ChunkStamp]:
+        """Every chunk (of one embedding model, if given), by id."""
         query = (
             select(
                 Chunk.id,
@@ -327,11 +331,19 @@ class SearchRepository:
                 Chunk.text_hash,
                 type_coerce(Chunk.org_id, String),
             )
-            .where(Chunk.embedding_model == model_id)
+            .where(Chunk.embedding_model == model_id if model_id is not None else true())
             .order_by(Chunk.id)
         )
         rows = self.session.connection().execute(query)
         return [ChunkStamp(int(r[0]), document_key(r[1]), str(r[2]), document_key(r[3])) for r in rows]
+
+    def texts(self, chunk_ids: Iterable[int]) -> dict[int, str]:
+        ids = list(chunk_ids)
+        found: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            query = select(Chunk.id, Chunk.text).where(Chunk.id.in_(ids[start : start + 500]))
+            found.update((int(row[0]), str(row[1])) for row in self.session.execute(query))
+        return found
 
     def vectors(self, chunk_ids: Iterable[int]) -> dict[int, Any]:
         """Stored vectors by chunk id (raw float32 bytes on SQLite, arrays on PostgreSQL)."""

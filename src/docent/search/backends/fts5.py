@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from docent.db.repositories.search import SearchFilters
-from docent.db.uow import UnitOfWork
+from docent.db.uow import Database, UnitOfWork
 from docent.search.ports import Scored
 from docent.search.terms import fts5_expression
 from docent.types import ReaderScope
@@ -20,3 +20,9 @@ class Fts5KeywordIndex:
         if expression is None or k <= 0:
             return []
         return [Scored(cid, score) for cid, score in uow.search.fts5_search(scope, filters, expression, k)]
+
+    def check(self, uow: UnitOfWork) -> dict[str, int]:
+        return {}  # its rows are SQL: `check_index` compares them with the chunks
+
+    def rebuild(self, database: Database) -> None:
+        """Nothing outside SQL: `rebuild_index` re-derives the keyword rows."""

@@ -77,3 +77,9 @@ class PostgresKeywordIndex:
             return []
         lexemes = uow.search.query_lexemes(query)
         return [Scored(cid, score) for cid, score in uow.search.bm25_search(scope, filters, lexemes, k)]
+
+    def check(self, uow: UnitOfWork) -> dict[str, int]:
+        return {}  # its rows are SQL: `check_index` compares them with the chunks
+
+    def rebuild(self, database: Database) -> None:
+        """Nothing outside SQL: `rebuild_index` re-derives the keyword rows."""
