@@ -257,6 +257,10 @@ def ask(
         str | None, typer.Option("--as", help="Ask as this user's email (default: DOCENT_ADMIN_EMAIL)")
     ] = None,
     org: Annotated[str | None, typer.Option(help="Organisation slug, when the email is in several")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="One answerer of DOCENT_LLM_PROVIDERS (`provider:model`) instead of the chain"),
+    ] = None,
 ) -> None:
     """Ask a question of the documents a user may read: the answer as it is written, then its sources."""
     import uuid
@@ -273,7 +277,7 @@ def ask(
         container.check_index_model()
         with container.database.unit_of_work(write=False) as uow:
             principal = container.auth.local_principal(uow, as_user or settings.admin_email, org)
-        prepared = container.chat.prepare(principal, question, session_id=session_id)
+        prepared = container.chat.prepare(principal, question, session_id=session_id, model=model)
         failed = _print_stream(container.chat.stream(prepared))
     except DocentError as exc:
         raise _fail(exc.message) from None

@@ -155,3 +155,35 @@ def test_a_failing_remote_model_falls_through_to_the_extractive_answerer(
             -1
         ]
         assert kept["provider"] == "extractive"
+
+
+def test_a_client_may_choose_one_answerer_of_the_chain_and_an_unknown_one_is_refused(
+    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+) -> None:
+    url, hits = server
+    providers = f"openai:first@{url}, openai:scripted@{url}, extractive"
+    with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
+        chosen = client.post(
+            "/api/v1/chat", json={"question": QUESTION, "model": "openai:scripted"}, headers=admin
+        ).json()
+        assert hits == ["scripted"]  # the first provider of the chain was not asked
+        assert (chosen["usage"]["provider"], chosen["usage"]["model"]) == ("openai", "scripted")
+
+        extractive = client.post(
+            "/api/v1/chat", json={"question": QUESTION, "model": "extractive"}, headers=admin
+        ).json()
+        assert hits == ["scripted"] and extractive["usage"]["provider"] == "extractive"
+        assert extractive["citations"]
+
+        whole_chain = client.post(
+            "/api/v1/chat", json={"question": QUESTION, "model": "docent"}, headers=admin
+        ).json()
+        assert hits == ["scripted", "first"] and whole_chain["usage"]["model"] == "first"
+
+        before = client.get("/api/v1/chat/sessions", headers=admin).json()["total"]
+        unknown = client.post("/api/v1/chat", json={"question": QUESTION, "model": "gpt-9"}, headers=admin)
+        assert unknown.status_code == 422
+        body = unknown.json()
+        assert body["error"]["code"] == "validation_error" and "openai:scripted" in body["error"]["message"]
+        assert client.get("/api/v1/chat/sessions", headers=admin).json()["total"] == before
+        assert hits == ["scripted", "first"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -374,6 +375,7 @@ def test_events_render_as_sse_frames() -> None:
         "model": "gpt-x",
         "latency_ms": 12.3,
         "cost_usd": "0.0001",
+        "cached": False,
     }
     assert json.loads(frames[4].split("data: ")[1]) == {
         "error": {"code": "provider_failed", "message": "Try again."}
@@ -383,3 +385,25 @@ def test_events_render_as_sse_frames() -> None:
 @pytest.mark.parametrize("event", [Token("x"), Citations(()), Error("c", "m")])
 def test_event_names_are_the_wire_names(event: StreamEvent) -> None:
     assert to_sse(event).startswith(f"event: {type(event).__name__.lower()}\n")
+
+
+def test_a_chosen_answerer_alone_is_asked_and_the_chain_names_what_it_has() -> None:
+    first = ScriptedChat("first", ["Paris [1]."])
+    second = ScriptedChat("second", ["The capital is Paris [1]."])
+    providers = chain(first, second)
+    extractive = providers.answerers()[-1]
+
+    assert providers.choose(None) is None and providers.choose("docent") is None
+    assert providers.choose("fake:second") == providers.choose("second") == "fake:second"
+    assert providers.choose(extractive.provider) == f"{extractive.provider}:{extractive.model}"
+    with pytest.raises(ValueError, match="fake:first"):
+        providers.choose("gpt-9")
+
+    request = replace(ask(), answerer="fake:second")
+    answer = providers.answer(request)
+    assert answer.model == "second" and not first.calls and len(second.calls) == 1
+    assert providers.preferred("fake:second") is providers.answerers()[1]
+    assert providers.preferred() is providers.answerers()[0]
+
+    _events, streamed = run(providers.stream(request))
+    assert streamed is not None and streamed.model == "second" and not first.calls

@@ -28,6 +28,8 @@ from docent.observability.logs import get_logger
 
 _log = get_logger(__name__)
 
+# The name clients give the whole chain (OpenAI-compatible `model`, `/v1/models`).
+CHAIN_MODEL = "docent"
 # The code of the `error` event that ends a stream whose provider failed after its first token.
 PROVIDER_FAILED = "provider_failed"
 
@@ -163,6 +165,24 @@ class ProviderChain:
         """Every answerer in the order it is tried, the last resort last."""
         return (*self._providers, self._last_resort)
 
+    def choose(self, model: str | None) -> str | None:
+        """The answerer a client asked for, as `provider:model`; None for the whole chain (no model, or the
+        chain's own name `docent`). A client may name an answerer as `provider:model` (what `/v1/models`
+        lists), by its model or by its provider. Raises ValueError for a name the chain does not have."""
+        if model is None or model.strip() in ("", CHAIN_MODEL):
+            return None
+        wanted = model.strip()
+        for answerer in self.answerers():
+            name = f"{answerer.provider}:{answerer.model}"
+            if wanted in (name, answerer.model, answerer.provider):
+                return name
+        names = ", ".join([CHAIN_MODEL, *(f"{a.provider}:{a.model}" for a in self.answerers())])
+        raise ValueError(f"There is no model {wanted!r} here; choose one of: {names}.")
+
+    def preferred(self, answerer: str | None = None) -> Answerer:
+        """Who answers when nothing fails: the chosen answerer, else the chain's first."""
+        return next(a for a in self.answerers() if answerer in (None, f"{a.provider}:{a.model}"))
+
     def resting(self) -> list[str]:
         """The providers currently rested after a failure, as `provider:model`."""
         now = self._clock()
@@ -178,7 +198,7 @@ class ProviderChain:
         if relevant is None:
             return self._finish(_not_covered(), started, [])
         failures: list[str] = []
-        for index, answerer in self._candidates():
+        for index, answerer in self._candidates(request.answerer):
             replies = answerer.stream(relevant)
             try:
                 while True:
@@ -207,7 +227,7 @@ class ProviderChain:
             yield from self._closing(answer)
             return answer
         failures: list[str] = []
-        for index, answerer in self._candidates():
+        for index, answerer in self._candidates(request.answerer):
             replies = answerer.stream(relevant)
             sent = False
             try:
@@ -236,27 +256,30 @@ class ProviderChain:
             return answer
         raise AssertionError("unreachable: the last resort is always a candidate")
 
-    def rewrite(self, question: str, history: Sequence[Turn]) -> Rewritten:
+    def rewrite(self, question: str, history: Sequence[Turn], answerer: str | None = None) -> Rewritten:
         """`question` made standalone using `history`, by the first provider that manages (the last resort
         applies a simple rule). Without an earlier user question there is nothing to rewrite."""
         if not any(turn.role == "user" for turn in history):
             return Rewritten(question.strip(), "none")
-        for index, answerer in self._candidates():
+        for index, candidate in self._candidates(answerer):
             try:
-                return Rewritten(answerer.rewrite(question, history), answerer.provider)
+                return Rewritten(candidate.rewrite(question, history), candidate.provider)
             except ChatModelError as exc:
                 if index == len(self._providers):
                     raise
-                self._failed(index, answerer, exc)
+                self._failed(index, candidate, exc)
         raise AssertionError("unreachable: the last resort either rewrites or raises")
 
     def _relevant(self, request: AnswerRequest) -> AnswerRequest | None:
         passages = tuple(p for p in request.passages if p.score >= self._min_relevance)
         return replace(request, passages=passages) if passages else None
 
-    def _candidates(self) -> Iterator[tuple[int, Answerer]]:
-        """Providers not resting, in order, each judged when its turn comes; then the last resort."""
+    def _candidates(self, chosen: str | None = None) -> Iterator[tuple[int, Answerer]]:
+        """Providers not resting (only the `chosen` one, if any), in order, each judged when its turn comes;
+        then the last resort."""
         for index, answerer in enumerate(self._providers):
+            if chosen is not None and chosen != f"{answerer.provider}:{answerer.model}":
+                continue
             with self._lock:
                 until = self._resting_until.get(index)
             if until is None or until <= self._clock():

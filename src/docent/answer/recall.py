@@ -66,6 +66,7 @@ def answer_key(
     filters: SearchFilters | None,
     setup: str,
     readable: str,
+    answerer: str | None = None,
 ) -> str:
     filters = filters or SearchFilters()
     material = [
@@ -82,6 +83,7 @@ def answer_key(
         },
         setup,
         readable,
+        answerer,
     ]
     encoded = json.dumps(material, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(encoded.encode()).hexdigest()
@@ -113,6 +115,7 @@ class AnswerRecall:
         question: str,
         history: tuple[Turn, ...],
         filters: SearchFilters | None,
+        answerer: str | None = None,
     ) -> Lookup:
         readable = readable_state(uow.documents.readable_versions(scope))
         key = answer_key(
@@ -122,6 +125,7 @@ class AnswerRecall:
             filters=filters,
             setup=self._setup,
             readable=readable,
+            answerer=answerer,
         )
         hit = self._cache.get(key)
         if hit is not None and not _citations_live(uow, scope, filters, hit):

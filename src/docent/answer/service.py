@@ -103,16 +103,23 @@ class ChatService:
         session_id: uuid.UUID | None = None,
         filters: SearchFilters | None = None,
         history: tuple[Turn, ...] = (),
+        model: str | None = None,
     ) -> Prepared:
         """History of the caller's own session (another user's is not found), the follow-up made standalone,
         and the passages the caller may read — or, before any of that, the answer cache's answer.
         `history` is for clients that send the conversation themselves (the OpenAI-compatible API) instead
-        of naming a session. Raises DocentError (not found, validation)."""
+        of naming a session. `model` names one answerer of the chain (then only it answers, the last resort
+        standing by); None or `docent` leaves the choice to the chain. Raises DocentError (not found,
+        validation)."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise DocentError(
                 ErrorCode.VALIDATION_ERROR, f"The question has 1 to {MAX_QUESTION_CHARS} characters."
             )
+        try:
+            answerer = self._chain.choose(model)
+        except ValueError as exc:
+            raise DocentError(ErrorCode.VALIDATION_ERROR, str(exc)) from None
         if session_id is not None:
             with self._database.unit_of_work(write=False) as uow:
                 chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
@@ -123,13 +130,13 @@ class ChatService:
                     for m in uow.chat.messages(session_id, last=self._history)
                 )
         started = time.perf_counter()
-        lookup = self._look_up(principal, question, history, filters)
+        lookup = self._look_up(principal, question, history, filters, answerer)
         passages: tuple[Passage, ...] = ()
         if lookup is not None and lookup.hit is not None:
             # The conversation is part of the key, so the stored standalone question is this one's too.
             rewritten = lookup.hit.rewritten if history else question
         else:
-            rewritten = self._chain.rewrite(question, history).question
+            rewritten = self._chain.rewrite(question, history, answerer).question
             started = time.perf_counter()
             passages = self.retrieve(principal, rewritten, filters)
         return Prepared(
@@ -140,7 +147,7 @@ class ChatService:
             message_id=uuid.uuid4(),
             question=question,
             rewritten=rewritten,
-            request=AnswerRequest(rewritten, passages, history),
+            request=AnswerRequest(rewritten, passages, history, answerer),
             asked_at=utcnow(),
             retrieval_ms=(time.perf_counter() - started) * 1000,
             lookup=lookup,
@@ -289,19 +296,20 @@ class ChatService:
         question: str,
         history: tuple[Turn, ...],
         filters: SearchFilters | None,
+        answerer: str | None,
     ) -> Lookup | None:
         if self._recall is None:
             return None
         with self._database.unit_of_work(write=False) as uow:
             scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
-            return self._recall.look_up(uow, scope, question, history, filters)
+            return self._recall.look_up(uow, scope, question, history, filters, answerer)
 
     def _remember(self, prepared: Prepared, answer: Answer) -> None:
         """Called once the answer is whole and kept; a failure here is logged, never the reader's problem."""
         lookup = prepared.lookup
         if self._recall is None or lookup is None or lookup.hit is not None:
             return
-        if not self._worth_remembering(answer):
+        if not self._worth_remembering(answer, prepared.request.answerer):
             return
         try:
             with self._database.unit_of_work(write=False) as uow:
@@ -310,13 +318,13 @@ class ChatService:
         except Exception:  # the answer was delivered and kept; only the cache entry is lost
             _log.exception("answer_not_cached", message_id=str(prepared.message_id))
 
-    def _worth_remembering(self, answer: Answer) -> bool:
+    def _worth_remembering(self, answer: Answer, chosen: str | None) -> bool:
         """An abstention decided without asking anyone (nothing relevant was found), or an answer of the
         chain's first answerer. An answer of a fallback (the preferred provider failed or is resting) is
         not remembered: it would outlive the outage and be served instead of a better one."""
         if answer.provider == "none":
             return True
-        preferred = self._chain.answerers()[0]
+        preferred = self._chain.preferred(chosen)
         return (answer.provider, answer.model) == (preferred.provider, preferred.model)
 
     def _keep(self, prepared: Prepared, answer: Answer, generation_ms: float) -> None:

@@ -83,6 +83,7 @@ class AnswerRequest:
     question: str
     passages: tuple[Passage, ...]
     history: tuple[Turn, ...] = ()
+    answerer: str | None = None  # `provider:model` the asker chose (then only it, and the last resort)
 
 
 @dataclass(frozen=True)

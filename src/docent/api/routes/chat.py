@@ -48,7 +48,11 @@ class ChatIn(BaseModel):
     stream: bool = False
     filters: FiltersIn = Field(default_factory=FiltersIn)
     model: str | None = Field(
-        default=None, max_length=200, description="Accepted for compatibility; the configured chain answers."
+        default=None,
+        max_length=200,
+        description="One answerer of the chain, as `GET /v1/models` lists it (`provider:model`), to answer "
+        "alone with the extractive answerer standing by; omitted or `docent`: the whole chain. An unknown "
+        "name is 422.",
     )
 
 
@@ -139,7 +143,11 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 def ask(body: ChatIn, principal: StandalonePrincipalDep, container: ContainerDep) -> Any:
     chat = container.chat
     prepared = chat.prepare(
-        principal, body.question, session_id=body.session_id, filters=body.filters.to_filters()
+        principal,
+        body.question,
+        session_id=body.session_id,
+        filters=body.filters.to_filters(),
+        model=body.model,
     )
     if body.stream:
         return EventSourceResponse(_sse(chat.stream(prepared)), headers={"Cache-Control": "no-cache"})

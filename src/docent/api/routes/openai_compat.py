@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from docent.answer.chain import CHAIN_MODEL
 from docent.answer.events import Citations, Done, Error, StreamEvent, Token
 from docent.answer.service import ChatResult
 from docent.answer.types import Citation, Turn
@@ -24,7 +25,7 @@ from docent.api.deps import ContainerDep, StandalonePrincipalDep
 from docent.errors import DocentError, ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-MODEL = "docent"
+MODEL = CHAIN_MODEL
 MAX_EMBEDDING_INPUTS = 256
 MAX_EMBEDDING_CHARS = 20_000
 
@@ -100,7 +101,7 @@ def list_models(principal: StandalonePrincipalDep, container: ContainerDep) -> d
 def chat_completions(body: CompletionIn, principal: StandalonePrincipalDep, container: ContainerDep) -> Any:
     question, history = _conversation(body.messages)
     chat = container.chat
-    prepared = chat.prepare(principal, question, history=history)
+    prepared = chat.prepare(principal, question, history=history, model=body.model)
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
     if body.stream:
         chunks = _chunks(chat.stream(prepared), completion_id)
