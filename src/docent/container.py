@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -259,9 +260,15 @@ def build_provider_chain(
 
 
 def _chat_provider(settings: Settings, entry: str) -> tuple[OwnedChatModel, Answerer]:
-    kind, _, rest = entry.partition(":")
+    """One entry: `KIND:WHAT`, then options after `|`: `timeout=SECONDS` (default DOCENT_LLM_TIMEOUT_SECONDS),
+    and for `openai`, `key_env=NAME`, the environment variable holding this provider's key (default
+    DOCENT_LLM_API_KEY), so that a chain may mix providers with keys of their own."""
+    head, *option_parts = (part.strip() for part in entry.split("|"))
+    options = _entry_options(entry, option_parts)
+    kind, _, rest = head.partition(":")
     rest = rest.strip()
-    if kind == "llamacpp" and rest:
+    timeout = _timeout_option(entry, options.pop("timeout", None), settings.llm_timeout_seconds)
+    if kind == "llamacpp" and rest and not options:
         path = Path(rest).expanduser()
         if not path.is_file():
             raise ConfigurationError(
@@ -272,22 +279,60 @@ def _chat_provider(settings: Settings, entry: str) -> tuple[OwnedChatModel, Answ
             context_tokens=settings.llamacpp_context_tokens,
             threads=settings.llamacpp_threads,
             gpu_layers=settings.llamacpp_gpu_layers,
-            timeout_seconds=settings.llm_timeout_seconds,
+            timeout_seconds=timeout,
         )
         return local, _fit_to_window(local, settings.llamacpp_context_tokens, settings.llamacpp_max_tokens)
     model, _, base_url = rest.partition("@")
-    if kind == "openai" and model.strip():
+    key_env = options.pop("key_env", None)
+    if kind == "openai" and model.strip() and not options:
         remote = OpenAIChatModel(
             model.strip(),
             base_url=base_url.strip() or None,
-            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
-            timeout_seconds=settings.llm_timeout_seconds,
+            api_key=_provider_key(entry, key_env, settings),
+            timeout_seconds=timeout,
         )
         return remote, LLMAnswerer(remote)
     raise ConfigurationError(
-        f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use openai:MODEL[@BASE_URL], "
-        "llamacpp:/path/to/model.gguf or extractive."
+        f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use "
+        "openai:MODEL[@BASE_URL][|key_env=NAME][|timeout=SECONDS], "
+        "llamacpp:/path/to/model.gguf[|timeout=SECONDS] or extractive."
     )
+
+
+def _entry_options(entry: str, parts: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for part in parts:
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip() or not value.strip() or name.strip() in options:
+            raise ConfigurationError(f"DOCENT_LLM_PROVIDERS entry {entry!r}: {part!r} is not NAME=VALUE.")
+        options[name.strip()] = value.strip()
+    return options
+
+
+def _timeout_option(entry: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise ConfigurationError(
+            f"DOCENT_LLM_PROVIDERS entry {entry!r}: timeout is seconds, above 0, at most 600."
+        )
+    return seconds
+
+
+def _provider_key(entry: str, key_env: str | None, settings: Settings) -> str | None:
+    """The key named by `key_env` (read from the environment now; never logged), else DOCENT_LLM_API_KEY."""
+    if key_env is None:
+        return settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    value = os.environ.get(key_env, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"DOCENT_LLM_PROVIDERS entry {entry!r}: the environment variable {key_env} holds no key."
+        )
+    return value
 
 
 def _fit_to_window(chat: LlamaCppChatModel, window: int, max_tokens: int) -> LLMAnswerer:

@@ -35,6 +35,7 @@ def chunk(content: str | None = None, finish: str | None = None) -> dict[str, An
 
 class Handler(BaseHTTPRequestHandler):
     hits: list[str]
+    authorizations: list[tuple[str, str]]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
@@ -42,6 +43,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.hits.append(body["model"])
+        self.authorizations.append((body["model"], self.headers.get("Authorization", "")))
         if body["model"] == "broken":
             payload = json.dumps(
                 {"error": {"message": "boom", "type": "server_error", "code": None}}
@@ -67,9 +69,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, list[str]]]:
+def server(authorizations: list[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
-    handler = type("ScriptedHandler", (Handler,), {"hits": hits})
+    handler = type("ScriptedHandler", (Handler,), {"hits": hits, "authorizations": authorizations})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -79,6 +81,12 @@ def server() -> Iterator[tuple[str, list[str]]]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def authorizations() -> list[tuple[str, str]]:
+    """(model, Authorization header) of every request the scripted server received."""
+    return []
 
 
 @contextmanager
@@ -187,3 +195,20 @@ def test_a_client_may_choose_one_answerer_of_the_chain_and_an_unknown_one_is_ref
         assert body["error"]["code"] == "validation_error" and "openai:scripted" in body["error"]["message"]
         assert client.get("/api/v1/chat/sessions", headers=admin).json()["total"] == before
         assert hits == ["scripted", "first"]
+
+
+def test_each_remote_provider_may_have_its_own_key_and_timeout(
+    database_url: str,
+    tmp_path: Path,
+    embedder: Any,
+    server: tuple[str, list[str]],
+    authorizations: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, hits = server
+    monkeypatch.setenv("SCRIPTED_TEST_KEY", "sk-own-key")
+    providers = f"openai:broken@{url}|timeout=2, openai:scripted@{url}|key_env=SCRIPTED_TEST_KEY, extractive"
+    with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
+        reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
+        assert reply["usage"]["model"] == "scripted" and hits == ["broken", "scripted"]
+        assert authorizations == [("broken", "Bearer sk-test-key"), ("scripted", "Bearer sk-own-key")]

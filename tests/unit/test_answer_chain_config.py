@@ -68,6 +68,23 @@ def test_an_entry_it_does_not_understand_is_refused(providers: str) -> None:
         build_provider_chain(settings(llm_providers=providers), None)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("providers", "problem"),
+    [
+        ("openai:m|timeout=0", "timeout is seconds"),
+        ("openai:m|timeout=soon", "timeout is seconds"),
+        ("openai:m|key_env=DOCENT_TEST_UNSET_KEY", "DOCENT_TEST_UNSET_KEY holds no key"),
+        ("openai:m|colour=blue", "not understood"),
+        ("openai:m|timeout", "is not NAME=VALUE"),
+        ("llamacpp:/m.gguf|key_env=X", "not understood"),
+    ],
+)
+def test_entry_options_are_checked(providers: str, problem: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCENT_TEST_UNSET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match=problem):
+        build_provider_chain(settings(llm_providers=providers), None)  # type: ignore[arg-type]
+
+
 def test_a_bad_price_table_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="DOCENT_LLM_PRICES"):
         build_provider_chain(settings(llm_prices="gpt=cheap"), None)  # type: ignore[arg-type]
