@@ -17,15 +17,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain
 from docent.answer.events import Error, Meta, StreamEvent, Token
 from docent.answer.recall import AnswerRecall, Lookup, replay
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
+from docent.answer.usage import UsageReport
 from docent.auth.policy import Principal, reader_scope
 from docent.db.repositories.search import SearchFilters
 from docent.db.tables import ChatMessage, ChatSession, Feedback, utcnow
@@ -274,13 +274,7 @@ class ChatService:
         self, uow: UnitOfWork, principal: Principal, start: datetime | None, end: datetime | None
     ) -> UsageReport:
         """Answers, tokens and cost of the organisation in [start, end), in total and by user, model, day."""
-        report = UsageReport()
-        for message, email in uow.chat.answers_in(principal.org_id, start, end):
-            keys = (email, f"{message.provider}:{message.model}", message.created_at.date().isoformat())
-            for sums, key in zip((report.by_user, report.by_model, report.by_day), keys, strict=True):
-                sums.setdefault(key, UsageSum()).add(message)
-            report.total.add(message)
-        return report
+        return UsageReport.of(uow.chat.answers_in(principal.org_id, start, end))
 
     def _own_session(self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID) -> ChatSession:
         chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
@@ -387,43 +381,3 @@ def _assistant_message(
 def _partial(text: str, failed: bool) -> Answer:
     """What was sent of an answer that did not finish: kept so the history shows what the reader saw."""
     return Answer(text, (), Usage(), "failed" if failed else "interrupted", "none")
-
-
-@dataclass
-class UsageSum:
-    """Sums over answers. `cost_usd` is None once any answer's cost is unknown (no price for its model):
-    a missing price must not pass for free; `unpriced` counts those answers."""
-
-    answers: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: Decimal | None = Decimal(0)
-    unpriced: int = 0
-
-    def add(self, message: ChatMessage) -> None:
-        self.answers += 1
-        self.prompt_tokens += message.prompt_tokens
-        self.completion_tokens += message.completion_tokens
-        if message.cost_usd is None:
-            self.unpriced += 1
-            self.cost_usd = None
-        elif self.cost_usd is not None:
-            self.cost_usd += Decimal(message.cost_usd)
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "answers": self.answers,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
-            "unpriced_answers": self.unpriced,
-        }
-
-
-@dataclass
-class UsageReport:
-    total: UsageSum = field(default_factory=UsageSum)
-    by_user: dict[str, UsageSum] = field(default_factory=dict)
-    by_model: dict[str, UsageSum] = field(default_factory=dict)
-    by_day: dict[str, UsageSum] = field(default_factory=dict)

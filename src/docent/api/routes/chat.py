@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from docent.answer.chain import PROVIDER_FAILED
 from docent.answer.events import Error, StreamEvent, to_sse
-from docent.answer.service import MAX_QUESTION_CHARS, ChatResult, UsageReport
+from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
+from docent.answer.usage import UsageReport
 from docent.api.deps import (
     AdminDep,
     ContainerDep,
