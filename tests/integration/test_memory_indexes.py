@@ -219,3 +219,25 @@ def test_the_memory_index_and_fts5_agree_on_what_matches_and_what_ranks_first(
         fts5 = search(container, scope, query, Fts5KeywordIndex())
         assert set(memory) == set(fts5), query
         assert max(memory, key=memory.__getitem__) == max(fts5, key=fts5.__getitem__), query
+
+
+def test_warming_derives_both_indexes_so_the_first_query_does_not(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scope, _ = add_org(container, ORG_A)
+    derived: list[str] = []
+    for index in (container.retriever.vectors, container.retriever.keywords):
+        original = index._refreshed  # type: ignore[attr-defined]
+        name = type(index).__name__
+
+        def counting(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            derived.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(index, "_refreshed", counting)
+    thread = container.warm_search()
+    assert thread is not None
+    thread.join(timeout=60)
+    assert sorted(derived) == ["MemoryBm25Index", "MemoryMatrixIndex"]
+    assert search(container, scope, "VPN")
+    assert len(derived) == 2  # the query found both ready
