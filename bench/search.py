@@ -146,6 +146,11 @@ def fill(container: Container, bodies: list[str], vectors: np.ndarray, rows: int
             session.execute(text("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks"))
         record_index_model(uow, container.embedder.model_id, container.embedder.dimension)
         uow.commit()
+    if not container.settings.is_sqlite:
+        # Planner statistics, as autovacuum gathers them soon after a bulk load: without them the first
+        # queries got plans that took seconds (the "hybrid p95" outliers of an earlier run).
+        with container.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
     return ReaderScope(org, user, frozenset(), True)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +80,10 @@ def run_evaluation(
 ) -> EvalReport:
     queries, qrels = read_queries(folder), read_qrels(folder, split)  # fail before the long part
     report = _ingest(container, folder, limit, progress)
-    principal = _admin(container)
+    principal = admin_principal(container)
     judged = [q for q in qrels if q in queries]
     report.split, report.queries = split, len(judged)
-    owner = _corpus_ids(container)
+    owner = source_names(container)
     for mode in modes:
         rankings: dict[str, list[str]] = {}
         started = time.perf_counter()
@@ -96,28 +96,28 @@ def run_evaluation(
     return report
 
 
-def _admin(container: Container) -> Principal:
+def admin_principal(container: Container) -> Principal:
+    """The admin of the throw-away organisation (created on first use)."""
     with container.database.unit_of_work() as uow:
         container.users.bootstrap_admin(uow, ADMIN_EMAIL, None)
         uow.commit()
         return container.auth.local_principal(uow, ADMIN_EMAIL)
 
 
-def _ingest(container: Container, folder: Path, limit: int | None, progress: Progress | None) -> EvalReport:
-    corpus = list(read_corpus(folder, limit))
-    principal = _admin(container)
-    started = time.perf_counter()
-    sources = text_sources((f"{doc.id}.md", doc.as_markdown()) for doc in corpus)
-    options = UploadOptions(visibility=Visibility.ORG)
-    settings = container.settings
+def ingest_texts(
+    container: Container, items: Iterable[tuple[str, str]], progress: Progress | None = None
+) -> int:
+    """Ingest (file name, text) pairs as organisation-wide documents of the admin, through the real pipeline
+    (the container's worker is started), and wait until every job has finished. Returns the chunk count."""
+    principal = admin_principal(container)
     submitted = submit_batch(
         container.database,
         container.blobs,
         container.documents,
         principal,
-        sources,
-        options,
-        settings.max_upload_bytes,
+        text_sources(items),
+        UploadOptions(visibility=Visibility.ORG),
+        container.settings.max_upload_bytes,
     )
     container.start_worker()
     while True:
@@ -130,7 +130,19 @@ def _ingest(container: Container, folder: Path, limit: int | None, progress: Pro
             break
         time.sleep(0.5)
     with container.database.unit_of_work(write=False) as uow:
-        chunks = uow.chunks.count()
+        return uow.chunks.count()
+
+
+def source_names(container: Container) -> dict[int, str]:
+    """chunk id -> the file name (without `.md`) of the document the chunk was cut from."""
+    with container.database.unit_of_work(write=False) as uow:
+        return {chunk_id: name.removesuffix(".md") for chunk_id, name in uow.chunks.source_names()}
+
+
+def _ingest(container: Container, folder: Path, limit: int | None, progress: Progress | None) -> EvalReport:
+    corpus = list(read_corpus(folder, limit))
+    started = time.perf_counter()
+    chunks = ingest_texts(container, ((f"{doc.id}.md", doc.as_markdown()) for doc in corpus), progress)
     return EvalReport(
         dataset=folder.name,
         split="",
@@ -140,12 +152,6 @@ def _ingest(container: Container, folder: Path, limit: int | None, progress: Pro
         ingest_seconds=round(time.perf_counter() - started, 1),
         database=container.database.engine.dialect.name,
     )
-
-
-def _corpus_ids(container: Container) -> dict[int, str]:
-    """chunk id -> the corpus id the chunk's document was made from (its file name without `.md`)."""
-    with container.database.unit_of_work(write=False) as uow:
-        return {chunk_id: name.removesuffix(".md") for chunk_id, name in uow.chunks.source_names()}
 
 
 def _rank_documents(
