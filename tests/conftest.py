@@ -85,6 +85,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
+    yield from _postgres_database(request)
+
+
+@pytest.fixture
+def postgres_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, for what only the scaled profile has (pgvector's plans)."""
+    yield from _postgres_database(request)
+
+
+def _postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
     server_url: str = request.getfixturevalue("postgres_server_url")
     template: str = request.getfixturevalue("postgres_template")
     name = f"docent_test_{uuid.uuid4().hex[:12]}"

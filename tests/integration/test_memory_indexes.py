@@ -127,7 +127,10 @@ def add_document(
             }
         ],
     ).scalar_one()
-    session.execute(text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :t)"), {"id": chunk_id, "t": body})
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :t)"), {"id": chunk_id, "t": body}
+        )
     session.execute(update(Document).where(Document.id == document_id).values(indexed_version_id=version))
 
 

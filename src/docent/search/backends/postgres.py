@@ -38,16 +38,33 @@ class PgVectorIndex:
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        found = uow.search.pgvector_search(
+        found = self._search(uow, scope, filters, query, k, exact=self.exact)
+        if len(found) < k and not self.exact:
+            # The index gave up early (its scan is bounded), or fewer than k chunks are readable: only an
+            # exact search can tell, and it guarantees that a readable chunk is never missed.
+            found = self._search(uow, scope, filters, query, k, exact=True)
+        return [Scored(cid, score) for cid, score in found]
+
+    def _search(
+        self,
+        uow: UnitOfWork,
+        scope: ReaderScope,
+        filters: SearchFilters,
+        query: npt.NDArray[np.float32],
+        k: int,
+        *,
+        exact: bool,
+    ) -> list[tuple[int, float]]:
+        return uow.search.pgvector_search(
             scope,
             filters,
             query.tolist(),
             k,
             dimension=int(query.shape[0]),
+            model_id=self._embedder.model_id,
             ef_search=self.ef_search,
-            exact=self.exact,
+            exact=exact,
         )
-        return [Scored(cid, score) for cid, score in found]
 
     def check(self, uow: UnitOfWork) -> dict[str, int]:
         """The HNSW index must exist, be valid and cast to the recorded dimension, which every vector has."""
