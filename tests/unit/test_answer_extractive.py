@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Generator, Iterator
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from docent.answer.citations import marker_numbers, snippet_in
 from docent.answer.extractive import (
     ExtractiveAnswerer,
+    SentenceVectors,
     best_snippet,
     content_terms,
     score_sentences,
@@ -268,3 +270,46 @@ def test_extractive_markers_always_match_the_citations(text: str, question: str)
 
     assert marker_numbers(answer.text) == [c.number for c in answer.citations]
     assert all(snippet_in(c.snippet, text) for c in answer.citations)
+
+
+class CountingEmbedder:
+    """Unit vectors from a hash of the text; records every batch it is asked to embed."""
+
+    model_id = "counting"
+    dimension = 8
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        vectors = np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts])
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_sentence_vectors_embed_only_what_they_do_not_hold_and_forget_the_oldest() -> None:
+    counting = CountingEmbedder()
+    vectors = SentenceVectors(counting, kept=3)  # type: ignore[arg-type]
+    first = vectors.embed(["a", "b", "a"])
+    assert counting.batches == [["a", "b"]] and np.array_equal(first[0], first[2])
+    again = vectors.embed(["b", "c"])
+    assert counting.batches[-1] == ["c"] and np.array_equal(again[0], first[1])
+    vectors.embed(["d"])  # four held: "a", the least recently used, goes
+    vectors.embed(["a"])
+    assert counting.batches[-1] == ["a"]
+
+
+def test_an_extractive_answer_asked_again_embeds_only_the_question() -> None:
+    counting = CountingEmbedder()
+    answerer = ExtractiveAnswerer(counting)  # type: ignore[arg-type]
+    passages = (
+        Passage(
+            1, uuid.UUID(int=1), "Leave", 1, None, (), "Parents get sixteen weeks of leave. It is paid.", 0.9
+        ),
+    )
+    answerer.answer(AnswerRequest("How long is parental leave?", passages))
+    answerer.answer(AnswerRequest("How many weeks do parents get?", passages))
+    assert counting.batches == [
+        ["How long is parental leave?", "Parents get sixteen weeks of leave.", "It is paid."],
+        ["How many weeks do parents get?"],
+    ]

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from docent.answer.citations import MARKER, make_citation, normalize_space
 from docent.answer.prompt import rewrite_by_rule
@@ -149,7 +152,38 @@ def _lexical(question: Sequence[str], sentences: Sequence[set[str]]) -> list[flo
     return [sum(w for term, w in weights.items() if term in terms) / question_weight for terms in sentences]
 
 
-def _semantic(question: str, texts: Sequence[str], embedder: Embedder) -> list[float]:
+class Embeds(Protocol):
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+class SentenceVectors:
+    """An embedder's vectors of recently seen sentences, so that a chunk quoted again (the documents people
+    ask about most, follow-up questions) costs no embedding; only the sentences not kept are embedded,
+    in one batch. Bounded (least recently used go first); thread-safe."""
+
+    def __init__(self, embedder: Embedder, kept: int = 20_000) -> None:
+        self._embedder = embedder
+        self._kept = kept
+        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        with self._lock:
+            found = {text: self._vectors[text] for text in texts if text in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = list(dict.fromkeys(text for text in texts if text not in found))
+        if missing:
+            made = np.asarray(self._embedder.embed(missing), dtype=np.float32)
+            with self._lock:
+                for text, vector in zip(missing, made, strict=True):
+                    found[text] = self._vectors[text] = vector
+                while len(self._vectors) > self._kept:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[text] for text in texts])
+
+
+def _semantic(question: str, texts: Sequence[str], embedder: Embeds) -> list[float]:
     vectors = embedder.embed([question, *texts])
     similarity = vectors[1:] @ vectors[0]
     return [float(value) for value in np.clip(similarity, 0.0, 1.0)]
@@ -158,7 +192,7 @@ def _semantic(question: str, texts: Sequence[str], embedder: Embedder) -> list[f
 def score_sentences(
     question: str,
     passages: Sequence[Passage],
-    embedder: Embedder | None = None,
+    embedder: Embeds | None = None,
     weights: Weights | None = None,
 ) -> list[ScoredSentence]:
     """Every sentence of `passages`, scored in [0, 1], best first."""
@@ -238,6 +272,7 @@ class ExtractiveAnswerer:
         if max_sentences < 1 or passages_considered < 1:
             raise ValueError("max_sentences and passages_considered must be at least 1")
         self._embedder = embedder
+        self._sentences = SentenceVectors(embedder) if embedder is not None else None
         self._min_score = min_score
         self._max_sentences = max_sentences
         self._second_ratio = second_ratio
@@ -250,7 +285,7 @@ class ExtractiveAnswerer:
 
     def select(self, question: str, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """The sentences the answer quotes, in reading order; empty when it should abstain."""
-        scored = score_sentences(question, passages[: self._considered], self._embedder, self._weights)
+        scored = score_sentences(question, passages[: self._considered], self._sentences, self._weights)
         if not scored or scored[0].score < self._min_score:
             return []
         best = scored[0]
