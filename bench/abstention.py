@@ -14,6 +14,7 @@ pipeline and `ChatService.retrieve` (the cosine the chain compares with the thre
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from answers import DATA, Half, Question, bench_settings, ingest, read_squad
+from answers import DATA, SAMPLE_SEED, Half, Question, bench_settings, ingest, read_squad
 from sqlalchemy import select
 
 from docent.db.repositories.search import SearchFilters
@@ -59,9 +60,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     documents, halves = read_squad(args.data / "dev-v2.0-subset.json", None, None, None)
-    answerable = {
-        h.name: [q for q in h.questions if q.answers][: args.limit] for h in halves
-    }  # read_squad deals articles alternately; the first `limit` questions of a half span its articles
+    answerable = {  # a fixed sample over all of the half's articles
+        h.name: sorted_sample([q for q in h.questions if q.answers], args.limit) for h in halves
+    }
     with throwaway_container(bench_settings(args.threads), None) as container:
         ingest(container, documents)
         with container.database.unit_of_work(write=False) as uow:
@@ -88,6 +89,12 @@ def main() -> None:
         f"report, half B's documents at {chosen:.2f}: accuracy {acc:.3f}, "
         f"covered questions answered {answered:.3f}, uncovered abstained {abstained:.3f}"
     )
+
+
+def sorted_sample(questions: list[Question], limit: int) -> list[Question]:
+    if limit >= len(questions):
+        return questions
+    return random.Random(SAMPLE_SEED).sample(questions, limit)
 
 
 def _keys(half: Half, documents: dict[str, str]) -> list[str]:
