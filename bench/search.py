@@ -1,7 +1,8 @@
 """Search latency at 10k and 100k chunks, per mode and profile, and pgvector's recall against exact search.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/search.py [--database sqlite|postgres] [--chunks 10000 100000]
-        [--queries 200] [--vectors-cache /tmp/scifact-vectors.npy]
+        [--queries 200] [--modes hybrid vector keyword] [--ef-search 100 200 400]
+        [--vectors-cache /tmp/scifact-vectors.npy]
 
 The chunks are SciFact abstracts (title + text, one chunk each) with their real all-MiniLM-L6-v2 vectors;
 past the corpus size the corpus is repeated with slightly perturbed vectors (synthetic, as the issue
@@ -161,10 +162,16 @@ def percentiles(seconds: list[float]) -> str:
 
 
 def measure(
-    container: Container, client: TestClient, headers: dict[str, str], scope: ReaderScope, queries: list[str]
+    container: Container,
+    client: TestClient,
+    headers: dict[str, str],
+    scope: ReaderScope,
+    queries: list[str],
+    modes: list[str],
 ) -> None:
     retriever, filters = container.retriever, SearchFilters()
-    for mode in ("hybrid", "vector", "keyword"):
+    for mode in modes:
+        retriever.forget_queries()  # every mode embeds each query itself
         api, raw = [], []
         for query in queries:
             started = time.perf_counter()
@@ -187,18 +194,22 @@ def measure(
         print(f"  {mode:8s} POST /search {percentiles(api)} | raw index {percentiles(raw)}", flush=True)
 
 
-def hnsw_recall(container: Container, scope: ReaderScope, queries: list[str]) -> float:
+def hnsw_recall(
+    container: Container, scope: ReaderScope, queries: list[str], ef_search: int
+) -> tuple[float, list[float]]:
+    """recall@10 of the HNSW index at `ef_search` against exact search, and the index call's seconds."""
     exact = PgVectorIndex(container.embedder, exact=True)
-    hits, filters = 0, SearchFilters()
+    index = PgVectorIndex(container.embedder, ef_search=ef_search)
+    hits, filters, seconds = 0, SearchFilters(), []
     for query in queries:
         vector = container.retriever.embed_query(query)
         with container.database.unit_of_work(write=False) as uow:
-            approximate = {
-                s.chunk_id for s in container.retriever.vectors.search(uow, scope, vector, 10, filters)
-            }
+            started = time.perf_counter()
+            approximate = {s.chunk_id for s in index.search(uow, scope, vector, 10, filters)}
+            seconds.append(time.perf_counter() - started)
             truth = {s.chunk_id for s in exact.search(uow, scope, vector, 10, filters)}
         hits += len(approximate & truth)
-    return hits / (10 * len(queries))
+    return hits / (10 * len(queries)), seconds
 
 
 def run(
@@ -231,13 +242,14 @@ def run(
             token = client.post("/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
             client.post("/api/v1/search", json={"query": "warm up", "mode": "hybrid"}, headers=headers)
-            measure(container, client, headers, scope, queries)
+            measure(container, client, headers, scope, queries, args.modes)
             if args.database == "postgres":
-                recall = hnsw_recall(container, scope, queries)
-                print(
-                    f"  HNSW recall@10 against exact search: {recall:.4f}"
-                    f" (ef_search {settings.hnsw_ef_search})"
-                )
+                for ef_search in args.ef_search:
+                    recall, seconds = hnsw_recall(container, scope, queries, ef_search)
+                    print(
+                        f"  HNSW recall@10 against exact search: {recall:.4f} at ef_search {ef_search}"
+                        f" (index call, k 10: {percentiles(seconds)})"
+                    )
 
 
 def _create_database(server_url: str, rows: int) -> str:
@@ -262,6 +274,8 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--modes", nargs="+", default=["hybrid", "vector", "keyword"])
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[100], help="PostgreSQL: recall at each")
     parser.add_argument("--vectors-cache", type=Path, default=None, help="keep the corpus vectors here")
     args = parser.parse_args()
     bodies, queries = corpus_and_queries(args.queries)

@@ -8,8 +8,10 @@ the same permission filter, so a result always exists in the database and is rea
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,6 +30,7 @@ from docent.types import ReaderScope
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100  # what a search asks for
 MAX_RANK_DEPTH = 1000  # what `rank` may be asked for (evaluation ranks documents from deep chunk lists)
+QUERY_VECTORS_KEPT = 1024
 
 
 class SearchMode(StrEnum):
@@ -77,6 +80,8 @@ class Retriever:
         self.vectors = vectors
         self.keywords = keywords
         self.fusion = fusion or FusionSettings()
+        self._query_vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._query_vectors_lock = threading.Lock()
 
     def search(
         self,
@@ -112,10 +117,12 @@ class Retriever:
         filters = filters or SearchFilters()
         if mode is SearchMode.KEYWORD:
             return self.keywords.search(uow, scope, query, top_k, filters)
-        vector = self.embed_query(query)
         if mode is SearchMode.VECTOR:
-            return self.vectors.search(uow, scope, vector, top_k, filters)
+            return self.vectors.search(uow, scope, self.embed_query(query), top_k, filters)
+        vector = self.embed_query(query)
         depth = max(top_k, self.fusion.candidates)
+        # Embedding the query in another thread while the keyword index answers saved nothing (measured at
+        # 100k chunks: both want the GIL or the same cores).
         by_vector = self.vectors.search(uow, scope, vector, depth, filters)
         by_keyword = self.keywords.search(uow, scope, query, depth, filters)
         fused = reciprocal_rank_fusion(
@@ -126,10 +133,28 @@ class Retriever:
         return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]]
 
     def embed_query(self, query: str) -> npt.NDArray[np.float32]:
-        """The query's vector. An embedder that has `embed_query` (one text, few threads) is asked that."""
+        """The query's vector. An embedder that has `embed_query` (one text, few threads) is asked that.
+        Recent queries' vectors are kept: a chat question is ranked twice (hybrid, then for its cosines),
+        and people ask the same things."""
+        with self._query_vectors_lock:
+            kept = self._query_vectors.get(query)
+            if kept is not None:
+                self._query_vectors.move_to_end(query)
+                return kept
         single = getattr(self.embedder, "embed_query", None)
         vector = single(query) if callable(single) else self.embedder.embed([query])[0]
-        return np.asarray(vector, dtype=np.float32).reshape(-1)
+        made = np.asarray(vector, dtype=np.float32).reshape(-1)
+        made.setflags(write=False)  # shared by every caller that asks the same
+        with self._query_vectors_lock:
+            self._query_vectors[query] = made
+            while len(self._query_vectors) > QUERY_VECTORS_KEPT:
+                self._query_vectors.popitem(last=False)
+        return made
+
+    def forget_queries(self) -> None:
+        """Drop the kept query vectors (benchmarks measure embedding too)."""
+        with self._query_vectors_lock:
+            self._query_vectors.clear()
 
 
 def _check(query: str, top_k: int, most: int) -> None:
