@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _postgres import create_database  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from docent.answer.cache import InProcessAnswerCache  # noqa: E402
@@ -154,7 +155,11 @@ def measure(database: Database, name: str, scope: ReaderScope, repeats: int) -> 
 
 def run(database_kind: str, documents: int, repeats: int, server_url: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="docent-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db" if server_url is None else _create_database(server_url, documents)
+        url = (
+            f"sqlite:///{tmp}/bench.db"
+            if server_url is None
+            else create_database(server_url, f"bench_cache_{documents}")
+        )
         engine = build_engine(url)
         migrate.upgrade(engine)
         database = Database(engine)
@@ -163,18 +168,6 @@ def run(database_kind: str, documents: int, repeats: int, server_url: str | None
         measure(database, "admin", admin, repeats)
         measure(database, "member", member, repeats)
         database.dispose()
-
-
-def _create_database(server_url: str, documents: int) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(server_url)
-    name = f"bench_cache_{documents}"
-    libpq = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return server.set(database=name).render_as_string(hide_password=False)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _postgres import create_database  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
@@ -216,7 +217,11 @@ def run(
     args: argparse.Namespace, rows: int, bodies: list[str], queries: list[str], server_url: str | None
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="docent-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db" if server_url is None else _create_database(server_url, rows)
+        url = (
+            f"sqlite:///{tmp}/bench.db"
+            if server_url is None
+            else create_database(server_url, f"bench_{rows}")
+        )
         engine = build_engine(url)
         migrate.upgrade(engine)
         engine.dispose()
@@ -250,18 +255,6 @@ def run(
                         f"  HNSW recall@10 against exact search: {recall:.4f} at ef_search {ef_search}"
                         f" (index call, k 10: {percentiles(seconds)})"
                     )
-
-
-def _create_database(server_url: str, rows: int) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    server = make_url(server_url)
-    name = f"bench_{rows}"
-    libpq = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return server.set(database=name).render_as_string(hide_password=False)
 
 
 def main() -> None:

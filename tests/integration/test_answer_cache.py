@@ -6,7 +6,6 @@ counts the calls; the Redis profile shares entries between two app instances."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from docent.answer.cache import InProcessAnswerCache, RedisAnswerCache
 from tests.conftest import MEMBER_PASSWORD, Api, make_settings, start_client
+from tests.http_servers import serving, url_of
 from tests.integration.test_chat import parse_sse
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -89,15 +89,8 @@ class ScriptedModel(BaseHTTPRequestHandler):
 def model() -> Iterator[tuple[str, list[str]]]:
     calls: list[str] = []
     handler = type("Scripted", (ScriptedModel,), {"calls": calls})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", calls
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as httpd:
+        yield url_of(httpd, "/v1"), calls
 
 
 @contextmanager

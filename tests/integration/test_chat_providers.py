@@ -4,7 +4,6 @@ chat-completions protocol stands in for it (the model name picks its behaviour).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -16,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Api, make_settings, start_client
+from tests.http_servers import serving, url_of
 
 REPLY = ["Parents receive", " sixteen weeks", " of paid parental leave", " [1]", "."]
 USAGE = {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}
@@ -72,15 +72,8 @@ class Handler(BaseHTTPRequestHandler):
 def server(authorizations: list[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
     handler = type("ScriptedHandler", (Handler,), {"hits": hits, "authorizations": authorizations})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as httpd:
+        yield url_of(httpd, "/v1"), hits
 
 
 @pytest.fixture

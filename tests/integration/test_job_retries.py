@@ -7,7 +7,6 @@ answers 503 a set number of times (the one stand-in the rules allow: a remote mo
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, make_settings, start_client
+from tests.http_servers import serving
 
 DIMENSION = 8
 
@@ -61,13 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def remote() -> Iterator[_EmbeddingsServer]:
-    server = _EmbeddingsServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(_EmbeddingsServer(("127.0.0.1", 0), _Handler)) as server:
+        yield server
 
 
 def _settings(database_url: str, tmp_path: Path, server: _EmbeddingsServer, attempts: int) -> Any:

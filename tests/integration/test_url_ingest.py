@@ -3,7 +3,6 @@ private addresses, and refused (400, nothing stored) when not."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api, assert_error, make_settings, start_client
+from tests.http_servers import serving, url_of
 from tests.samples import make_pdf
 
 PAGE = (
@@ -39,13 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Handler)) as server:
+        yield url_of(server)
 
 
 def test_pages_and_pdfs_are_fetched_and_ingested(

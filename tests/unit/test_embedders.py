@@ -19,6 +19,7 @@ from docent.llm.errors import EmbedderError, EmbedderUnavailable
 from docent.llm.local_embedder import LocalEmbedder
 from docent.llm.openai_embedder import OpenAIEmbedder, estimate_tokens
 from docent.llm.ports import Embedder, Vectors
+from tests.http_servers import serving
 
 # ---------- the local model ----------
 
@@ -227,13 +228,8 @@ def server() -> Iterator[FakeServer]:
     httpd = FakeServer(("127.0.0.1", 0), Handler)
     httpd.release = threading.Event()
     httpd.requests = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serving(httpd, before_stop=httpd.release.set):
+        yield httpd
 
 
 def base_url(server: FakeServer, mode: str) -> str:

@@ -27,6 +27,7 @@ from docent.ingest.fetch import (
     is_forbidden_address,
 )
 from docent.ingest.types import ContentType
+from tests.http_servers import serving
 
 HTML = b"<!DOCTYPE html><html><head><title>Guide</title></head><body><p>Hello</p></body></html>"
 PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n"
@@ -76,15 +77,8 @@ def server() -> Iterator[_Server]:
 
 
 def _serving(srv: _Server) -> Iterator[_Server]:
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(srv, before_stop=srv.release.set):
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join()
 
 
 def _reply(

@@ -25,6 +25,7 @@ from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import AnswerRequest, Passage, Turn
 from docent.llm.chat import ChatDelta, ChatMessage, ChatModel, ChatModelError, ChatModelUnavailable, Usage
 from docent.llm.openai_chat import OpenAIChatModel
+from tests.http_servers import serving, url_of
 
 API_KEY = "sk-test-" + "Zq8xW2vLp9RtY4mN"
 REPLY = ["Paris", " is the capital", " of France", " [1]", "."]
@@ -154,16 +155,9 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[tuple[str, Recorder]]:
     recorder = Recorder()
     handler = type("ScriptedHandler", (Handler,), {"recorder": recorder})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", recorder
-    finally:
-        recorder.stopping.set()  # cut short the slow and dripping answers
-        httpd.shutdown()
-        httpd.server_close()  # joins the handler threads
-        thread.join()
+    # Stopping cuts short the slow and dripping answers.
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler), before_stop=recorder.stopping.set) as httpd:
+        yield url_of(httpd, "/v1"), recorder
 
 
 @pytest.fixture
