@@ -1,4 +1,4 @@
-"""The retriever keeps recent queries' vectors: a chat question is ranked twice, people repeat questions."""
+"""The retriever keeps recent queries' vectors: people repeat questions; ranking twice embeds once."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.chat import ChatModelError
 from docent.observability.logs import get_logger
-from docent.search.retrieve import MAX_TOP_K, Retriever, SearchMode
+from docent.search.retrieve import Retriever, SearchMode
 from docent.types import Page, PageRequest
 
 _log = get_logger(__name__)
@@ -157,21 +157,15 @@ class ChatService:
         self, principal: Principal, query: str, filters: SearchFilters | None = None
     ) -> tuple[Passage, ...]:
         """Hybrid search ranks the passages; each carries its cosine similarity to the query as its score
-        (0 when the vector ranking did not reach it), which is what the relevance threshold compares."""
+        (0 when the vector ranking, DOCENT_SEARCH_CANDIDATES deep, did not reach it), which is what the
+        relevance threshold compares."""
         query = query[:_RETRIEVAL_QUERY_CHARS]
         with self._database.unit_of_work(write=False) as uow:
             scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
             found = self._retriever.search(
                 uow, scope, query, mode=SearchMode.HYBRID, top_k=self._top_k, filters=filters
             )
-            if not found.results:
-                return ()
-            cosine = {
-                s.chunk_id: s.score
-                for s in self._retriever.rank(
-                    uow, scope, query, mode=SearchMode.VECTOR, top_k=MAX_TOP_K, filters=filters
-                )
-            }
+        cosine = found.cosines
         return tuple(
             Passage(
                 chunk_id=r.chunk_id,

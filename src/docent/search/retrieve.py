@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
@@ -66,6 +66,8 @@ class SearchResponse:
     results: list[SearchResult]
     mode: SearchMode
     took_ms: float
+    # Cosine similarity to the query of the chunks the vector ranking reached (hybrid and vector modes).
+    cosines: dict[int, float] = field(default_factory=dict)
 
 
 class Retriever:
@@ -97,10 +99,11 @@ class Retriever:
         _check(query, top_k, MAX_TOP_K)
         started = time.perf_counter()
         filters = filters or SearchFilters()
-        ranked = self.rank(uow, scope, query, mode=mode, top_k=top_k, filters=filters)
+        ranked, by_vector = self._rank(uow, scope, query, mode, top_k, filters)
         hits = uow.search.hits(scope, filters, [r.chunk_id for r in ranked])
         results = [_result(hits[r.chunk_id], r.score, query) for r in ranked if r.chunk_id in hits]
-        return SearchResponse(results, mode, round((time.perf_counter() - started) * 1000, 2))
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        return SearchResponse(results, mode, took_ms, {s.chunk_id: s.score for s in by_vector})
 
     def rank(
         self,
@@ -114,11 +117,23 @@ class Retriever:
     ) -> list[Scored]:
         """Chunk ids and scores only, best first (what evaluation and benchmarks need)."""
         _check(query, top_k, MAX_RANK_DEPTH)
-        filters = filters or SearchFilters()
+        return self._rank(uow, scope, query, mode, top_k, filters or SearchFilters())[0]
+
+    def _rank(
+        self,
+        uow: UnitOfWork,
+        scope: ReaderScope,
+        query: str,
+        mode: SearchMode,
+        top_k: int,
+        filters: SearchFilters,
+    ) -> tuple[list[Scored], list[Scored]]:
+        """The ranking, and the vector index's own ranking it used (empty in keyword mode)."""
         if mode is SearchMode.KEYWORD:
-            return self.keywords.search(uow, scope, query, top_k, filters)
+            return self.keywords.search(uow, scope, query, top_k, filters), []
         if mode is SearchMode.VECTOR:
-            return self.vectors.search(uow, scope, self.embed_query(query), top_k, filters)
+            by_vector = self.vectors.search(uow, scope, self.embed_query(query), top_k, filters)
+            return by_vector, by_vector
         vector = self.embed_query(query)
         depth = max(top_k, self.fusion.candidates)
         # Embedding the query in another thread while the keyword index answers saved nothing (measured at
@@ -130,12 +145,12 @@ class Retriever:
             [self.fusion.vector_weight, self.fusion.keyword_weight],
             k=self.fusion.k,
         )
-        return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]]
+        return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]], by_vector
 
     def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         """The query's vector. An embedder that has `embed_query` (one text, few threads) is asked that.
-        Recent queries' vectors are kept: a chat question is ranked twice (hybrid, then for its cosines),
-        and people ask the same things."""
+        Recent queries' vectors are kept: people ask the same things (and chat rewrites a follow-up into a
+        question asked before)."""
         with self._query_vectors_lock:
             kept = self._query_vectors.get(query)
             if kept is not None:
