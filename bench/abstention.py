@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from answers import DATA, SAMPLE_SEED, Half, Question, bench_settings, ingest, read_squad
 from sqlalchemy import select
 
-from docent.db.repositories.search import SearchFilters
 from docent.db.tables import DocumentVersion
 from docent.evaluation import admin_principal, throwaway_container
+from docent.types import SearchFilters
 
 THRESHOLDS = [round(step / 100, 2) for step in range(0, 101)]
 

@@ -38,11 +38,10 @@ from docent.config import Settings  # noqa: E402
 from docent.container import Container, build_container  # noqa: E402
 from docent.db import migrate  # noqa: E402
 from docent.db.engine import build_engine  # noqa: E402
-from docent.db.repositories.search import SearchFilters  # noqa: E402
 from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User  # noqa: E402
 from docent.search.backends.postgres import PgVectorIndex  # noqa: E402
 from docent.search.index_check import record_index_model  # noqa: E402
-from docent.types import ReaderScope  # noqa: E402
+from docent.types import ReaderScope, SearchFilters  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd-Long!"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -41,3 +42,14 @@ class ReaderScope:
     user_id: uuid.UUID
     group_ids: frozenset[uuid.UUID]
     is_admin: bool
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Narrow a search; every list means "any of", and all given filters must hold."""
+
+    tags: tuple[str, ...] = ()
+    document_ids: tuple[uuid.UUID, ...] = ()
+    content_types: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None

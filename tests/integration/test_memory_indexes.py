@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import insert, text, update
 
 from docent.container import Container, build_container
-from docent.db.repositories.search import BM25_B, BM25_K1, SearchFilters
 from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User
 from docent.search.backends import memory_bm25
 from docent.search.backends.fts5 import Fts5KeywordIndex
 from docent.search.backends.memory_bm25 import MemoryBm25Index
+from docent.search.ports import BM25_B, BM25_K1
 from docent.search.terms import analyze
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 from tests.conftest import make_settings
 
 ORG_A = [

@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import event, text
 
 from docent.container import Container, build_container
-from docent.db.repositories.search import HNSW_INDEX, SearchFilters
-from docent.search.backends.postgres import PgVectorIndex
-from docent.types import ReaderScope
+from docent.search.backends.postgres import HNSW_INDEX, PgVectorIndex
+from docent.types import ReaderScope, SearchFilters
 from tests.conftest import make_settings
 from tests.integration.test_memory_indexes import add_org
 

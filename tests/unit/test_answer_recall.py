@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from docent.answer.cache import CachedAnswer, InProcessAnswerCache
 from docent.answer.recall import AnswerRecall, answer_key, normalise_question, readable_state
 from docent.answer.types import Citation, Turn
-from docent.db.repositories.search import SearchFilters
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 ORG = uuid.UUID("00000000-0000-0000-0000-000000000001")
 DOC = uuid.UUID("00000000-0000-0000-0000-0000000000d1")

@@ -36,9 +36,8 @@ from docent.answer.chain import ChainEvent
 from docent.answer.events import Citations, Done, Token
 from docent.answer.extractive import pieces
 from docent.answer.types import Answer, Turn
-from docent.db.repositories.search import SearchFilters
 from docent.db.uow import UnitOfWork
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 _KEY_VERSION = "answer-cache/1"  # bump when the key's material changes meaning
 _SPACE = re.compile(r"\s+")

@@ -27,14 +27,13 @@ from docent.answer.recall import AnswerRecall, Lookup, replay
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
 from docent.answer.usage import UsageReport
 from docent.auth.policy import Principal, reader_scope
-from docent.db.repositories.search import SearchFilters
 from docent.db.tables import ChatMessage, ChatSession, Feedback, utcnow
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.chat import ChatModelError
 from docent.observability.logs import get_logger
 from docent.search.retrieve import Retriever, SearchMode
-from docent.types import Page, PageRequest
+from docent.types import Page, PageRequest, SearchFilters
 
 _log = get_logger(__name__)
 

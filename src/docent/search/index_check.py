@@ -13,14 +13,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from docent.db.repositories.search import drop_vector_index, ensure_vector_index
+from docent.db.repositories.index_meta import EMBEDDING_DIMENSION_KEY, EMBEDDING_MODEL_KEY
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
+from docent.search.backends.postgres import drop_vector_index, ensure_vector_index
 from docent.search.ports import KeywordIndex, VectorIndex
 from docent.storage.blobs import BlobStore
 
-EMBEDDING_MODEL_KEY = "embedding_model"
-EMBEDDING_DIMENSION_KEY = "embedding_dimension"
+__all__ = [  # the keys live with the other index metadata; importers of them here keep working
+    "EMBEDDING_DIMENSION_KEY",
+    "EMBEDDING_MODEL_KEY",
+    "IndexReport",
+    "check_index",
+    "index_model_mismatch",
+    "rebuild_index",
+    "record_index_model",
+]
 # A file stored for an upload whose transaction has not committed yet looks unreferenced for a moment.
 FILE_GRACE_SECONDS = 600.0
 

@@ -14,11 +14,15 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from docent.db.repositories.search import SearchFilters
 from docent.db.uow import Database, UnitOfWork
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
-__all__ = ["KeywordIndex", "Scored", "SearchFilters", "VectorIndex"]
+__all__ = ["BM25_B", "BM25_K1", "KeywordIndex", "Scored", "SearchFilters", "VectorIndex"]
+
+# BM25 as Lucene (and Anserini's published BEIR baselines) computes it: the in-memory index and the
+# PostgreSQL profile score with these (FTS5's bm25() has its own, k1=1.2 and b=0.75).
+BM25_K1 = 0.9
+BM25_B = 0.4
 
 
 class Scored(NamedTuple):

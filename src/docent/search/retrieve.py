@@ -18,14 +18,14 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from docent.db.repositories.search import ChunkHit, SearchFilters
+from docent.db.repositories.search import ChunkHit
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.ports import Embedder
 from docent.search.fusion import reciprocal_rank_fusion
 from docent.search.ports import KeywordIndex, Scored, VectorIndex
 from docent.search.snippet import make_snippet
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100  # what a search asks for

@@ -11,8 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from docent.api.deps import ContainerDep, ReadUnitOfWorkDep, StandalonePrincipalDep
 from docent.api.routes import API_PREFIX
-from docent.db.repositories.search import SearchFilters
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
+from docent.types import SearchFilters
 
 router = APIRouter(prefix=f"{API_PREFIX}/search", tags=["search"])
 

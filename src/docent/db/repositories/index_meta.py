@@ -25,3 +25,6 @@ class IndexMetaRepository:
 # may read a document, adds one in the writing transaction.
 CHUNKS_GENERATION_KEY = "chunks_generation"
 PERMISSIONS_GENERATION_KEY = "permissions_generation"
+# Which embedding model made the index's vectors, and their dimension (the HNSW index casts to it).
+EMBEDDING_MODEL_KEY = "embedding_model"
+EMBEDDING_DIMENSION_KEY = "embedding_dimension"

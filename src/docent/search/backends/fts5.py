@@ -1,12 +1,22 @@
-"""Keyword search on SQLite: the FTS5 table `chunks_fts` (porter stemming, unicode61), ranked by bm25()."""
+"""Keyword search on SQLite: the FTS5 table `chunks_fts` (porter stemming, unicode61), ranked by bm25().
+
+The one keyword index whose terms are not `docent.search.terms.analyze`'s: FTS5's own tokenizer makes
+them inside SQLite (Porter's first stemmer, no stop words), so a snippet may mark a word FTS5 matched
+differently (see `docent.search.terms`).
+"""
 
 from __future__ import annotations
 
-from docent.db.repositories.search import SearchFilters
+from sqlalchemy import Integer, String, column, func, literal_column, select, table
+
+from docent.db.repositories.search import live_chunk, searchable
+from docent.db.tables import Chunk, Document
 from docent.db.uow import Database, UnitOfWork
 from docent.search.ports import Scored
 from docent.search.terms import fts5_expression
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
+
+_FTS = table("chunks_fts", column("rowid", Integer), column("text", String))
 
 
 class Fts5KeywordIndex:
@@ -19,7 +29,17 @@ class Fts5KeywordIndex:
         expression = fts5_expression(query)
         if expression is None or k <= 0:
             return []
-        return [Scored(cid, score) for cid, score in uow.search.fts5_search(scope, filters, expression, k)]
+        rank = func.bm25(literal_column("chunks_fts"))
+        statement = (
+            select(Chunk.id, rank)
+            .select_from(_FTS)
+            .join(Chunk, Chunk.id == _FTS.c.rowid)
+            .join(Document, live_chunk())
+            .where(literal_column("chunks_fts").op("MATCH")(expression), searchable(scope, filters))
+            .order_by(rank, Chunk.id)
+            .limit(k)
+        )
+        return [Scored(int(row[0]), -float(row[1])) for row in uow.session.execute(statement)]
 
     def check(self, uow: UnitOfWork) -> dict[str, int]:
         return {}  # its rows are SQL: `check_index` compares them with the chunks

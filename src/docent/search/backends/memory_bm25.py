@@ -20,13 +20,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from docent.db.repositories.search import BM25_B, BM25_K1, ChunkStamp, SearchFilters
+from docent.db.tables import Chunk
 from docent.db.uow import UnitOfWork
-from docent.search.backends.memory_rows import NO_ROWS, MemoryIndex, Rows, changes, merged, top_k
-from docent.search.ports import Scored
+from docent.search.backends.memory_rows import (
+    NO_ROWS,
+    ChunkStamp,
+    MemoryIndex,
+    Rows,
+    changes,
+    chunk_stamps,
+    merged,
+    top_k,
+)
+from docent.search.ports import BM25_B, BM25_K1, Scored
 from docent.search.terms import analyze
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 
 @dataclass(frozen=True)
@@ -122,13 +133,13 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         return _Postings(NO_ROWS, empty, empty.tocsc(), np.zeros(0, dtype=np.float32))
 
     def _stamps(self, uow: UnitOfWork) -> list[ChunkStamp]:
-        return uow.search.chunk_stamps()
+        return chunk_stamps(uow.session)
 
     def _refreshed(
         self, uow: UnitOfWork, old: _Postings, stamps: list[ChunkStamp], generation: int
     ) -> _Postings:
         diff = changes(old.rows, stamps)
-        texts = uow.search.texts(s.chunk_id for s in diff.load)
+        texts = _texts(uow.session, [s.chunk_id for s in diff.load])
         load = [s for s in diff.load if s.chunk_id in texts]  # deleted since the stamps were read
         columns: list[int] = []
         frequencies: list[int] = []
@@ -159,3 +170,11 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         return _Postings(
             merged(old.rows, diff.keep, load, generation), by_row, sparse.csc_matrix(by_row.tocsc()), lengths
         )
+
+
+def _texts(session: Session, chunk_ids: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(chunk_ids), 500):
+        query = select(Chunk.id, Chunk.text).where(Chunk.id.in_(chunk_ids[start : start + 500]))
+        found.update((int(row[0]), str(row[1])) for row in session.execute(query))
+    return found

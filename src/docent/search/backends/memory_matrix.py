@@ -11,13 +11,24 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy.orm import Session
 
-from docent.db.repositories.search import ChunkStamp, SearchFilters
+from docent.db.tables import Chunk
 from docent.db.uow import UnitOfWork
 from docent.llm.ports import Embedder
-from docent.search.backends.memory_rows import NO_ROWS, MemoryIndex, Rows, changes, merged, top_k
+from docent.search.backends.memory_rows import (
+    NO_ROWS,
+    ChunkStamp,
+    MemoryIndex,
+    Rows,
+    changes,
+    chunk_stamps,
+    merged,
+    top_k,
+)
 from docent.search.ports import Scored
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
         stale = 0
         for start in range(0, len(common), 2000):
             part = common[start : start + 2000]
-            stored = uow.search.vectors(part)
+            stored = _vectors(uow.session, part)
             for cid in part:
                 row = held[cid]
                 same_document = rows.document_keys[rows.documents[row]] == stamps[cid].document_key
@@ -81,11 +92,11 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
         return _Matrix(NO_ROWS, np.zeros((0, 0), dtype=np.float32))
 
     def _stamps(self, uow: UnitOfWork) -> list[ChunkStamp]:
-        return uow.search.chunk_stamps(self._embedder.model_id)
+        return chunk_stamps(uow.session, self._embedder.model_id)
 
     def _refreshed(self, uow: UnitOfWork, old: _Matrix, stamps: list[ChunkStamp], generation: int) -> _Matrix:
         diff = changes(old.rows, stamps)
-        loaded = uow.search.vectors(s.chunk_id for s in diff.load)
+        loaded = _vectors(uow.session, [s.chunk_id for s in diff.load])
         load = [s for s in diff.load if s.chunk_id in loaded]  # deleted since the stamps were read
         vectors = [_as_array(loaded[stamp.chunk_id]) for stamp in load]
         dimension = old.matrix.shape[1] if diff.keep else (vectors[0].shape[0] if vectors else 0)
@@ -94,6 +105,17 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
             fresh[i] = vector
         matrix = np.concatenate([old.matrix[diff.keep], fresh]) if diff.keep else fresh
         return _Matrix(merged(old.rows, diff.keep, load, generation), matrix)
+
+
+def _vectors(session: Session, chunk_ids: list[int]) -> dict[int, Any]:
+    """Stored vectors by chunk id (raw float32 bytes on SQLite, arrays on PostgreSQL)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    raw = type_coerce(Chunk.embedding, LargeBinary) if sqlite else Chunk.embedding
+    found: dict[int, Any] = {}
+    for start in range(0, len(chunk_ids), 500):
+        query = select(Chunk.id, raw).where(Chunk.id.in_(chunk_ids[start : start + 500]))
+        found.update((int(row[0]), row[1]) for row in session.execute(query))
+    return found
 
 
 def _as_array(value: Any) -> npt.NDArray[np.float32]:

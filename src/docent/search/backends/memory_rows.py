@@ -17,20 +17,70 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from cachetools import LRUCache
+from sqlalchemy import Select, String, false, func, not_, select, true, type_coerce
+from sqlalchemy.orm import Session
 
-from docent.db.repositories.search import ChunkStamp, Generations, SearchFilters
+from docent.db.repositories.search import Generations, document_key, searchable
+from docent.db.tables import Chunk, Document
 from docent.db.uow import Database, UnitOfWork
-from docent.types import ReaderScope
+from docent.types import ReaderScope, SearchFilters
 
 MASKS_KEPT = 64  # readers whose permission masks are kept (100k rows: 100 kB each)
 _SERIALS = itertools.count(1)  # tells apart two derivations at one generation (e.g. after a rebuild)
+
+
+@dataclass(frozen=True)
+class ChunkStamp:
+    """What a chunk's row depends on: if these are unchanged, the row derived from it is right."""
+
+    chunk_id: int
+    document_key: str  # the document id as 32 hex digits
+    text_hash: str
+    org_key: str  # the organisation id as 32 hex digits
+
+
+def chunk_stamps(session: Session, model_id: str | None = None) -> list[ChunkStamp]:
+    """Every chunk (of one embedding model, if given), by id; read through Core, no ORM rows."""
+    query = (
+        select(
+            Chunk.id,
+            type_coerce(Chunk.document_id, String),
+            Chunk.text_hash,
+            type_coerce(Chunk.org_id, String),
+        )
+        .where(Chunk.embedding_model == model_id if model_id is not None else true())
+        .order_by(Chunk.id)
+    )
+    rows = session.connection().execute(query)
+    return [ChunkStamp(int(r[0]), document_key(r[1]), str(r[2]), document_key(r[3])) for r in rows]
+
+
+def searchable_document_keys(session: Session, scope: ReaderScope, filters: SearchFilters) -> list[str]:
+    """Ids (32 hex digits) of the documents the reader may search."""
+    return _keys(session, select(type_coerce(Document.id, String)).where(searchable(scope, filters)))
+
+
+def unsearchable_document_keys(session: Session, scope: ReaderScope) -> list[str]:
+    """Ids of the documents of the reader's organisation that the reader may not search: usually far
+    fewer than those it may. NULL is read as "may not" (e.g. a document whose owner was removed)."""
+    query = select(type_coerce(Document.id, String)).where(
+        Document.org_id == scope.org_id, not_(func.coalesce(searchable(scope, SearchFilters()), false()))
+    )
+    return _keys(session, query)
+
+
+def _keys(session: Session, query: Select[Any]) -> list[str]:
+    values = session.connection().execute(query).scalars().all()
+    if session.get_bind().dialect.name == "sqlite":  # stored as 32 hex digits already
+        return list(values)
+    return [document_key(value) for value in values]
 
 
 @dataclass(frozen=True)
@@ -139,7 +189,7 @@ class MemoryIndex(Generic[S]):
     def __init__(self) -> None:
         self._snapshot: S | None = None
         self._refresh_lock = threading.Lock()
-        self._masks: OrderedDict[Hashable, npt.NDArray[np.bool_]] = OrderedDict()
+        self._masks: LRUCache[Hashable, npt.NDArray[np.bool_]] = LRUCache(MASKS_KEPT)
         self._masks_lock = threading.Lock()
 
     def _empty(self) -> S:
@@ -182,18 +232,14 @@ class MemoryIndex(Generic[S]):
         key = (scope, filters, generations.permissions, rows.serial)
         with self._masks_lock:
             allowed = self._masks.get(key)
-            if allowed is not None:
-                self._masks.move_to_end(key)
         if allowed is None:
             if filters == SearchFilters():  # the organisation less what the reader may not see: fewer rows
                 allowed = rows.org_mask(scope.org_id.hex)
-                allowed &= ~rows.document_mask(uow.search.unsearchable_document_keys(scope))
+                allowed &= ~rows.document_mask(unsearchable_document_keys(uow.session, scope))
             else:
-                allowed = rows.document_mask(uow.search.searchable_document_keys(scope, filters))
+                allowed = rows.document_mask(searchable_document_keys(uow.session, scope, filters))
             with self._masks_lock:
                 self._masks[key] = allowed
-                while len(self._masks) > MASKS_KEPT:
-                    self._masks.popitem(last=False)
         return snapshot, np.flatnonzero(allowed)
 
     def row_check(self, uow: UnitOfWork) -> tuple[S, dict[int, ChunkStamp], dict[str, int]]:
