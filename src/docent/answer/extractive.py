@@ -2,9 +2,10 @@
 to hold the answer, each followed by its citation marker, or abstains when none is likely enough.
 
 A sentence's score mixes three signals, each in [0, 1]: how much of the question's content it contains
-(terms weighted by their rarity among the candidate sentences, so the words every sentence shares count
-little), how close it is in meaning to the question (cosine of embeddings, when an embedder is given), and
-how well its chunk ranked in retrieval (relative to the best chunk). Pure apart from the embedder call.
+(its terms, as the keyword index makes them, weighted by their rarity among the candidate sentences, so
+the words every sentence shares count little), how close it is in meaning to the question (cosine of
+embeddings, when an embedder is given), and how well its chunk ranked in retrieval (relative to the best
+chunk). Pure apart from the embedder call.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from docent.answer.citations import MARKER, make_citation, normalize_space
 from docent.answer.prompt import rewrite_by_rule
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
 from docent.llm.ports import Embedder
+from docent.search.terms import analyze
 
 # ---------- sentences ----------
 
@@ -79,37 +81,6 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if end - start >= _MIN_SENTENCE_CHARS:
             spans.append((start, end))
     return spans
-
-
-# ---------- terms ----------
-
-STOP_WORDS = frozenset(
-    "a an and are as at be been being but by can could did do does doing for from had has have "  # noqa: SIM905
-    "having he her hers him his how i if in into is it its itself me my of on or our she should "
-    "so some such than that the their them then there these they this those to too us was we "
-    "were what when where which while who whom whose why will with would you your also about "
-    "after before between during over under up down out any all many much more most other "
-    "another one not no nor only own same s t just don now very".split()
-)
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_SUFFIXES = ("ational", "ations", "ation", "ments", "ment", "ings", "ing", "edly", "ied", "ed", "es",
-             "ly", "s", "e")  # fmt: skip
-
-
-def stem(word: str) -> str:
-    """A light suffix-stripping stem, so that "rotated", "rotates" and "rotate" meet."""
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"  # "treaties" meets "treaty"
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_terms(text: str) -> list[str]:
-    """Stems of the words of `text` that carry meaning, in order (repeats kept)."""
-    words = (match.group().lower() for match in _WORD.finditer(text))
-    return [stem(word) for word in words if word not in STOP_WORDS]
 
 
 # ---------- scoring ----------
@@ -203,7 +174,7 @@ def score_sentences(
     if not spans:
         return []
     texts = [normalize_space(passages[index].text[start:end]) for index, start, end in spans]
-    lexical = _lexical(list(dict.fromkeys(content_terms(question))), [set(content_terms(t)) for t in texts])
+    lexical = _lexical(list(dict.fromkeys(analyze(question))), [set(analyze(t)) for t in texts])
     best_retrieval = max(p.score for p in passages)
     retrieval = [
         max(0.0, passages[i].score / best_retrieval) if best_retrieval > 0 else 0.0 for i, _, _ in spans
@@ -227,8 +198,8 @@ def best_snippet(text: str, claim: str) -> str:
     spans = split_sentences(text)
     if not spans:
         return normalize_space(text)
-    wanted = set(content_terms(claim))
-    start, end = max(spans, key=lambda span: len(wanted & set(content_terms(text[span[0] : span[1]]))))
+    wanted = set(analyze(claim))
+    start, end = max(spans, key=lambda span: len(wanted & set(analyze(text[span[0] : span[1]]))))
     return normalize_space(text[start:end])
 
 

@@ -1,25 +1,24 @@
-"""Snippets: pure. The passage of a chunk that holds most of the query's words, with those words marked."""
+"""Snippets: pure. The passage of a chunk that holds most of the query's terms, with the words marked whose
+term (`docent.search.terms.analyze`) is one of the query's: the words the keyword index matched."""
 
 from __future__ import annotations
 
 import re
 
-from docent.search.terms import query_words, stem
+from docent.search.terms import WORD, analyze, word_terms
 
 MARK_OPEN, MARK_CLOSE = "«", "»"
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def make_snippet(text: str, query: str, *, max_chars: int = 240) -> str:
-    """At most about `max_chars` characters of `text` around the densest cluster of query words, cut at
+    """At most about `max_chars` characters of `text` around the densest cluster of query terms, cut at
     word boundaries (an ellipsis marks a cut), each matching word wrapped in « and »."""
-    wanted = {stem(word) for word in query_words(query)}
-    words = list(_WORD.finditer(text))
-    starts = {w[:3] for w in wanted}  # a stem keeps at least the word's first three letters
-    stems = [stem(m.group()) if m.group()[:3].lower() in starts else "" for m in words]
-    matches = [m for m, s in zip(words, stems, strict=True) if s in wanted]
-    matched_stems = [s for s in stems if s in wanted]
-    start, end = _window(text, words, matches, matched_stems, max_chars)
+    wanted = set(analyze(query))
+    words = list(WORD.finditer(text))
+    terms = word_terms([m.group() for m in words]) if wanted else [None] * len(words)
+    matches = [m for m, term in zip(words, terms, strict=True) if term in wanted]
+    matched_terms = [term for term in terms if term is not None and term in wanted]
+    start, end = _window(text, words, matches, matched_terms, max_chars)
     pieces: list[str] = ["…" if start > 0 else ""]
     cursor = start
     for match in matches:
@@ -37,7 +36,7 @@ def _window(
     text: str,
     words: list[re.Match[str]],
     matches: list[re.Match[str]],
-    matched_stems: list[str],
+    matched_terms: list[str],
     max_chars: int,
 ) -> tuple[int, int]:
     """The span to show: the window of `max_chars` with the most distinct matched words, widened to words."""
@@ -47,7 +46,7 @@ def _window(
     for begin in [max(0, m.start() - max_chars // 4) for m in matches] or [0]:
         inside = {
             s
-            for m, s in zip(matches, matched_stems, strict=True)
+            for m, s in zip(matches, matched_terms, strict=True)
             if begin <= m.start() and m.end() <= begin + max_chars
         }
         if len(inside) > best_count:
