@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from docent.answer.citations import marker_numbers, snippet_in
 from docent.answer.extractive import (
     ExtractiveAnswerer,
-    SentenceVectors,
     best_snippet,
     score_sentences,
     split_sentences,
@@ -286,18 +285,6 @@ class CountingEmbedder:
         self.batches.append(list(texts))
         vectors = np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=8) for t in texts])
         return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-
-
-def test_sentence_vectors_embed_only_what_they_do_not_hold_and_forget_the_oldest() -> None:
-    counting = CountingEmbedder()
-    vectors = SentenceVectors(counting, kept=3)  # type: ignore[arg-type]
-    first = vectors.embed(["a", "b", "a"])
-    assert counting.batches == [["a", "b"]] and np.array_equal(first[0], first[2])
-    again = vectors.embed(["b", "c"])
-    assert counting.batches[-1] == ["c"] and np.array_equal(again[0], first[1])
-    vectors.embed(["d"])  # four held: "a", the least recently used, goes
-    vectors.embed(["a"])
-    assert counting.batches[-1] == ["a"]
 
 
 def test_an_extractive_answer_asked_again_embeds_only_the_question() -> None:

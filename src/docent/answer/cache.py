@@ -12,11 +12,12 @@ import json
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
+
+from cachetools import TLRUCache
 
 from docent.answer.types import Answer, Citation, Usage
 from docent.observability.logs import get_logger
@@ -120,33 +121,24 @@ class InProcessAnswerCache:
     def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
-        self._max_entries = max_entries
-        self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[float, CachedAnswer]] = OrderedDict()
+        # Each value carries its own time to live: (ttl_seconds, answer).
+        self._entries: TLRUCache[str, tuple[int, CachedAnswer]] = TLRUCache(
+            max_entries, ttu=lambda _key, value, now: now + value[0], timer=clock
+        )
 
     def get(self, key: str) -> CachedAnswer | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return None
-            expires_at, value = entry
-            if expires_at <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return value
+        return None if entry is None else entry[1]
 
     def put(self, key: str, value: CachedAnswer, ttl_seconds: int) -> None:
         with self._lock:
-            self._entries[key] = (self._clock() + ttl_seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            self._entries[key] = (ttl_seconds, value)
 
     def held(self) -> int:
-        """How many entries are held now (expired ones included until they are next looked up). Not
-        `__len__`: an empty cache must not be falsy where the code asks whether there is a cache at all."""
+        """How many unexpired entries are held now. Not `__len__`: an empty cache must not be falsy where
+        the code asks whether there is a cache at all."""
         with self._lock:
             return len(self._entries)
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +23,7 @@ import numpy.typing as npt
 from docent.answer.citations import MARKER, make_citation, normalize_space
 from docent.answer.prompt import rewrite_by_rule
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
+from docent.llm.caching import CachingEmbedder
 from docent.llm.ports import Embedder
 from docent.search.terms import analyze
 
@@ -123,35 +123,11 @@ def _lexical(question: Sequence[str], sentences: Sequence[set[str]]) -> list[flo
     return [sum(w for term, w in weights.items() if term in terms) / question_weight for terms in sentences]
 
 
+SENTENCE_VECTORS_KEPT = 20_000
+
+
 class Embeds(Protocol):
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
-
-
-class SentenceVectors:
-    """An embedder's vectors of recently seen sentences, so that a chunk quoted again (the documents people
-    ask about most, follow-up questions) costs no embedding; only the sentences not kept are embedded,
-    in one batch. Bounded (least recently used go first); thread-safe."""
-
-    def __init__(self, embedder: Embedder, kept: int = 20_000) -> None:
-        self._embedder = embedder
-        self._kept = kept
-        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        with self._lock:
-            found = {text: self._vectors[text] for text in texts if text in self._vectors}
-            for text in found:
-                self._vectors.move_to_end(text)
-        missing = list(dict.fromkeys(text for text in texts if text not in found))
-        if missing:
-            made = np.asarray(self._embedder.embed(missing), dtype=np.float32)
-            with self._lock:
-                for text, vector in zip(missing, made, strict=True):
-                    found[text] = self._vectors[text] = vector
-                while len(self._vectors) > self._kept:
-                    self._vectors.popitem(last=False)
-        return np.stack([found[text] for text in texts])
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 
 
 def _semantic(question: str, texts: Sequence[str], embedder: Embeds) -> list[float]:
@@ -243,7 +219,8 @@ class ExtractiveAnswerer:
         if max_sentences < 1 or passages_considered < 1:
             raise ValueError("max_sentences and passages_considered must be at least 1")
         self._embedder = embedder
-        self._sentences = SentenceVectors(embedder) if embedder is not None else None
+        # Sentences quoted again (the documents people ask about most, follow-ups) cost no embedding.
+        self._sentences = CachingEmbedder(embedder, SENTENCE_VECTORS_KEPT) if embedder is not None else None
         self._min_score = min_score
         self._max_sentences = max_sentences
         self._second_ratio = second_ratio

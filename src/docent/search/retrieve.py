@@ -8,10 +8,8 @@ the same permission filter, so a result always exists in the database and is rea
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,6 +19,7 @@ import numpy.typing as npt
 from docent.db.repositories.search import ChunkHit
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
+from docent.llm.caching import CachingEmbedder
 from docent.llm.ports import Embedder
 from docent.search.fusion import reciprocal_rank_fusion
 from docent.search.ports import KeywordIndex, Scored, VectorIndex
@@ -82,8 +81,9 @@ class Retriever:
         self.vectors = vectors
         self.keywords = keywords
         self.fusion = fusion or FusionSettings()
-        self._query_vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._query_vectors_lock = threading.Lock()
+        # Recent queries' vectors are kept: people ask the same things (and chat rewrites a follow-up into
+        # a question asked before).
+        self._queries = CachingEmbedder(embedder, QUERY_VECTORS_KEPT)
 
     def search(
         self,
@@ -148,28 +148,12 @@ class Retriever:
         return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]], by_vector
 
     def embed_query(self, query: str) -> npt.NDArray[np.float32]:
-        """The query's vector. An embedder that has `embed_query` (one text, few threads) is asked that.
-        Recent queries' vectors are kept: people ask the same things (and chat rewrites a follow-up into a
-        question asked before)."""
-        with self._query_vectors_lock:
-            kept = self._query_vectors.get(query)
-            if kept is not None:
-                self._query_vectors.move_to_end(query)
-                return kept
-        single = getattr(self.embedder, "embed_query", None)
-        vector = single(query) if callable(single) else self.embedder.embed([query])[0]
-        made = np.asarray(vector, dtype=np.float32).reshape(-1)
-        made.setflags(write=False)  # shared by every caller that asks the same
-        with self._query_vectors_lock:
-            self._query_vectors[query] = made
-            while len(self._query_vectors) > QUERY_VECTORS_KEPT:
-                self._query_vectors.popitem(last=False)
-        return made
+        """The query's vector (read-only: it is shared by every caller that asks the same)."""
+        return self._queries.embed_query(query)
 
     def forget_queries(self) -> None:
         """Drop the kept query vectors (benchmarks measure embedding too)."""
-        with self._query_vectors_lock:
-            self._query_vectors.clear()
+        self._queries.forget()
 
 
 def _check(query: str, top_k: int, most: int) -> None:
