@@ -7,100 +7,77 @@ from typing import Any
 
 
 class ErrorCode(StrEnum):
+    """A stable code (its value, what clients and stored records see), the HTTP status it answers with and
+    the message it says when none is given: adding a code is adding its one line here.
+
+    Codes of the ingestion adapters (parsers, sniffing, the URL fetcher) are stored on a failed version;
+    they reach HTTP only when a request itself is refused for that reason."""
+
+    http_status: int
+    default_message: str
+
+    def __new__(cls, value: str, http_status: int, default_message: str | None = None) -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.http_status = http_status
+        member.default_message = default_message or value.replace("_", " ").capitalize() + "."
+        return member
+
     # 400
-    BAD_REQUEST = "bad_request"
-    MALFORMED_JSON = "malformed_json"
-    EMPTY_FILE = "empty_file"
-    URL_FORBIDDEN = "url_forbidden"
+    BAD_REQUEST = "bad_request", 400
+    MALFORMED_JSON = "malformed_json", 400
+    EMPTY_FILE = "empty_file", 400
+    URL_FORBIDDEN = "url_forbidden", 400
     # 401
-    NOT_AUTHENTICATED = "not_authenticated"
-    INVALID_CREDENTIALS = "invalid_credentials"
-    INVALID_TOKEN = "invalid_token"
-    TOKEN_EXPIRED = "token_expired"
-    TOKEN_REVOKED = "token_revoked"
+    NOT_AUTHENTICATED = "not_authenticated", 401, "Authentication required."
+    INVALID_CREDENTIALS = "invalid_credentials", 401, "Incorrect email or password."
+    INVALID_TOKEN = "invalid_token", 401, "The token is invalid."
+    TOKEN_EXPIRED = "token_expired", 401, "The token has expired."
+    TOKEN_REVOKED = "token_revoked", 401, "The token has been revoked."
     # 403
-    FORBIDDEN = "forbidden"
+    FORBIDDEN = "forbidden", 403, "You are not allowed to do this."
     # 404
-    NOT_FOUND = "not_found"
-    USER_NOT_FOUND = "user_not_found"
-    GROUP_NOT_FOUND = "group_not_found"
-    API_KEY_NOT_FOUND = "api_key_not_found"
-    DOCUMENT_NOT_FOUND = "document_not_found"
-    JOB_NOT_FOUND = "job_not_found"
+    NOT_FOUND = "not_found", 404
+    USER_NOT_FOUND = "user_not_found", 404, "User not found."
+    GROUP_NOT_FOUND = "group_not_found", 404, "Group not found."
+    API_KEY_NOT_FOUND = "api_key_not_found", 404, "API key not found."
+    DOCUMENT_NOT_FOUND = "document_not_found", 404, "Document not found."
+    JOB_NOT_FOUND = "job_not_found", 404, "Job not found."
     # 405
-    METHOD_NOT_ALLOWED = "method_not_allowed"
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409
-    EMAIL_TAKEN = "email_taken"
-    GROUP_NAME_TAKEN = "group_name_taken"
-    LAST_ADMIN = "last_admin"
+    EMAIL_TAKEN = "email_taken", 409
+    GROUP_NAME_TAKEN = "group_name_taken", 409
+    LAST_ADMIN = "last_admin", 409
     # 413
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    DOCUMENT_TOO_LARGE = "document_too_large"
+    PAYLOAD_TOO_LARGE = "payload_too_large", 413
+    DOCUMENT_TOO_LARGE = "document_too_large", 413
     # 415
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
-    CONTENT_TYPE_MISMATCH = "content_type_mismatch"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
+    CONTENT_TYPE_MISMATCH = "content_type_mismatch", 415
     # 422
-    VALIDATION_ERROR = "validation_error"
-    INVALID_URL = "invalid_url"
+    VALIDATION_ERROR = "validation_error", 422
+    INVALID_URL = "invalid_url", 422
+    # 422: a stored file that cannot be read as its type (kept on the failed version)
+    PDF_CORRUPT = "pdf_corrupt", 422, "The PDF is damaged and cannot be read."
+    PDF_ENCRYPTED = "pdf_encrypted", 422, "The PDF is encrypted and could not be decrypted."
+    PDF_NO_TEXT = "pdf_no_text", 422, "The PDF has no text layer (it may be a scan)."
+    DOCX_CORRUPT = "docx_corrupt", 422, "The Word document is damaged and cannot be read."
+    DECODE_ERROR = "decode_error", 422, "The file is not valid UTF-8, UTF-16 or Windows-1252 text."
+    NO_TEXT = "no_text", 422, "The document has no text to index."
+    PARSE_ERROR = "parse_error", 422, "The document could not be read because of an unexpected error."
+    DOCUMENT_TOO_COMPLEX = "document_too_complex", 422, "The document is too complex to read."
+    PARSE_TIMEOUT = "parse_timeout", 422, "Reading the document took longer than allowed."
+    ARCHIVE_BOMB = "archive_bomb", 422, "The document expands to far more than its size; it was not read."
     # 429
-    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    TOO_MANY_ATTEMPTS = "too_many_attempts", 429, "Too many failed attempts; try again later."
     # 500 / 503
-    INTERNAL_ERROR = "internal_error"
-    NOT_READY = "not_ready"
-    # 502 / 504: a page Docent was asked to fetch could not be had
-    FETCH_FAILED = "fetch_failed"
-    FETCH_TIMEOUT = "fetch_timeout"
-
-
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.MALFORMED_JSON: 400,
-    ErrorCode.EMPTY_FILE: 400,
-    ErrorCode.URL_FORBIDDEN: 400,
-    ErrorCode.NOT_AUTHENTICATED: 401,
-    ErrorCode.INVALID_CREDENTIALS: 401,
-    ErrorCode.INVALID_TOKEN: 401,
-    ErrorCode.TOKEN_EXPIRED: 401,
-    ErrorCode.TOKEN_REVOKED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.USER_NOT_FOUND: 404,
-    ErrorCode.GROUP_NOT_FOUND: 404,
-    ErrorCode.API_KEY_NOT_FOUND: 404,
-    ErrorCode.DOCUMENT_NOT_FOUND: 404,
-    ErrorCode.JOB_NOT_FOUND: 404,
-    ErrorCode.METHOD_NOT_ALLOWED: 405,
-    ErrorCode.EMAIL_TAKEN: 409,
-    ErrorCode.GROUP_NAME_TAKEN: 409,
-    ErrorCode.LAST_ADMIN: 409,
-    ErrorCode.PAYLOAD_TOO_LARGE: 413,
-    ErrorCode.DOCUMENT_TOO_LARGE: 413,
-    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorCode.CONTENT_TYPE_MISMATCH: 415,
-    ErrorCode.VALIDATION_ERROR: 422,
-    ErrorCode.INVALID_URL: 422,
-    ErrorCode.TOO_MANY_ATTEMPTS: 429,
-    ErrorCode.INTERNAL_ERROR: 500,
-    ErrorCode.NOT_READY: 503,
-    ErrorCode.FETCH_FAILED: 502,
-    ErrorCode.FETCH_TIMEOUT: 504,
-}
-
-_DEFAULT_MESSAGES: dict[ErrorCode, str] = {
-    ErrorCode.NOT_AUTHENTICATED: "Authentication required.",
-    ErrorCode.INVALID_CREDENTIALS: "Incorrect email or password.",
-    ErrorCode.INVALID_TOKEN: "The token is invalid.",
-    ErrorCode.TOKEN_EXPIRED: "The token has expired.",
-    ErrorCode.TOKEN_REVOKED: "The token has been revoked.",
-    ErrorCode.FORBIDDEN: "You are not allowed to do this.",
-    ErrorCode.USER_NOT_FOUND: "User not found.",
-    ErrorCode.GROUP_NOT_FOUND: "Group not found.",
-    ErrorCode.API_KEY_NOT_FOUND: "API key not found.",
-    ErrorCode.DOCUMENT_NOT_FOUND: "Document not found.",
-    ErrorCode.JOB_NOT_FOUND: "Job not found.",
-    ErrorCode.TOO_MANY_ATTEMPTS: "Too many failed attempts; try again later.",
-    ErrorCode.INTERNAL_ERROR: "Internal server error.",
-}
+    INTERNAL_ERROR = "internal_error", 500, "Internal server error."
+    NOT_READY = "not_ready", 503
+    # 502 / 504: a page Docent was asked to fetch could not be had; a provider failed mid-answer
+    FETCH_FAILED = "fetch_failed", 502
+    FETCH_TIMEOUT = "fetch_timeout", 504
+    PROVIDER_FAILED = "provider_failed", 502, "The answer could not be completed; please ask again."
 
 
 class DocentError(Exception):
@@ -122,11 +99,11 @@ class DocentError(Exception):
     ) -> None:
         self.code = code
         self.keep_writes = keep_writes
-        self.message = message or _DEFAULT_MESSAGES.get(code, code.value.replace("_", " ").capitalize() + ".")
+        self.message = message or code.default_message
         self.details = details
         self.headers = headers or {}
         super().__init__(self.message)
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS[self.code]
+        return self.code.http_status

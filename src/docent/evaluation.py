@@ -25,6 +25,7 @@ from docent.ingest.service import UploadOptions, Visibility
 from docent.search.beir import read_corpus, read_qrels, read_queries
 from docent.search.metrics import evaluate
 from docent.search.retrieve import SearchMode
+from docent.types import JobStatus
 
 ADMIN_EMAIL = "eval@example.com"
 # Chunks asked for per query: enough to rank 100 distinct documents when documents have several chunks.
@@ -123,7 +124,7 @@ def ingest_texts(
     while True:
         with container.database.unit_of_work(write=False) as uow:
             counts = uow.jobs.batch_counts(submitted.batch_id)
-        finished = counts.get("completed", 0) + counts.get("failed", 0)
+        finished = counts.get(JobStatus.COMPLETED, 0) + counts.get(JobStatus.FAILED, 0)
         if progress:
             progress("ingest", finished, submitted.accepted)
         if finished >= sum(counts.values()):

@@ -16,6 +16,24 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
+class JobStatus(StrEnum):
+    """Where a background job is: waiting (or waiting to be retried), held by a worker, or done."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class VersionStatus(StrEnum):
+    """Where a document version is on its way to the index (what a document's `status` shows)."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"  # indexed
+    FAILED = "failed"  # with `error` and, from an adapter, a stable `error_code`
+
+
 @dataclass(frozen=True)
 class PageRequest:
     page: int = 1

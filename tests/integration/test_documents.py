@@ -138,8 +138,27 @@ def test_failed_parses_end_failed_and_the_worker_goes_on(api: Api, admin: dict[s
     for name in ("corrupt.pdf", "locked.pdf", "scan.pdf"):
         assert done[name]["status"] == "failed", done[name]
         assert done[name]["error"]
-    assert "encrypted" in done["locked.pdf"]["error"].lower()
+    assert "password" in done["locked.pdf"]["error"].lower()  # its code is apart: see the next test
     assert "scanned" in done["scan.pdf"]["error"].lower() or "text layer" in done["scan.pdf"]["error"].lower()
+
+
+def test_a_failed_parse_keeps_its_code_apart_from_its_message(
+    api: Api, client: TestClient, admin: dict[str, str]
+) -> None:
+    files = [
+        ("files", ("corrupt.pdf", b"%PDF-1.4\n garbage \n%%EOF", "application/pdf")),
+        ("files", ("locked.pdf", make_encrypted_pdf("Top secret numbers"), "application/pdf")),
+        ("files", ("scan.pdf", make_blank_pdf(), "application/pdf")),
+    ]
+    codes = {"corrupt.pdf": "pdf_corrupt", "locked.pdf": "pdf_encrypted", "scan.pdf": "pdf_no_text"}
+    for name, uploaded in _by_name(api.upload(admin, files)).items():
+        document = api.wait_for(admin, uploaded["id"])
+        assert document["status"] == "failed", document
+        (version,) = document["versions"]
+        assert version["error_code"] == codes[name], version
+        assert version["error"] == document["error"] and "[" not in version["error"], version
+        job = client.get(f"/api/v1/jobs/{uploaded['job_id']}", headers=admin).json()
+        assert (job["status"], job["error_code"], job["error"]) == ("failed", codes[name], version["error"])
 
 
 def test_versions_reuse_unchanged_vectors_and_search_reads_the_latest(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 
 from docent.db import migrate
 from docent.db.engine import build_engine
-from docent.db.tables import Base
+from docent.db.tables import Base, Document, DocumentVersion, Job, Organization, User
 
 
 def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
@@ -66,5 +69,52 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: object) -> None:
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_error_codes_move_out_of_stored_messages(empty_database_url: str) -> None:
+    """0005: a failed job's `[code]` suffix becomes its `error_code`; a version keeps its code, without the
+    suffix in its message."""
+    engine = build_engine(empty_database_url)
+    try:
+        migrate.upgrade(engine, "0004")
+        org, user, document, version, job, other = (uuid.uuid4() for _ in range(6))
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            organization = {"id": org, "name": "O", "slug": "o", "created_at": now}
+            connection.execute(insert(Organization), [organization])
+            connection.execute(
+                insert(User),
+                [{"id": user, "org_id": org, "email": "a@example.com", "password_hash": "x", "role": "admin",
+                  "is_active": True, "created_at": now, "updated_at": now}],
+            )  # fmt: skip
+            connection.execute(
+                insert(Document),
+                [{"id": document, "org_id": org, "owner_id": user, "title": "t", "visibility": "org",
+                  "latest_version": 1, "created_at": now, "updated_at": now}],
+            )  # fmt: skip
+            connection.execute(
+                insert(DocumentVersion),
+                [{"id": version, "document_id": document, "number": 1, "filename": "a.pdf",
+                  "content_type": "application/pdf", "size_bytes": 1, "sha256": "0" * 64,
+                  "status": "failed", "error": "The PDF is damaged. [pdf_corrupt]",
+                  "error_code": "pdf_corrupt", "created_at": now}],
+            )  # fmt: skip
+            connection.execute(
+                insert(Job),
+                [{"id": job, "org_id": org, "kind": "ingest", "status": "failed", "version_id": version,
+                  "error": "The PDF is damaged. [pdf_corrupt]", "created_at": now},
+                 {"id": other, "org_id": org, "kind": "ingest", "status": "failed", "version_id": version,
+                  "error": "embedding failed: [boom]", "created_at": now}],
+            )  # fmt: skip
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(select(Job.id, Job.error, Job.error_code))
+            jobs = {row[0]: (row[1], row[2]) for row in rows}
+            stored = connection.execute(select(DocumentVersion.error, DocumentVersion.error_code)).one()
+        assert jobs[job] == ("The PDF is damaged.", "pdf_corrupt")
+        assert jobs[other] == ("embedding failed: [boom]", None)  # not a code of its version
+        assert tuple(stored) == ("The PDF is damaged.", "pdf_corrupt")
     finally:
         engine.dispose()

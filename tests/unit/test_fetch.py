@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from docent.errors import ErrorCode
 from docent.ingest.fetch import (
     FetchedResource,
     FetchError,
@@ -119,6 +120,7 @@ def _chunked(body: bytes, chunk: int = 256) -> Route:
 def _fetch_error(fetcher: UrlFetcher, url: str) -> FetchError:
     with pytest.raises(FetchError) as caught:
         fetcher.fetch(url)
+    assert isinstance(caught.value.code, ErrorCode)  # the code the refused request answers with
     return caught.value
 
 
@@ -209,7 +211,7 @@ def test_redirect_chain_is_followed(server: _Server) -> None:
 def test_redirect_loop_stops_after_max_redirects(server: _Server) -> None:
     server.routes["/loop"] = _redirect("/loop")
     policy = FetchPolicy(allow_private_addresses=True, max_redirects=3)
-    assert _fetch_error(UrlFetcher(policy), server.url("/loop")).code == "too_many_redirects"
+    assert _fetch_error(UrlFetcher(policy), server.url("/loop")).code == "fetch_failed"
     assert len(server.paths) == 4  # the first request and three redirects
 
 
@@ -243,7 +245,7 @@ def test_redirect_targets_are_validated_like_urls(server: _Server, location: str
 def test_declared_length_over_the_limit_is_refused_before_reading(server: _Server) -> None:
     server.routes["/huge"] = _reply(b"<html>", "text/html", headers={"Content-Length": str(10**12)})
     policy = FetchPolicy(allow_private_addresses=True, max_bytes=1000)
-    assert _fetch_error(UrlFetcher(policy), server.url("/huge")).code == "fetch_too_large"
+    assert _fetch_error(UrlFetcher(policy), server.url("/huge")).code == "document_too_large"
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked", "until-close"])
@@ -256,7 +258,7 @@ def test_body_over_the_limit_is_refused(server: _Server, framing: str) -> None:
     }
     server.routes["/big"] = routes[framing]
     policy = FetchPolicy(allow_private_addresses=True, max_bytes=10_000)
-    assert _fetch_error(UrlFetcher(policy), server.url("/big")).code == "fetch_too_large"
+    assert _fetch_error(UrlFetcher(policy), server.url("/big")).code == "document_too_large"
 
 
 @pytest.mark.parametrize("framing", ["chunked", "until-close"])

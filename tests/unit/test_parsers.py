@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader, PdfWriter
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers import parse
 from docent.ingest.parsers.markup import read_markup
 from docent.ingest.types import ContentType, ParsedDocument, ParseFailure
@@ -83,6 +84,7 @@ def long_page() -> bytes:
 def failure(content_type: ContentType, data: bytes) -> ParseFailure:
     with pytest.raises(ParseFailure) as raised:
         parse(content_type, data)
+    assert isinstance(raised.value.code, ErrorCode)  # a member, stored as is on the failed version
     return raised.value
 
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docent.errors import ErrorCode
 from docent.ingest.sniff import sniff
 from docent.ingest.types import ContentType, UnsupportedContent
 
@@ -53,6 +54,7 @@ def write(tmp_path: Path) -> Callable[[bytes], Path]:
 def refused(path: Path, filename: str | None, declared: str | None) -> UnsupportedContent:
     with pytest.raises(UnsupportedContent) as raised:
         sniff(path, filename, declared)
+    assert isinstance(raised.value.code, ErrorCode)
     return raised.value
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import replace
+from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from docent.answer.citations import MarkerRewriter, build_citations, normalize_space
@@ -31,7 +32,16 @@ _log = get_logger(__name__)
 # The name clients give the whole chain (OpenAI-compatible `model`, `/v1/models`).
 CHAIN_MODEL = "docent"
 # The code of the `error` event that ends a stream whose provider failed after its first token.
-PROVIDER_FAILED = "provider_failed"
+PROVIDER_FAILED = ErrorCode.PROVIDER_FAILED
+
+
+class ProviderStatus(StrEnum):
+    """What an answer's `provider` (and a rewrite's) says when no provider made it."""
+
+    NONE = "none"  # nobody was asked: nothing relevant was found, or there was nothing to rewrite
+    FAILED = "failed"  # the stream ended in an error; the text is what the reader was sent
+    INTERRUPTED = "interrupted"  # the reader went away; the text is what the reader was sent
+
 
 ChainEvent = Token | Citations | Done | Error
 
@@ -127,11 +137,11 @@ class LLMAnswerer:
 
 class Rewritten(NamedTuple):
     question: str
-    provider: str  # who rewrote it; "none" when there was nothing to rewrite
+    provider: str  # who rewrote it; `ProviderStatus.NONE` when there was nothing to rewrite
 
 
 def _not_covered() -> Answer:
-    return Answer(NOT_COVERED, (), Usage(), "none", "none", abstained=True)
+    return Answer(NOT_COVERED, (), Usage(), ProviderStatus.NONE, ProviderStatus.NONE, abstained=True)
 
 
 class ProviderChain:
@@ -242,13 +252,13 @@ class ProviderChain:
             except ChatModelError as exc:
                 failure = self._failed(index, answerer, exc)
                 if sent or index == len(self._providers):
-                    yield Error(PROVIDER_FAILED, "The answer could not be completed; please ask again.")
+                    yield Error(PROVIDER_FAILED, PROVIDER_FAILED.default_message)
                     return None
                 failures.append(failure)
                 continue
             except Exception:
                 _log.exception("answer_failed", provider=answerer.provider, model=answerer.model)
-                yield Error(ErrorCode.INTERNAL_ERROR.value, "Internal server error.")
+                yield Error(ErrorCode.INTERNAL_ERROR, ErrorCode.INTERNAL_ERROR.default_message)
                 return None
             finally:
                 replies.close()
@@ -260,7 +270,7 @@ class ProviderChain:
         """`question` made standalone using `history`, by the first provider that manages (the last resort
         applies a simple rule). Without an earlier user question there is nothing to rewrite."""
         if not any(turn.role == "user" for turn in history):
-            return Rewritten(question.strip(), "none")
+            return Rewritten(question.strip(), ProviderStatus.NONE)
         for index, candidate in self._candidates(answerer):
             try:
                 return Rewritten(candidate.rewrite(question, history), candidate.provider)

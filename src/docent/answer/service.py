@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from docent.answer.cache import CachedAnswer
-from docent.answer.chain import Answerer, ProviderChain
+from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
 from docent.answer.events import Error, Meta, StreamEvent, Token
 from docent.answer.recall import AnswerRecall, Lookup, replay
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
@@ -309,7 +309,7 @@ class ChatService:
         """An abstention decided without asking anyone (nothing relevant was found), or an answer of the
         chain's first answerer. An answer of a fallback (the preferred provider failed or is resting) is
         not remembered: it would outlive the outage and be served instead of a better one."""
-        if answer.provider == "none":
+        if answer.provider == ProviderStatus.NONE:
             return True
         preferred = self._chain.preferred(chosen)
         return (answer.provider, answer.model) == (preferred.provider, preferred.model)
@@ -373,4 +373,5 @@ def _assistant_message(
 
 def _partial(text: str, failed: bool) -> Answer:
     """What was sent of an answer that did not finish: kept so the history shows what the reader saw."""
-    return Answer(text, (), Usage(), "failed" if failed else "interrupted", "none")
+    status = ProviderStatus.FAILED if failed else ProviderStatus.INTERRUPTED
+    return Answer(text, (), Usage(), status, ProviderStatus.NONE)

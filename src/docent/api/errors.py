@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from docent.errors import HTTP_STATUS, DocentError, ErrorCode
+from docent.errors import DocentError, ErrorCode
 from docent.observability.logs import get_logger
 
 _HTTP_CODES = {
@@ -69,7 +69,7 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     _log.error("unhandled_exception", exc_info=exc)
     code = ErrorCode.INTERNAL_ERROR
-    return JSONResponse(error_body(code, "Internal server error."), status_code=HTTP_STATUS[code])
+    return JSONResponse(error_body(code, code.default_message), status_code=code.http_status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

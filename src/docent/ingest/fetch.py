@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from docent.errors import ErrorCode
 from docent.ingest.types import ContentType
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -81,9 +82,10 @@ class FetchedResource:
 
 
 class FetchError(Exception):
-    """The URL cannot be fetched; `code` is stable, `message` is for people and never holds credentials."""
+    """The URL cannot be fetched; `code` is the one the refused request answers with, `message` is for
+    people and never holds credentials."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         self.code = code
         self.message = message
         super().__init__(message)
@@ -143,7 +145,7 @@ class UrlFetcher:
                 if isinstance(outcome, FetchedResource):
                     return outcome
                 target = outcome
-        raise FetchError("too_many_redirects", f"gave up after {self._policy.max_redirects} redirects")
+        raise FetchError(ErrorCode.FETCH_FAILED, f"gave up after {self._policy.max_redirects} redirects")
 
     @contextmanager
     def _open_transport(self) -> Iterator[httpx.BaseTransport]:
@@ -167,10 +169,12 @@ class UrlFetcher:
             if response.status_code in _REDIRECT_STATUSES:
                 location = response.headers.get("location")
                 if not location:
-                    raise FetchError("fetch_failed", f"{target.host} redirected without a Location")
+                    raise FetchError(ErrorCode.FETCH_FAILED, f"{target.host} redirected without a Location")
                 return _redirect_target(target, location)
             if not 200 <= response.status_code < 300:
-                raise FetchError("fetch_failed", f"{target.host} answered HTTP {response.status_code}")
+                raise FetchError(
+                    ErrorCode.FETCH_FAILED, f"{target.host} answered HTTP {response.status_code}"
+                )
             data, kind = self._read_body(response, deadline)
         finally:
             response.close()
@@ -242,7 +246,7 @@ def _parse_url(raw: str, *, redirect: bool = False) -> httpx.URL:
     where = "the redirect target" if redirect else "the URL"
 
     def invalid(reason: str) -> FetchError:
-        return FetchError("invalid_url", f"{where} {reason}")
+        return FetchError(ErrorCode.INVALID_URL, f"{where} {reason}")
 
     if len(raw) > MAX_URL_LENGTH:
         raise invalid(f"is longer than {MAX_URL_LENGTH} characters")
@@ -268,7 +272,7 @@ def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
     try:
         joined = current.join(location)
     except (httpx.InvalidURL, ValueError, TypeError):
-        raise FetchError("invalid_url", "the redirect target is malformed") from None
+        raise FetchError(ErrorCode.INVALID_URL, "the redirect target is malformed") from None
     return _parse_url(str(joined), redirect=True)
 
 
@@ -284,12 +288,12 @@ def _resolve_allowed(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
     """All addresses of the URL's host, or `url_forbidden` when any one of them is forbidden."""
     host = url.raw_host.decode("ascii")
     if host.rstrip(".").lower() in _METADATA_HOSTNAMES:
-        raise FetchError("url_forbidden", f"{host} is a cloud metadata service")
+        raise FetchError(ErrorCode.URL_FORBIDDEN, f"{host} is a cloud metadata service")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise FetchError("fetch_failed", f"could not resolve the host {host}") from None
+        raise FetchError(ErrorCode.FETCH_FAILED, f"could not resolve the host {host}") from None
     addresses: list[IPAddress] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]))
@@ -299,7 +303,7 @@ def _resolve_allowed(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
     if not addresses or any(
         is_forbidden_address(a, allow_private_addresses=allow_private) for a in addresses
     ):
-        raise FetchError("url_forbidden", f"{host} resolves to an address that may not be fetched")
+        raise FetchError(ErrorCode.URL_FORBIDDEN, f"{host} resolves to an address that may not be fetched")
     return addresses
 
 
@@ -316,7 +320,9 @@ def _classify(media_type: str, head: bytes) -> ContentType:
         reason = f"is declared as {media_type} but its content is not"
     else:
         reason = f"is {media_type or 'of no declared type'}"
-    raise FetchError("unsupported_media_type", f"only HTML pages and PDFs can be fetched; this {reason}")
+    raise FetchError(
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"only HTML pages and PDFs can be fetched; this {reason}"
+    )
 
 
 def _filename(url: httpx.URL, kind: ContentType) -> str:
@@ -340,11 +346,11 @@ def _remaining(deadline: float) -> float:
 
 
 def _timed_out() -> FetchError:
-    return FetchError("fetch_timeout", "the download took longer than allowed")
+    return FetchError(ErrorCode.FETCH_TIMEOUT, "the download took longer than allowed")
 
 
 def _too_large(limit: int) -> FetchError:
-    return FetchError("fetch_too_large", f"the download is larger than {limit} bytes")
+    return FetchError(ErrorCode.DOCUMENT_TOO_LARGE, f"the download is larger than {limit} bytes")
 
 
 @contextmanager
@@ -356,6 +362,6 @@ def _translated_errors(host: str) -> Iterator[None]:
         raise _timed_out() from exc
     except httpx.ConnectError as exc:
         reason = "its TLS certificate is not valid" if "CERTIFICATE" in str(exc) else "the connection failed"
-        raise FetchError("fetch_failed", f"could not connect to {host}: {reason}") from exc
+        raise FetchError(ErrorCode.FETCH_FAILED, f"could not connect to {host}: {reason}") from exc
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-        raise FetchError("fetch_failed", f"the download from {host} failed") from exc
+        raise FetchError(ErrorCode.FETCH_FAILED, f"the download from {host} failed") from exc

@@ -7,18 +7,10 @@ import io
 from docent.auth.audit import RequestContext
 from docent.auth.policy import Principal
 from docent.db.uow import UnitOfWork
-from docent.errors import DocentError, ErrorCode
+from docent.errors import DocentError
 from docent.ingest.fetch import FetchError, UrlFetcher
 from docent.ingest.service import Accepted, DocumentService, IncomingFile, UploadOptions
 from docent.storage.blobs import BlobStore
-
-_FETCH_ERRORS = {
-    "invalid_url": ErrorCode.INVALID_URL,
-    "url_forbidden": ErrorCode.URL_FORBIDDEN,
-    "fetch_timeout": ErrorCode.FETCH_TIMEOUT,
-    "fetch_too_large": ErrorCode.DOCUMENT_TOO_LARGE,
-    "unsupported_media_type": ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-}
 
 
 class UrlIngestService:
@@ -36,7 +28,7 @@ class UrlIngestService:
         try:
             fetched = self._fetcher.fetch(url)
         except FetchError as exc:
-            raise DocentError(_FETCH_ERRORS.get(exc.code, ErrorCode.FETCH_FAILED), exc.message) from None
+            raise DocentError(exc.code, exc.message) from None
         staged = self._blobs.stage(io.BytesIO(fetched.data), self._max_bytes)
         incoming = IncomingFile(fetched.filename, fetched.content_type.value, staged)
         try:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from docent.db.repositories.jobs import COMPLETED, FAILED, PROCESSING, QUEUED
 from docent.db.tables import Chunk, Job
 from docent.db.uow import Database, UnitOfWork
+from docent.errors import ErrorCode
 from docent.ingest.chunk import chunk_sections
 from docent.ingest.parsers import parse
 from docent.ingest.service import INGEST_JOB
@@ -28,6 +28,7 @@ from docent.llm.ports import Embedder, Vectors
 from docent.observability.logs import get_logger
 from docent.search.index_check import EMBEDDING_MODEL_KEY, index_model_mismatch, record_index_model
 from docent.storage.blobs import BlobStore
+from docent.types import VersionStatus
 
 _log = get_logger(__name__)
 
@@ -81,7 +82,7 @@ class IngestHandler:
             try:
                 work = self._prepare(job)
             except ParseFailure as failure:
-                outcomes[job.id] = JobOutcome.failed(f"{failure.message} [{failure.code}]")
+                outcomes[job.id] = JobOutcome.failed(failure.message, failure.code)
                 continue
             if work is None:
                 outcomes[job.id] = JobOutcome.completed()
@@ -100,17 +101,16 @@ class IngestHandler:
             outcomes[work.job_id] = JobOutcome.completed()
         return outcomes
 
-    def on_failed(self, uow: UnitOfWork, job: Job, error: str) -> None:
+    def on_failed(self, uow: UnitOfWork, job: Job, error: str, code: ErrorCode | None) -> None:
         version = uow.documents.version(job.version_id) if job.version_id else None
         if version is not None:
-            version.status, version.error = FAILED, error[:2000]
-            version.error_code = _error_code(error)
+            version.status, version.error, version.error_code = VersionStatus.FAILED, error[:2000], code
             version.processed_at = datetime.now(UTC)
 
     def on_retry(self, uow: UnitOfWork, job: Job, error: str) -> None:
         version = uow.documents.version(job.version_id) if job.version_id else None
         if version is not None:
-            version.status, version.error = QUEUED, f"retrying: {error}"[:2000]
+            version.status, version.error = VersionStatus.QUEUED, f"retrying: {error}"[:2000]
 
     # ---------- stages ----------
 
@@ -121,9 +121,9 @@ class IngestHandler:
             document = uow.documents.get(version.document_id) if version else None
             if version is None or document is None:
                 return None
-            if version.status == COMPLETED and document.indexed_version_id == version.id:
+            if version.status == VersionStatus.COMPLETED and document.indexed_version_id == version.id:
                 return None
-            version.status, version.error, version.error_code = PROCESSING, None, None
+            version.status, version.error, version.error_code = VersionStatus.PROCESSING, None, None
             key, content_type = version.sha256, ContentType(version.content_type)
             ids = (job.id, version.id, document.id, document.org_id)
             uow.commit()
@@ -135,7 +135,7 @@ class IngestHandler:
             overlap_tokens=self._overlap_tokens,
         )
         if not drafts:
-            raise ParseFailure("no_text", "The document has no text to index.")
+            raise ParseFailure(ErrorCode.NO_TEXT, ErrorCode.NO_TEXT.default_message)
         work = _Work(*ids, parsed.title, parsed.page_count, drafts)
         self._reuse_vectors(work)
         return work
@@ -185,7 +185,7 @@ class IngestHandler:
                 document.indexed_version_id = version.id
             if work.title and document.title == version.filename:
                 document.title = work.title[:500]
-            version.status, version.error, version.error_code = COMPLETED, None, None
+            version.status, version.error, version.error_code = VersionStatus.COMPLETED, None, None
             version.page_count, version.chunk_count = work.page_count, len(work.drafts)
             version.chunks_reused, version.chunks_embedded = work.reused, len(work.drafts) - work.reused
             version.processed_at = datetime.now(UTC)
@@ -209,10 +209,3 @@ def _row(work: _Work, draft: ChunkDraft, model_id: str) -> Chunk:
         embedding_model=model_id,
         embedding=np.asarray(work.vectors[draft.ordinal], dtype=np.float32),
     )
-
-
-def _error_code(error: str) -> str | None:
-    """The stable code a parse failure carries at the end of its message, e.g. `[pdf_encrypted]`."""
-    if error.endswith("]") and "[" in error:
-        return error[error.rindex("[") + 1 : -1][:50]
-    return None

@@ -15,7 +15,6 @@ from pathlib import Path, PurePosixPath
 from docent.auth.audit import RequestContext, record
 from docent.auth.policy import Principal, ensure_admin, ensure_can_modify_document, reader_scope
 from docent.db.repositories.documents import DocumentFilters
-from docent.db.repositories.jobs import QUEUED
 from docent.db.tables import Chunk, Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
@@ -23,7 +22,7 @@ from docent.ingest.sniff import sniff
 from docent.ingest.types import ContentType, UnsupportedContent
 from docent.jobs.queue import JobQueue
 from docent.storage.blobs import BlobStore, StagedFile
-from docent.types import Page, PageRequest, ReaderScope
+from docent.types import JobStatus, Page, PageRequest, ReaderScope, VersionStatus
 
 INGEST_JOB = "ingest"
 MAX_TAGS = 50
@@ -220,7 +219,7 @@ class DocumentService:
         document = self.get(uow, principal, document_id)
         ensure_can_modify_document(principal, document.owner_id)
         version = uow.documents.latest_version(document)
-        version.status, version.error, version.error_code = QUEUED, None, None
+        version.status, version.error, version.error_code = VersionStatus.QUEUED, None, None
         job = self._enqueue_ingest(uow, principal, document, version, None)
         record(
             uow,
@@ -282,12 +281,7 @@ class DocumentService:
         try:
             return sniff(file.staged.path, file.filename, file.declared_type)
         except UnsupportedContent as exc:
-            code = (
-                ErrorCode.CONTENT_TYPE_MISMATCH
-                if exc.code == ErrorCode.CONTENT_TYPE_MISMATCH.value
-                else ErrorCode.UNSUPPORTED_MEDIA_TYPE
-            )
-            raise DocentError(code, f"{name}: {exc.message}") from None
+            raise DocentError(exc.code, f"{name}: {exc.message}") from None
 
     def _check_groups(self, uow: UnitOfWork, principal: Principal, options: UploadOptions) -> None:
         if options.visibility is Visibility.GROUP and not options.group_ids:
@@ -320,7 +314,7 @@ class DocumentService:
             content_type=content_type.value,
             size_bytes=file.staged.size,
             sha256=file.staged.sha256,
-            status=QUEUED,
+            status=VersionStatus.QUEUED,
         )
         uow.documents.add_version(version)
         document.versions.append(version)
@@ -341,7 +335,7 @@ class DocumentService:
             org_id=principal.org_id,
             created_by=principal.user_id,
             kind=INGEST_JOB,
-            status=QUEUED,
+            status=JobStatus.QUEUED,
             batch_id=batch_id,
             document_id=document.id,
             version_id=version.id,

@@ -14,6 +14,7 @@ import re
 import zipfile
 from typing import Literal
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers.encoding import decode_text
 from docent.ingest.types import ContentType, UnsupportedContent
 
@@ -97,7 +98,7 @@ def sniff(path: pathlib.Path, filename: str | None, declared_type: str | None) -
     for claim, source in ((named, f"named {filename!r}"), (declared, f"declared as {declared_type}")):
         if claim is not None and _FAMILIES[claim] != family:
             raise UnsupportedContent(
-                "content_type_mismatch",
+                ErrorCode.CONTENT_TYPE_MISMATCH,
                 f"The file is {source} ({_FAMILY_NAMES[_FAMILIES[claim]]}), "
                 f"but its content is {_FAMILY_NAMES[family]}.",
             )
@@ -187,4 +188,4 @@ def _text_type(head: bytes, named: ContentType | None, declared: ContentType | N
 
 
 def _unsupported(kind: str) -> UnsupportedContent:
-    return UnsupportedContent("unsupported_media_type", f"The file looks like {kind}. {_SUPPORTED}")
+    return UnsupportedContent(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"The file looks like {kind}. {_SUPPORTED}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from docent.errors import ErrorCode
+
 
 class ContentType(StrEnum):
     """The formats Docent reads, decided by sniffing the bytes (never by the file name alone)."""
@@ -45,18 +47,20 @@ class ChunkDraft:
 
 
 class ParseFailure(Exception):  # noqa: N818 - the name is the shared contract
-    """The file cannot be read as its type; `code` is stable and `message` is for people."""
+    """The file cannot be read as its type; `code` is stable (kept on the failed version) and `message` is
+    for people."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         self.code = code
         self.message = message
         super().__init__(message)
 
 
 class UnsupportedContent(Exception):  # noqa: N818 - the name is the shared contract
-    """The bytes are not a supported format, or they contradict the declared type."""
+    """The bytes are not a supported format (`UNSUPPORTED_MEDIA_TYPE`), or they contradict the declared
+    type (`CONTENT_TYPE_MISMATCH`)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         self.code = code
         self.message = message
         super().__init__(message)

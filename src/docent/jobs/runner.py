@@ -13,33 +13,45 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
-from docent.db.repositories.jobs import COMPLETED, FAILED, PROCESSING, QUEUED
 from docent.db.tables import Job
 from docent.db.uow import Database, UnitOfWork
+from docent.errors import ErrorCode
 from docent.jobs.queue import JobQueue
 from docent.observability.logs import get_logger
+from docent.types import JobStatus
 
 _log = get_logger(__name__)
 
 
+class OutcomeStatus(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"  # for good: retrying would fail the same way
+    RETRY = "retry"  # again later, with backoff, while attempts remain
+
+
 @dataclass(frozen=True)
 class JobOutcome:
-    status: str  # completed | failed | retry
+    """How a job's run ended. `error` is for people; `code`, when the failure has a stable one (a parser's,
+    say), is kept beside it, never written into it."""
+
+    status: OutcomeStatus
     error: str | None = None
+    code: ErrorCode | None = None
 
     @classmethod
     def completed(cls) -> JobOutcome:
-        return cls("completed")
+        return cls(OutcomeStatus.COMPLETED)
 
     @classmethod
-    def failed(cls, error: str) -> JobOutcome:
-        return cls("failed", error)
+    def failed(cls, error: str, code: ErrorCode | None = None) -> JobOutcome:
+        return cls(OutcomeStatus.FAILED, error, code)
 
     @classmethod
     def retry(cls, error: str) -> JobOutcome:
-        return cls("retry", error)
+        return cls(OutcomeStatus.RETRY, error)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ class JobHandler(Protocol):
 
     def process(self, jobs: list[ClaimedJob], progress: ProgressReporter) -> dict[uuid.UUID, JobOutcome]: ...
 
-    def on_failed(self, uow: UnitOfWork, job: Job, error: str) -> None: ...
+    def on_failed(self, uow: UnitOfWork, job: Job, error: str, code: ErrorCode | None) -> None: ...
 
     def on_retry(self, uow: UnitOfWork, job: Job, error: str) -> None: ...
 
@@ -146,7 +158,7 @@ class JobRunner:
         with self._database.unit_of_work() as uow:
             for job_id, outcome in outcomes.items():
                 job = uow.jobs.get(job_id)
-                if job is None or job.status != PROCESSING:
+                if job is None or job.status != JobStatus.PROCESSING:
                     continue
                 delay = self._apply(uow, handler, job, outcome)
                 if delay is not None:
@@ -158,17 +170,22 @@ class JobRunner:
     def _apply(self, uow: UnitOfWork, handler: JobHandler, job: Job, outcome: JobOutcome) -> float | None:
         now = _now()
         job.heartbeat_at = now
-        if outcome.status == "completed":
-            job.status, job.error, job.finished_at = COMPLETED, None, now
+        if outcome.status is OutcomeStatus.COMPLETED:
+            job.status, job.error, job.error_code, job.finished_at = JobStatus.COMPLETED, None, None, now
             return None
         error = outcome.error or "failed"
-        if outcome.status == "failed" or job.attempts >= job.max_attempts:
-            job.status, job.error, job.finished_at = FAILED, error, now
-            handler.on_failed(uow, job, error)
+        if outcome.status is OutcomeStatus.FAILED or job.attempts >= job.max_attempts:
+            job.status, job.error, job.error_code, job.finished_at = (
+                JobStatus.FAILED,
+                error,
+                outcome.code,
+                now,
+            )
+            handler.on_failed(uow, job, error, outcome.code)
             _log.warning("job_failed", job_id=str(job.id), kind=job.kind, attempts=job.attempts)
             return None
         delay = self._backoff(job.attempts)
-        job.status, job.error, job.run_after = QUEUED, error, now + timedelta(seconds=delay)
+        job.status, job.error, job.run_after = JobStatus.QUEUED, error, now + timedelta(seconds=delay)
         handler.on_retry(uow, job, error)
         _log.info(
             "job_retry_scheduled", job_id=str(job.id), attempts=job.attempts, delay_seconds=round(delay, 1)

@@ -8,7 +8,7 @@ from docent.auth.policy import Principal
 from docent.db.tables import Job
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
-from docent.types import Page, PageRequest
+from docent.types import JobStatus, Page, PageRequest
 
 
 class JobService:
@@ -18,7 +18,7 @@ class JobService:
         principal: Principal,
         page: PageRequest,
         *,
-        status: str | None = None,
+        status: JobStatus | None = None,
         batch_id: str | None = None,
     ) -> Page[Job]:
         created_by = None if principal.is_admin else principal.user_id

@@ -19,11 +19,10 @@ from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import Accepted, IncomingFile, UploadOptions, Visibility, normalise_tags
-from docent.types import PageRequest
+from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
 
-Status = Literal["queued", "processing", "completed", "failed"]
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
 _UPLOAD_BODY = {
@@ -166,7 +165,7 @@ def _document_out(
 
 
 def _progress(version: DocumentVersion, job: Job | None) -> Progress:
-    if version.status == "completed":
+    if version.status == VersionStatus.COMPLETED:
         return Progress(done=version.chunk_count or 0, total=version.chunk_count or 0)
     if job is None:
         return Progress(done=0, total=0)
@@ -277,7 +276,7 @@ def list_documents(
     uow: UnitOfWorkDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-    status: Status | None = None,
+    status: VersionStatus | None = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     owner_id: uuid.UUID | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,

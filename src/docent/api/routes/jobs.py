@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from docent.api.deps import ContainerDep, PrincipalDep, UnitOfWorkDep
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
-from docent.types import PageRequest
+from docent.types import JobStatus, PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
@@ -23,6 +23,7 @@ class JobOut(OrmModel):
     attempts: int
     max_attempts: int
     error: str | None
+    error_code: str | None
     progress_done: int
     progress_total: int
     created_at: datetime
@@ -40,7 +41,7 @@ def list_jobs(
     uow: UnitOfWorkDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-    status: Literal["queued", "processing", "completed", "failed"] | None = None,
+    status: JobStatus | None = None,
     batch: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
     found = container.jobs.list(uow, principal, PageRequest(page, page_size), status=status, batch_id=batch)

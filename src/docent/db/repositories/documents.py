@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from docent.db.repositories._paging import paginate
 from docent.db.tables import Document, DocumentShare, DocumentTag, DocumentVersion
-from docent.types import Page, PageRequest, ReaderScope
+from docent.types import Page, PageRequest, ReaderScope, VersionStatus
 
 SORTS: dict[str, Any] = {
     "created_at": Document.created_at.asc(),
@@ -26,7 +26,7 @@ SORTS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class DocumentFilters:
-    status: str | None = None
+    status: VersionStatus | None = None
     tag: str | None = None
     owner_id: uuid.UUID | None = None
     title_contains: str | None = None

@@ -10,9 +10,7 @@ from sqlalchemy.orm import Session
 
 from docent.db.repositories._paging import paginate
 from docent.db.tables import Job
-from docent.types import Page, PageRequest
-
-QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
+from docent.types import JobStatus, Page, PageRequest
 
 
 class JobRepository:
@@ -34,7 +32,7 @@ class JobRepository:
         org_id: uuid.UUID,
         request: PageRequest,
         *,
-        status: str | None,
+        status: JobStatus | None,
         batch_id: str | None,
         created_by: uuid.UUID | None,
     ) -> Page[Job]:
@@ -53,7 +51,11 @@ class JobRepository:
             update(Job)
             .where(Job.id == job_id, _claimable(now, stale_before))
             .values(
-                status=PROCESSING, attempts=Job.attempts + 1, started_at=now, heartbeat_at=now, run_after=None
+                status=JobStatus.PROCESSING,
+                attempts=Job.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
+                run_after=None,
             )
             .execution_options(synchronize_session=False)
         )
@@ -74,22 +76,21 @@ class JobRepository:
         """Jobs whose message may be lost (ready but waiting too long) or whose worker stopped heartbeating.
         The waiting ones are stamped, so they are not re-sent again before `resend_before` comes round."""
         waiting = and_(
-            Job.status == QUEUED,
+            Job.status == JobStatus.QUEUED,
             or_(Job.run_after.is_(None), Job.run_after <= now),
             func.coalesce(Job.heartbeat_at, Job.created_at) < resend_before,
         )
-        abandoned = and_(Job.status == PROCESSING, Job.heartbeat_at < stale_before)
+        abandoned = and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale_before)
         ids = list(self.session.scalars(select(Job.id).where(or_(waiting, abandoned)).limit(1000)))
         if ids:
             self.session.execute(
-                update(Job).where(Job.id.in_(ids), Job.status == QUEUED).values(heartbeat_at=now)
+                update(Job).where(Job.id.in_(ids), Job.status == JobStatus.QUEUED).values(heartbeat_at=now)
             )
         return ids
 
     def heartbeat(self, job_ids: list[uuid.UUID], now: datetime) -> None:
-        self.session.execute(
-            update(Job).where(Job.id.in_(job_ids), Job.status == PROCESSING).values(heartbeat_at=now)
-        )
+        beating = and_(Job.id.in_(job_ids), Job.status == JobStatus.PROCESSING)
+        self.session.execute(update(Job).where(beating).values(heartbeat_at=now))
 
     def batch_counts(self, batch_id: str) -> dict[str, int]:
         """How many of the batch's jobs are in each status."""
@@ -105,6 +106,6 @@ class JobRepository:
 
 
 def _claimable(now: datetime, stale_before: datetime) -> ColumnElement[bool]:
-    ready = and_(Job.status == QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
-    abandoned = and_(Job.status == PROCESSING, Job.heartbeat_at < stale_before)
+    ready = and_(Job.status == JobStatus.QUEUED, or_(Job.run_after.is_(None), Job.run_after <= now))
+    abandoned = and_(Job.status == JobStatus.PROCESSING, Job.heartbeat_at < stale_before)
     return or_(ready, abandoned)

@@ -1,6 +1,6 @@
 """Document parsers: the bytes of a sniffed type become a ParsedDocument, or a ParseFailure.
 
-Failure codes (stable; messages are for people):
+Failure codes (`ErrorCode` members, stored on the failed version; messages are for people):
   pdf_corrupt, pdf_encrypted, pdf_no_text  - the PDF is damaged, password-protected, or scanned
   docx_corrupt                             - not a readable Word document
   decode_error                             - text that is not UTF-8, UTF-16 (with BOM) or Windows-1252
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line, clean_text
 from docent.ingest.parsers.docx import parse_docx
 from docent.ingest.parsers.html import parse_html
@@ -54,7 +55,8 @@ def parse(content_type: ContentType, data: bytes) -> ParsedDocument:
         raise
     except Exception as exc:  # the adapters translate what they expect; this is the safety net
         raise ParseFailure(
-            "parse_error", f"The {_NAMES[content_type]} could not be read because of an unexpected error."
+            ErrorCode.PARSE_ERROR,
+            f"The {_NAMES[content_type]} could not be read because of an unexpected error.",
         ) from exc
     return _finish(content_type, document)
 
@@ -68,8 +70,8 @@ def _finish(content_type: ContentType, document: ParsedDocument) -> ParsedDocume
             sections.append(Section(text=text, page=section.page, section_path=path))
     if not sections:
         if content_type is ContentType.PDF:
-            raise ParseFailure("pdf_no_text", NO_TEXT_LAYER)
-        raise ParseFailure("no_text", f"The {_NAMES[content_type]} contains no extractable text.")
+            raise ParseFailure(ErrorCode.PDF_NO_TEXT, NO_TEXT_LAYER)
+        raise ParseFailure(ErrorCode.NO_TEXT, f"The {_NAMES[content_type]} contains no extractable text.")
     return ParsedDocument(
         title=clean_line(document.title or "") or None,
         sections=sections,

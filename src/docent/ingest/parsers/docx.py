@@ -6,6 +6,7 @@ import io
 import re
 from typing import TYPE_CHECKING
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line
 from docent.ingest.parsers.outline import Outline
 from docent.ingest.parsers.quiet import quiet_libraries
@@ -32,7 +33,9 @@ def parse_docx(data: bytes) -> ParsedDocument:
             outline, first_heading = _walk(document)
             stated_title = document.core_properties.title
         except Exception as exc:  # python-docx/lxml raise assorted errors on malformed parts
-            raise ParseFailure("docx_corrupt", "The Word document is damaged and cannot be read.") from exc
+            raise ParseFailure(
+                ErrorCode.DOCX_CORRUPT, "The Word document is damaged and cannot be read."
+            ) from exc
     title = clean_line(stated_title or "")
     if title == _PLACEHOLDER_TITLE:
         title = ""
@@ -46,7 +49,8 @@ def _open(data: bytes) -> Document:
         return docx.Document(io.BytesIO(data))
     except Exception as exc:  # BadZipFile, KeyError, ValueError, XMLSyntaxError, PackageNotFoundError...
         raise ParseFailure(
-            "docx_corrupt", "The file is damaged or is not a Word (.docx) document and cannot be opened."
+            ErrorCode.DOCX_CORRUPT,
+            "The file is damaged or is not a Word (.docx) document and cannot be opened.",
         ) from exc
 
 

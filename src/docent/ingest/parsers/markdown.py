@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line
 from docent.ingest.parsers.encoding import decode_text
 from docent.ingest.parsers.outline import Outline
@@ -28,7 +29,7 @@ def parse_markdown(data: bytes) -> ParsedDocument:
     text = decode_text(data)
     if text is None:
         raise ParseFailure(
-            "decode_error", "The Markdown file is not valid UTF-8, UTF-16 or Windows-1252 text."
+            ErrorCode.DECODE_ERROR, "The Markdown file is not valid UTF-8, UTF-16 or Windows-1252 text."
         )
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines, title = _front_matter(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
+from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line, reflow
 from docent.ingest.parsers.quiet import quiet_libraries
 from docent.ingest.types import ParsedDocument, ParseFailure, Section
@@ -28,8 +29,8 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         title = _title(reader)
     if not sections:
         if len(unreadable) == page_count:
-            raise ParseFailure("pdf_corrupt", "The PDF is damaged: none of its pages could be read.")
-        raise ParseFailure("pdf_no_text", NO_TEXT_LAYER)
+            raise ParseFailure(ErrorCode.PDF_CORRUPT, "The PDF is damaged: none of its pages could be read.")
+        raise ParseFailure(ErrorCode.PDF_NO_TEXT, NO_TEXT_LAYER)
     notes = [f"Page {n} could not be read and was skipped." for n in unreadable]
     return ParsedDocument(title=title, sections=sections, page_count=page_count, warnings=notes)
 
@@ -41,7 +42,9 @@ def _open(data: bytes) -> PdfReader:
         # strict=False: real-world PDFs are often slightly off-spec and pypdf can repair them.
         return PdfReader(io.BytesIO(data), strict=False)
     except Exception as exc:  # pypdf raises many types (PdfReadError, ValueError, KeyError...)
-        raise ParseFailure("pdf_corrupt", "The PDF is damaged or truncated and cannot be opened.") from exc
+        raise ParseFailure(
+            ErrorCode.PDF_CORRUPT, "The PDF is damaged or truncated and cannot be opened."
+        ) from exc
 
 
 def _unlock(reader: PdfReader) -> None:
@@ -56,13 +59,16 @@ def _unlock(reader: PdfReader) -> None:
     except DependencyError as exc:
         # AES needs the optional `cryptography` package; without it we cannot even try.
         raise ParseFailure(
-            "pdf_encrypted", "The PDF is encrypted with a method this server cannot decrypt (AES)."
+            ErrorCode.PDF_ENCRYPTED, "The PDF is encrypted with a method this server cannot decrypt (AES)."
         ) from exc
     except Exception as exc:
-        raise ParseFailure("pdf_encrypted", "The PDF is encrypted and could not be decrypted.") from exc
+        raise ParseFailure(
+            ErrorCode.PDF_ENCRYPTED, "The PDF is encrypted and could not be decrypted."
+        ) from exc
     if result == PasswordType.NOT_DECRYPTED:
         raise ParseFailure(
-            "pdf_encrypted", "The PDF is protected by a password. Remove the password and upload it again."
+            ErrorCode.PDF_ENCRYPTED,
+            "The PDF is protected by a password. Remove the password and upload it again.",
         )
 
 
@@ -70,9 +76,11 @@ def _count_pages(reader: PdfReader) -> int:
     try:
         count = len(reader.pages)
     except Exception as exc:
-        raise ParseFailure("pdf_corrupt", "The PDF is damaged: its page list cannot be read.") from exc
+        raise ParseFailure(
+            ErrorCode.PDF_CORRUPT, "The PDF is damaged: its page list cannot be read."
+        ) from exc
     if count == 0:
-        raise ParseFailure("pdf_corrupt", "The PDF contains no pages.")
+        raise ParseFailure(ErrorCode.PDF_CORRUPT, "The PDF contains no pages.")
     return count
 
 
