@@ -175,12 +175,8 @@ class JobRunner:
             return None
         error = outcome.error or "failed"
         if outcome.status is OutcomeStatus.FAILED or job.attempts >= job.max_attempts:
-            job.status, job.error, job.error_code, job.finished_at = (
-                JobStatus.FAILED,
-                error,
-                outcome.code,
-                now,
-            )
+            job.status, job.error, job.finished_at = JobStatus.FAILED, error, now
+            job.error_code = outcome.code
             handler.on_failed(uow, job, error, outcome.code)
             _log.warning("job_failed", job_id=str(job.id), kind=job.kind, attempts=job.attempts)
             return None
