@@ -1,6 +1,6 @@
 """Calibrate the relevance threshold (DOCENT_ANSWER_MIN_RELEVANCE) for questions the documents do not cover.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/abstention.py [--limit 600]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.abstention [--limit 600]
 
 SQuAD 2.0's unanswerable questions are written about the very paragraph they sit beside, so retrieval
 scores cannot tell them apart (bench/answers.py: ROC AUC 0.61). What the threshold is for is the other
@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from answers import DATA, SAMPLE_SEED, Half, Question, bench_settings, ingest, read_squad
 from sqlalchemy import select
 
+from bench.answers import DATA, SAMPLE_SEED, Half, Question, bench_settings, ingest, read_squad
 from docent.db.tables import DocumentVersion
 from docent.evaluation import admin_principal, throwaway_container
 from docent.types import SearchFilters

@@ -1,7 +1,7 @@
 """The answer cache's per-question cost: reading the asker's readable-document state (one query over the
 documents table through the permission filter) and hashing it into the key, then the cache lookup.
 
-    .venv/bin/python bench/answer_cache.py [--database sqlite|postgres] [--documents 5000 50000]
+    .venv/bin/python -m bench.answer_cache [--database sqlite|postgres] [--documents 5000 50000]
         [--repeats 200]
 
 The documents are written straight into the tables (synthetic: no files, no chunks; the query reads
@@ -14,7 +14,6 @@ for the state query alone and for a whole lookup that misses (state, key, in-pro
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import uuid
@@ -23,18 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import insert
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from _postgres import create_database  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
-
-from docent.answer.cache import InProcessAnswerCache  # noqa: E402
-from docent.answer.recall import AnswerRecall, readable_state  # noqa: E402
-from docent.db import migrate  # noqa: E402
-from docent.db.engine import build_engine  # noqa: E402
-from docent.db.tables import (  # noqa: E402
+from bench._postgres import create_database
+from docent.answer.cache import InProcessAnswerCache
+from docent.answer.recall import AnswerRecall, readable_state
+from docent.db import migrate
+from docent.db.engine import build_engine
+from docent.db.tables import (
     Document,
     DocumentShare,
     DocumentVersion,
@@ -43,8 +38,8 @@ from docent.db.tables import (  # noqa: E402
     Organization,
     User,
 )
-from docent.db.uow import Database  # noqa: E402
-from docent.types import ReaderScope  # noqa: E402
+from docent.db.uow import Database
+from docent.types import ReaderScope
 
 OWNERS, GROUPS = 50, 10
 

@@ -1,6 +1,6 @@
 """End-to-end answers on the SQuAD 2.0 dev subset: the real pipeline, the extractive answerer, abstention.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/answers.py [--data ../shared/data/squad2-dev-subset]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.answers [--data ../shared/data/squad2-dev-subset]
         [--limit N] [--articles N] [--paragraphs N] [--threads 2] [--json PATH]
 
 Every paragraph becomes one plain-text document (its file name, `<article>-<n>.txt`, is its title), ingested
@@ -46,16 +46,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from docent.answer.citations import MARKER, normalize_space
+from docent.answer.events import Error, Token
+from docent.answer.service import ChatResult
+from docent.auth.policy import Principal
+from docent.config import Settings
+from docent.container import Container, build_container
+from docent.evaluation import admin_principal, ingest_texts, source_names, throwaway_container
 
-from docent.answer.citations import MARKER, normalize_space  # noqa: E402
-from docent.answer.events import Error, Token  # noqa: E402
-from docent.answer.service import ChatResult  # noqa: E402
-from docent.auth.policy import Principal  # noqa: E402
-from docent.config import Settings  # noqa: E402
-from docent.container import Container, build_container  # noqa: E402
-from docent.evaluation import admin_principal, ingest_texts, source_names, throwaway_container  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT.parent / "shared" / "data" / "squad2-dev-subset"
 THRESHOLDS = [-1.0, *(round(step / 100, 2) for step in range(-20, 101))]

@@ -1,6 +1,6 @@
 """Tune hybrid search's reciprocal rank fusion on SciFact's *train* queries, then report it on the test ones.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/fusion.py [--database sqlite:////tmp/scifact.db]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.fusion [--database sqlite:////tmp/scifact.db]
 
 The corpus goes through the real pipeline (parse, chunk, embed, index) into `--database`, once: a database
 that already holds the chunks is reused, so tuning again costs only the queries. Each query's vector and
@@ -14,26 +14,24 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from docent.auth.policy import reader_scope  # noqa: E402
-from docent.config import Settings  # noqa: E402
-from docent.container import Container  # noqa: E402
-from docent.evaluation import (  # noqa: E402
+from docent.auth.policy import reader_scope
+from docent.config import Settings
+from docent.container import Container
+from docent.evaluation import (
     CHUNK_DEPTH,
     admin_principal,
     ingest_texts,
     source_names,
     throwaway_container,
 )
-from docent.search.beir import read_corpus, read_qrels, read_queries  # noqa: E402
-from docent.search.fusion import reciprocal_rank_fusion  # noqa: E402
-from docent.search.metrics import evaluate  # noqa: E402
-from docent.search.retrieve import SearchMode  # noqa: E402
+from docent.search.beir import read_corpus, read_qrels, read_queries
+from docent.search.fusion import reciprocal_rank_fusion
+from docent.search.metrics import evaluate
+from docent.search.retrieve import SearchMode
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 KS = (5, 10, 20, 40, 60, 100)

@@ -1,6 +1,6 @@
 """Ingestion throughput on BEIR SciFact: the whole pipeline against the raw embedder on the same chunks.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/ingest.py [--data ../shared/data/scifact] [--limit N]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.ingest [--data ../shared/data/scifact] [--limit N]
         [--database sqlite|postgres] [--threads 2] [--batch 32] [--jobs-per-batch 64]
 
 Phase 1 accepts every abstract as a Markdown document (title as heading) and times the embedded worker
@@ -20,16 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docent.auth.audit import CLI_CONTEXT
+from docent.config import Settings
+from docent.container import Container, build_container
+from docent.db import migrate
+from docent.db.engine import build_engine
+from docent.ingest.service import IncomingFile, UploadOptions, Visibility
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from docent.auth.audit import CLI_CONTEXT  # noqa: E402
-from docent.config import Settings  # noqa: E402
-from docent.container import Container, build_container  # noqa: E402
-from docent.db import migrate  # noqa: E402
-from docent.db.engine import build_engine  # noqa: E402
-from docent.ingest.service import IncomingFile, UploadOptions, Visibility  # noqa: E402
-
 ADMIN = ("bench@example.com", "Bench-Passw0rd-Long!")
 
 

@@ -1,6 +1,6 @@
 """Search latency at 10k and 100k chunks, per mode and profile, and pgvector's recall against exact search.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/search.py [--database sqlite|postgres] [--chunks 10000 100000]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.search [--database sqlite|postgres] [--chunks 10000 100000]
         [--queries 200] [--modes hybrid vector keyword] [--ef-search 100 200 400]
         [--vectors-cache /tmp/scifact-vectors.npy]
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -24,24 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
+
+from bench._postgres import create_database
+from docent.api.app import create_app
+from docent.auth.passwords import PasswordHasher
+from docent.config import Settings
+from docent.container import Container, build_container
+from docent.db import migrate
+from docent.db.engine import build_engine
+from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User
+from docent.search.backends.postgres import PgVectorIndex
+from docent.search.index_check import record_index_model
+from docent.types import ReaderScope, SearchFilters
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from _postgres import create_database  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
-
-from docent.api.app import create_app  # noqa: E402
-from docent.auth.passwords import PasswordHasher  # noqa: E402
-from docent.config import Settings  # noqa: E402
-from docent.container import Container, build_container  # noqa: E402
-from docent.db import migrate  # noqa: E402
-from docent.db.engine import build_engine  # noqa: E402
-from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User  # noqa: E402
-from docent.search.backends.postgres import PgVectorIndex  # noqa: E402
-from docent.search.index_check import record_index_model  # noqa: E402
-from docent.types import ReaderScope, SearchFilters  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 EMAIL, PASSWORD = "bench@example.com", "Bench-Passw0rd-Long!"

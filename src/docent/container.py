@@ -137,6 +137,12 @@ class Container:
         thread.start()
         return thread
 
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()

@@ -1,4 +1,4 @@
-"""`bench/answers.py` end to end on a small slice of the SQuAD 2.0 subset: two articles of six paragraphs,
+"""`bench.answers` end to end on a small slice of the SQuAD 2.0 subset: two articles of six paragraphs,
 ingested through the real pipeline and asked through the chat service. The figures must be well formed,
 and retrieval must find the questions' own paragraphs far more often than chance (5 of 12)."""
 
@@ -21,10 +21,11 @@ def test_answers_bench_on_a_slice(tmp_path: Path) -> None:
     output, outcomes = tmp_path / "figures.json", tmp_path / "outcomes.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")}
     env["HF_HUB_OFFLINE"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # `bench` itself
     args = ["--articles", "2", "--paragraphs", "6", "--limit", "12", "--threads", "1"]
     args += ["--json", str(output), "--outcomes", str(outcomes)]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "answers.py"), *args],
+        [sys.executable, "-m", "bench.answers", *args],
         env=env,
         cwd=tmp_path,
         capture_output=True,

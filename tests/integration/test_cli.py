@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr
 from pathlib import Path
 
@@ -32,6 +36,36 @@ def _run(*args: str, env: dict[str, str], stdin: str | None = None) -> subproces
     )
 
 
+def _run_in_terminal(
+    *args: str, env: dict[str, str], answers: tuple[tuple[str, str], ...] = ()
+) -> tuple[int, str]:
+    """Run docent on a pseudo-terminal (its stdin, stdout and stderr, and /dev/tty), typing each answer
+    once its prompt appears; the exit code and everything the terminal showed."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child becomes docent at once
+        os.chdir(env["DOCENT_DATA_DIR"])
+        os.execve(sys.executable, [*DOCENT, *args], env)  # noqa: S606 (our own interpreter, no shell)
+    shown, answered_at, pending = b"", 0, list(answers)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if pending and pending[0][0].encode() in shown[answered_at:]:
+            os.write(terminal, pending.pop(0)[1].encode() + b"\n")
+            answered_at = len(shown)
+        if select.select([terminal], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                break
+            shown += chunk
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    os.close(terminal)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")}
     env.update(
@@ -56,6 +90,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
         "ops@example.com",
         "--role",
         "admin",
+        "--password-stdin",
         env=env,
         stdin="Operator-Passw0rd!\n",
     )

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from docent.api.app import create_app
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, make_settings
-from tests.integration.test_cli import _env, _run
+from tests.integration.test_cli import _env, _run, _run_in_terminal
 from tests.samples import make_pdf
 
 
@@ -37,7 +37,7 @@ def test_ingest_a_folder_as_one_batch_then_check_the_index(tmp_path: Path) -> No
     ingested = _run("ingest", str(_folder(tmp_path)), str(single), "--tag", "Manuals", env=env)
     assert ingested.returncode == 0, ingested.stderr
     assert "4 accepted, 0 already present, 1 skipped" in ingested.stderr
-    assert "photo.png" in ingested.stderr
+    assert "4 indexed" in ingested.stdout and "skipped" in ingested.stdout and "photo.png" in ingested.stdout
     batch = re.search(r"batch ([0-9a-f]{32})", ingested.stderr)
     assert batch is not None
 
@@ -70,3 +70,63 @@ def test_ingest_refuses_an_unknown_owner(tmp_path: Path) -> None:
     result = _run("ingest", str(tmp_path / "a.txt"), "--owner", "ghost@example.com", env=env)
     assert result.returncode == 2
     assert "ghost@example.com" in result.stderr
+
+
+def _with_admin(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = _env(tmp_path, HF_HUB_OFFLINE="1", DOCENT_EMBED_THREADS="1", **extra)
+    assert _run("db", "upgrade", env=env).returncode == 0
+    created = _run("users", "create", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, env=env)
+    assert created.returncode == 0, created.stderr
+    return env
+
+
+def test_ingest_ends_with_a_summary_and_keeps_logs_off_the_terminal(tmp_path: Path) -> None:
+    env = _with_admin(tmp_path)
+    docs = tmp_path / "mixed"
+    docs.mkdir()
+    (docs / "travel.txt").write_text("Economy class for flights under six hours.")
+    (docs / "copy-of-travel.txt").write_text("Economy class for flights under six hours.")
+    (docs / "expenses.md").write_text("# Expenses\n\nFile them within 30 days.\n")
+    (docs / "onboarding.pdf").write_bytes(make_pdf(["Laptops are issued on day one."]))
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"1 0 obj << /Type /Catalog" * 20)
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+
+    result = _run("ingest", str(docs), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr  # a document failed
+    summary = re.fullmatch(
+        r"3 indexed \((\d+) chunks\), 1 already present, 2 skipped, 1 failed, in \d+\.\d s",
+        result.stdout.splitlines()[0],
+    )
+    assert summary and int(summary.group(1)) >= 3, result.stdout
+    details = result.stdout.splitlines()[1:]
+    assert len(details) == 3, result.stdout
+    assert any(f"skipped {docs / 'empty.txt'}: " in line and "empty" in line for line in details), details
+    assert any(f"skipped {docs / 'photo.png'}: " in line for line in details), details
+    assert any(f"failed  {docs / 'broken.pdf'}: " in line and "damaged" in line for line in details), details
+
+    assert "Traceback" not in result.stderr
+    assert not [line for line in result.stderr.splitlines() if line.lstrip().startswith("{")], result.stderr
+    log = (tmp_path / "logs" / "docent-cli.log").read_text()
+    assert '"event": "document_indexed"' in log and '"event": "job_failed"' in log
+
+
+def test_the_progress_bar_moves_with_each_chunk_embedded(tmp_path: Path) -> None:
+    env = _with_admin(tmp_path, DOCENT_EMBED_BATCH_SIZE="1")
+    handbook = tmp_path / "handbook.md"
+    sections = [
+        f"## Policy {n}\n\n"
+        + " ".join(f"Rule {n}.{m} covers travel, expenses and equipment." for m in range(40))
+        for n in range(12)
+    ]
+    handbook.write_text("# Handbook\n\n" + "\n\n".join(sections))
+
+    code, shown = _run_in_terminal("ingest", str(handbook), env=env)
+    assert code == 0, shown
+    frames = [(int(done), int(total)) for done, total in re.findall(r"(\d+)/~?(\d+) chunks", shown)]
+    assert frames, shown
+    total = frames[-1][1]
+    assert total >= 10 and frames[-1] == (total, total), frames
+    assert any(0 < done < total for done, _ in frames), frames  # it moved before the document was done
+    assert "1/1 documents" in shown
+    assert "1 indexed" in shown and '"event"' not in shown

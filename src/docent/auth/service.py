@@ -103,11 +103,13 @@ class AuthService:
         if org_slug and org is None:
             raise DocentError(ErrorCode.NOT_FOUND, f"No organisation {org_slug!r}.")
         users = [u for u in uow.users.by_email(email.strip().lower(), org.id if org else None) if u.is_active]
-        if len(users) != 1:
+        if not users:
+            where = f" in organisation {org_slug!r}" if org_slug else ""
+            raise DocentError(ErrorCode.USER_NOT_FOUND, f"There is no active user {email!r}{where}.")
+        if len(users) > 1:
             raise DocentError(
                 ErrorCode.USER_NOT_FOUND,
-                f"No single active user {email!r}"
-                + ("" if org_slug else "; name the organisation with --org."),
+                f"{email!r} is a user of several organisations: name one with --org.",
             )
         return _principal(users[0], CredentialKind.COMMAND_LINE)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import BinaryIO
 
 from docent.auth.audit import CLI_CONTEXT
 from docent.auth.policy import Principal
+from docent.db.repositories.jobs import BatchProgress
 from docent.db.uow import Database
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import DocumentService, IncomingFile, UploadOptions
@@ -27,6 +29,7 @@ class Submitted:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    labels: dict[uuid.UUID, str] = field(default_factory=dict)  # job id -> source, to report failures
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def submit_batch(
                     continue
                 submitted.duplicates += accepted.duplicate
                 submitted.accepted += not accepted.duplicate
+                if accepted.job_id is not None:
+                    submitted.labels[accepted.job_id] = source.label
             uow.commit()
     return submitted
 
@@ -110,3 +115,36 @@ def _stage(blobs: BlobStore, source: Source, max_bytes: int) -> IncomingFile:
     except OSError as exc:
         raise DocentError(ErrorCode.BAD_REQUEST, f"cannot read it: {exc.strerror}") from None
     return IncomingFile(source.name, None, staged)
+
+
+def wait_for_batch(
+    database: Database,
+    batch_id: str,
+    on_progress: Callable[[BatchProgress], None],
+    poll_seconds: float = 0.25,
+) -> BatchProgress:
+    """Poll the batch's jobs until every one has completed or failed, reporting each reading."""
+    while True:
+        with database.unit_of_work(write=False) as uow:
+            progress = uow.jobs.batch_progress(batch_id)
+        on_progress(progress)
+        if progress.finished >= progress.documents:
+            return progress
+        time.sleep(poll_seconds)
+
+
+def expected_chunks(progress: BatchProgress) -> int | None:
+    """The batch's chunks: those known, and for documents not parsed yet, the mean of the parsed ones.
+    None while no document is parsed."""
+    if not progress.unsized:
+        return progress.chunks_total
+    if not progress.sized:
+        return None
+    return progress.chunks_total + round(progress.unsized * progress.chunks_total / progress.sized)
+
+
+def batch_failures(database: Database, submitted: Submitted) -> list[tuple[str, str]]:
+    """(source, reason) of every document of the batch that failed."""
+    with database.unit_of_work(write=False) as uow:
+        failed = uow.jobs.batch_failures(submitted.batch_id)
+    return [(submitted.labels.get(job_id, str(job_id)), error) for job_id, error in failed]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -37,8 +39,9 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     }
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Route structlog and the standard library (uvicorn, alembic) through one JSON renderer."""
+def configure_logging(level: str = "INFO", stream: TextIO | None = None, *, file: Path | None = None) -> None:
+    """Route structlog and the standard library (uvicorn, alembic) through one JSON renderer, to `stream`
+    (default stderr) or to `file`, which rotates at 10 MB and keeps three old files."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -60,7 +63,12 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(file, maxBytes=10 * 1024 * 1024, backupCount=3, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

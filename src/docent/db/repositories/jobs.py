@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from docent.db.repositories._paging import paginate
 from docent.db.tables import Job
 from docent.types import JobStatus, Page, PageRequest
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands. Chunks are known once a document is parsed; a failed one's are left out."""
+
+    documents: int
+    completed: int
+    failed: int
+    unsized: int  # not finished, and not yet parsed (its chunk count is unknown)
+    sized: int  # documents whose chunk count is known, failed ones aside
+    chunks_done: int
+    chunks_total: int
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.failed
 
 
 class JobRepository:
@@ -96,6 +114,38 @@ class JobRepository:
         """How many of the batch's jobs are in each status."""
         query = select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
         return {status: int(count) for status, count in self.session.execute(query).tuples()}
+
+    def batch_progress(self, batch_id: str) -> BatchProgress:
+        """One query: the batch's documents by state, and its chunks embedded of those known."""
+        finished = Job.status.in_((JobStatus.COMPLETED, JobStatus.FAILED))
+        counted = Job.status != JobStatus.FAILED
+
+        def total(
+            condition: ColumnElement[bool], value: ColumnExpressionArgument[int] | int = 1
+        ) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+        row = self.session.execute(
+            select(
+                func.count(),
+                total(Job.status == JobStatus.COMPLETED),
+                total(Job.status == JobStatus.FAILED),
+                total(and_(~finished, Job.progress_total == 0)),
+                total(and_(counted, Job.progress_total > 0)),
+                total(counted, Job.progress_done),
+                total(counted, Job.progress_total),
+            ).where(Job.batch_id == batch_id)
+        ).one()
+        return BatchProgress(*(int(value) for value in row))
+
+    def batch_failures(self, batch_id: str) -> list[tuple[uuid.UUID, str]]:
+        """The batch's failed jobs and why, oldest first."""
+        query = (
+            select(Job.id, Job.error)
+            .where(Job.batch_id == batch_id, Job.status == JobStatus.FAILED)
+            .order_by(Job.created_at, Job.id)
+        )
+        return [(job_id, error or "failed") for job_id, error in self.session.execute(query)]
 
     def latest_for_versions(self, version_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job]:
         """The newest job of each version (its progress is the version's progress)."""

@@ -1,0 +1,131 @@
+"""`docent ingest`: files and folders as one batch, a progress bar per chunk embedded, then a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from docent.cli.runtime import fail, load_settings, ready_container
+
+if TYPE_CHECKING:
+    from docent.db.repositories.jobs import BatchProgress
+    from docent.db.uow import Database
+    from docent.ingest.bulk import Submitted
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively)", exists=True)],
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for every document (repeatable)")
+    ] = None,
+    visibility: Annotated[str, typer.Option(help="private, group or org")] = "org",
+    owner: Annotated[
+        str | None, typer.Option(help="Email of the owning user (default: DOCENT_ADMIN_EMAIL)")
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation slug, when the email is in several")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every document is indexed")] = True,
+) -> None:
+    """Ingest files and folders as one batch; a progress bar while they are indexed, then a summary."""
+    from docent.ingest.bulk import batch_failures, collect_files, path_sources, submit_batch
+    from docent.ingest.service import UploadOptions, Visibility, normalise_tags
+
+    started = time.monotonic()
+    try:
+        options = UploadOptions(visibility=Visibility(visibility), tags=normalise_tags(tag or []))
+    except ValueError:
+        raise fail("--visibility is private, group or org") from None
+    settings = load_settings()
+    with ready_container(settings, queue=True) as container:
+        with container.database.unit_of_work(write=False) as uow:
+            principal = container.auth.local_principal(uow, owner or settings.admin_email, org)
+        files = path_sources(collect_files(paths))
+        submitted = submit_batch(
+            container.database,
+            container.blobs,
+            container.documents,
+            principal,
+            files,
+            options,
+            settings.max_upload_bytes,
+        )
+        typer.echo(
+            f"batch {submitted.batch_id}: {submitted.accepted} accepted, "
+            f"{submitted.duplicates} already present, {len(submitted.rejected)} skipped",
+            err=True,
+        )
+        if not wait:
+            _print_queued(submitted, time.monotonic() - started)
+            return
+        if settings.runs_embedded_worker:
+            container.start_worker()
+        progress = _watch(container.database, submitted)
+        failures = batch_failures(container.database, submitted)
+    _print_summary(submitted, progress, failures, time.monotonic() - started)
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _watch(database: Database, submitted: Submitted) -> BatchProgress:
+    """Wait for the batch, drawing a bar on a terminal (on stderr): chunks embedded of those expected."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from docent.ingest.bulk import expected_chunks, wait_for_batch
+
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("indexing"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("indexing", total=None, detail="")
+
+        def show(progress: BatchProgress) -> None:
+            expected = expected_chunks(progress)
+            about = "~" if progress.unsized else ""
+            bar.update(
+                task,
+                completed=progress.chunks_done,
+                total=expected,
+                detail=f"{progress.chunks_done}/{about}{expected or 0} chunks  "
+                f"{progress.finished}/{progress.documents} documents",
+            )
+
+        try:
+            return wait_for_batch(database, submitted.batch_id, show)
+        except KeyboardInterrupt:
+            raise fail(
+                f"interrupted: the rest of batch {submitted.batch_id} stays queued "
+                "(`docent serve` or `docent worker` will index it)",
+                code=130,
+            ) from None
+
+
+def _print_summary(
+    submitted: Submitted, progress: BatchProgress, failures: list[tuple[str, str]], seconds: float
+) -> None:
+    typer.echo(
+        f"{progress.completed} indexed ({progress.chunks_done} chunks), "
+        f"{submitted.duplicates} already present, {len(submitted.rejected)} skipped, "
+        f"{len(failures)} failed, in {seconds:.1f} s"
+    )
+    for label, reason in submitted.rejected:
+        typer.echo(f"  skipped {label}: {reason}")
+    for label, reason in failures:
+        typer.echo(f"  failed  {label}: {reason}")
+
+
+def _print_queued(submitted: Submitted, seconds: float) -> None:
+    typer.echo(
+        f"{submitted.accepted} queued, {submitted.duplicates} already present, "
+        f"{len(submitted.rejected)} skipped, in {seconds:.1f} s "
+        f"(follow them with GET /api/v1/jobs?batch={submitted.batch_id})"
+    )
+    for label, reason in submitted.rejected:
+        typer.echo(f"  skipped {label}: {reason}")
