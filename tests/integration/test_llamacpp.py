@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from docent.adapters import build_provider_chain
 from docent.answer.types import AnswerRequest, Passage
 from docent.config import Settings
-from docent.container import build_provider_chain
 from docent.llm.chat import ChatMessage, ChatModelError, ChatModelUnavailable
 from docent.llm.llamacpp_chat import LlamaCppChatModel
 from tests.conftest import Api, make_settings, start_client

@@ -32,6 +32,9 @@ _log = get_logger(__name__)
 CHAIN_MODEL = "docent"
 # The code of the `error` event that ends a stream whose provider failed after its first token.
 PROVIDER_FAILED = "provider_failed"
+# What a local model's prompt holds besides passages and history: the instructions, the question and the
+# chat template, as counted by the over-estimating `count_tokens`.
+_LOCAL_PROMPT_OVERHEAD_TOKENS = 512
 
 ChainEvent = Token | Citations | Done | Error
 
@@ -72,6 +75,16 @@ class LLMAnswerer:
         self._temperature = temperature
         self._context_tokens = context_tokens
         self._history_tokens = history_tokens
+
+    @classmethod
+    def within_window(cls, chat: ChatModel, window: int, max_tokens: int) -> LLMAnswerer:
+        """An answerer whose prompt and reply of up to `max_tokens` fit in a local model's `window` (llama.cpp
+        refuses a longer prompt): passages and history get what remote models get (3000 and 1000 tokens) when
+        there is room, else three quarters and one quarter of what is left."""
+        room = window - max_tokens - _LOCAL_PROMPT_OVERHEAD_TOKENS
+        context = min(3000, max(256, room * 3 // 4))  # a tiny window still gets the best passage
+        history = min(1000, max(0, room - context))
+        return cls(chat, max_tokens=max_tokens, context_tokens=context, history_tokens=history)
 
     @property
     def provider(self) -> str:
