@@ -24,7 +24,7 @@ from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain
 from docent.answer.events import Error, Meta, StreamEvent, Token
 from docent.answer.recall import AnswerRecall, Lookup, replay
-from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
+from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage, cost_json, dump_citations
 from docent.answer.usage import UsageReport
 from docent.auth.policy import Principal, reader_scope
 from docent.db.repositories.search import SearchFilters
@@ -360,12 +360,12 @@ def _assistant_message(
         session_id=prepared.session_id,
         role="assistant",
         text=answer.text,
-        citations=[citation.as_dict() for citation in answer.citations],
+        citations=dump_citations(answer.citations),
         provider=answer.provider,
         model=answer.model,
         prompt_tokens=answer.usage.prompt_tokens,
         completion_tokens=answer.usage.completion_tokens,
-        cost_usd=None if answer.cost_usd is None else str(answer.cost_usd),
+        cost_usd=cost_json(answer.cost_usd),
         retrieval_ms=round(prepared.retrieval_ms),
         generation_ms=round(generation_ms),
         created_at=now,

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from docent.answer.chain import PROVIDER_FAILED
 from docent.answer.events import Error, StreamEvent, to_sse
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
+from docent.answer.types import Citation, cost_json, usage_json
 from docent.answer.usage import UsageReport
 from docent.api.deps import (
     AdminDep,
@@ -57,18 +58,6 @@ class ChatIn(BaseModel):
     )
 
 
-class CitationOut(BaseModel):
-    number: int
-    chunk_id: int
-    document_id: uuid.UUID
-    title: str
-    version: int
-    page: int | None
-    section: list[str]
-    snippet: str
-    score: float
-
-
 class UsageOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -86,7 +75,7 @@ class UsageOut(BaseModel):
 
 class ChatOut(BaseModel):
     answer: str
-    citations: list[CitationOut]
+    citations: list[Citation]
     session_id: uuid.UUID
     message_id: uuid.UUID
     usage: UsageOut
@@ -96,14 +85,12 @@ def _chat_out(result: ChatResult) -> ChatOut:
     answer = result.answer
     return ChatOut(
         answer=answer.text,
-        citations=[CitationOut.model_validate(c.as_dict()) for c in answer.citations],
+        citations=list(answer.citations),
         session_id=result.session_id,
         message_id=result.message_id,
         usage=UsageOut(
-            prompt_tokens=answer.usage.prompt_tokens,
-            completion_tokens=answer.usage.completion_tokens,
-            total_tokens=answer.usage.total_tokens,
-            cost_usd=None if answer.cost_usd is None else str(answer.cost_usd),
+            **usage_json(answer.usage, with_estimated=False),
+            cost_usd=cost_json(answer.cost_usd),
             provider=answer.provider,
             model=answer.model,
             retrieval_ms=round(result.retrieval_ms, 1),
@@ -166,7 +153,7 @@ class MessageOut(OrmModel):
     id: uuid.UUID
     role: str
     text: str
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     provider: str | None
     model: str | None
     prompt_tokens: int

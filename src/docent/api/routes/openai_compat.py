@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from docent.answer.chain import CHAIN_MODEL
 from docent.answer.events import Citations, Done, Error, StreamEvent, Token
 from docent.answer.service import ChatResult
-from docent.answer.types import Citation, Turn
+from docent.answer.types import Citation, Turn, dump_citations, usage_json
 from docent.api.deps import ContainerDep, StandalonePrincipalDep
 from docent.errors import DocentError, ErrorCode
 
@@ -77,14 +77,8 @@ def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
 
 
 def sources_text(citations: tuple[Citation, ...] | list[Citation]) -> str:
-    if not citations:
-        return ""
-    lines = []
-    for citation in citations:
-        where = [f"page {citation.page}"] if citation.page else []
-        where += [" > ".join(citation.section)] if citation.section else []
-        lines.append(f"[{citation.number}] {citation.title}" + (f" ({', '.join(where)})" if where else ""))
-    return "\n\nSources:\n" + "\n".join(lines)
+    labels = [citation.label() for citation in citations]
+    return "\n\nSources:\n" + "\n".join(labels) if labels else ""
 
 
 @router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
@@ -125,15 +119,11 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
-        "citations": [c.as_dict() for c in answer.citations],
+        "usage": usage_json(answer.usage, with_estimated=False),
+        "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
     }
-
-
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
@@ -157,10 +147,10 @@ async def _chunks(events: Generator[StreamEvent, None, Any], completion_id: str)
             if isinstance(event, Token):
                 yield _chunk(completion_id, {"content": event.text})
             elif isinstance(event, Citations):
-                citations = [c.as_dict() for c in event.citations]
+                citations = dump_citations(event.citations)
                 yield _chunk(completion_id, {"content": sources_text(list(event.citations))})
             elif isinstance(event, Done):
-                usage = _usage(event.usage.prompt_tokens, event.usage.completion_tokens)
+                usage = usage_json(event.usage, with_estimated=False)
                 yield _chunk(completion_id, {}, "stop", usage=usage, citations=citations)
             elif isinstance(event, Error):
                 yield f"data: {json.dumps({'error': {'code': event.code, 'message': event.message}})}\n\n"
