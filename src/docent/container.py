@@ -21,6 +21,7 @@ from docent.adapters import (
     build_search_indexes,
 )
 from docent.answer.cache import AnswerCache
+from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService
@@ -68,6 +69,7 @@ class Container:
     runner: JobRunner
     retriever: Retriever
     chat: ChatService
+    history: ChatHistory
     worker: Worker | None = None
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
@@ -177,6 +179,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
         chat=ChatService(database, retriever, chain, top_k=settings.answer_top_k, recall=recall),
+        history=ChatHistory(),
         chat_models=chat_models,
         answer_cache=answer_cache,
     )

@@ -179,7 +179,7 @@ def list_sessions(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    return page_out(container.chat.sessions(uow, principal, PageRequest(page, page_size)), SessionOut)
+    return page_out(container.history.sessions(uow, principal, PageRequest(page, page_size)), SessionOut)
 
 
 @router.get(
@@ -188,7 +188,7 @@ def list_sessions(
 def get_session(
     session_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
 ) -> Any:
-    chat, messages = container.chat.session(uow, principal, session_id)
+    chat, messages = container.history.session(uow, principal, session_id)
     return SessionDetailOut(
         **SessionOut.model_validate(chat).model_dump(),
         messages=[MessageOut.model_validate(m) for m in messages],
@@ -199,7 +199,7 @@ def get_session(
 def delete_session(
     session_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
 ) -> Response:
-    container.chat.delete_session(uow, principal, session_id)
+    container.history.delete_session(uow, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -225,7 +225,7 @@ def rate_answer(
     container: ContainerDep,
     uow: UnitOfWorkDep,
 ) -> Any:
-    feedback = container.chat.rate(uow, principal, message_id, body.rating, body.comment)
+    feedback = container.history.rate(uow, principal, message_id, body.rating, body.comment)
     return FeedbackOut.model_validate(feedback)
 
 
@@ -273,4 +273,4 @@ def usage(
 ) -> UsageReportOut:
     start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
     end = datetime.combine(to + timedelta(days=1), time(), tzinfo=UTC) if to else None
-    return _report_out(container.chat.usage(uow, admin, start, end))
+    return _report_out(container.history.usage(uow, admin, start, end))
