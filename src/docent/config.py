@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     answer_cache: bool = True
     answer_cache_ttl_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
     answer_cache_max_entries: int = Field(default=1000, ge=1, le=1_000_000)  # in-process cache only
+    # A comment line sent on a silent answer stream this often, so that a proxy's idle timeout does not cut
+    # a slow model's answer.
+    sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
 
     # Background jobs
     queue_name: str = Field(default="docent", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -224,7 +227,7 @@ OTHER_SETTINGS = frozenset(
         "url_allow_private_addresses",
         *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),
         *("llm_cooldown_seconds", "llm_prices"),  # a cached answer costs nothing, whatever the prices
-        *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries"),
+        *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries", "sse_ping_seconds"),
         *("queue_name", "embedded_worker", "worker_threads", "ingest_batch_jobs", "job_max_attempts"),
         *("job_lease_seconds", "job_backoff_base_seconds", "job_sweep_seconds"),
     }

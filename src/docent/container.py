@@ -1,13 +1,12 @@
-"""The object graph: every service the app and the CLI need, wired to the adapters `docent.adapters` picks.
-
-Settings arrive parsed and checked (`docent.config`: the provider chain as typed specs); here they only
-become objects. What shapes a cached answer is decided in `docent.answer.recall`.
+"""The object graph: every service the app and the CLI need, wired to the adapters `docent.adapters` picks
+from settings already parsed and checked (`docent.config`). What keys a cached answer: `docent.answer.recall`.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
@@ -23,7 +22,7 @@ from docent.adapters import (
 from docent.answer.cache import AnswerCache
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
-from docent.auth.api_keys import ApiKeyService
+from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
 from docent.auth.passwords import PasswordHasher
@@ -59,6 +58,7 @@ class Container:
     users: UserService
     groups: GroupService
     api_keys: ApiKeyService
+    key_uses: KeyUseRecorder
     audit: AuditService
     blobs: BlobStore
     queue: HueyQueue
@@ -76,17 +76,15 @@ class Container:
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
-        try:
-            self.database.ping()
-            database = "ok" if migrate.is_up_to_date(self.database.engine) else "migrations pending"
-        except Exception as exc:  # readiness reports any failure, whatever its type
-            database = f"unreachable ({type(exc).__name__})"
-        try:
-            self.queue.ping()
-            queue = "ok"
-        except Exception as exc:  # as above
-            queue = f"unreachable ({type(exc).__name__})"
-        return {"database": database, "queue": queue}
+        return {"database": _probe(self._database_state), "queue": _probe(self._queue_state)}
+
+    def _database_state(self) -> str:
+        self.database.ping()
+        return "ok" if migrate.is_up_to_date(self.database.engine) else "migrations pending"
+
+    def _queue_state(self) -> str:
+        self.queue.ping()
+        return "ok"
 
     def check_index_model(self) -> None:
         """Refuse to start against an index built with another embedding model."""
@@ -169,6 +167,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         users=UserService(hasher),
         groups=GroupService(),
         api_keys=ApiKeyService(),
+        key_uses=KeyUseRecorder(database),
         audit=AuditService(),
         blobs=blobs,
         queue=queue,
@@ -233,6 +232,13 @@ def _fusion(settings: Settings) -> FusionSettings:
         keyword_weight=settings.rrf_keyword_weight,
         candidates=settings.search_candidates,
     )
+
+
+def _probe(state: Callable[[], str]) -> str:
+    try:
+        return state()
+    except Exception as exc:  # readiness reports any failure, whatever its type (a driver's, a socket's)
+        return f"unreachable ({type(exc).__name__})"
 
 
 def _signing_key(settings: Settings) -> str:
