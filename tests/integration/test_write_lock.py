@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +72,50 @@ def test_reads_are_answered_while_another_connection_holds_the_write_lock(
         while client.get("/api/v1/api-keys", headers=admin).json()["items"][0]["last_used_at"] is None:
             assert time.monotonic() < deadline, "the key's last use was never written"
             time.sleep(0.1)
+
+
+def test_an_upload_holds_no_write_lock_while_its_body_arrives(
+    sqlite_template: Path, tmp_path: Path, embedder: Any
+) -> None:
+    """The request's transaction begins only when the route first writes: a slow client sending a file
+    leaves the write lock to everyone else meanwhile."""
+    path = tmp_path / "docent.db"
+    shutil.copy(sqlite_template, path)
+    settings = make_settings(f"sqlite:///{path}", tmp_path, embedded_worker=False)
+    app = create_app(settings, build_container(settings, embedder=embedder))
+    halfway, go_on = threading.Event(), threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="p.md"\r\n'
+        yield b"Content-Type: text/markdown\r\n\r\n# Passwords\n\n"
+        halfway.set()
+        assert go_on.wait(30)
+        yield b"Passwords must be rotated every 90 days.\n\r\n--b--\r\n"
+
+    with uvicorn_serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        login = client.post("/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        headers = {
+            "Authorization": f"Bearer {login.json()['access_token']}",
+            "Content-Type": "multipart/form-data; boundary=b",
+        }
+        result: list[httpx.Response] = []
+        upload = threading.Thread(
+            target=lambda: result.append(
+                client.post("/api/v1/documents", content=slow_body(), headers=headers)
+            )
+        )
+        upload.start()
+        assert halfway.wait(30)
+        time.sleep(0.5)  # the route is reading the body by now
+        other = sqlite3.connect(path, isolation_level=None, timeout=2)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails with "database is locked" if the upload held the lock
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+            go_on.set()
+            upload.join()
+        assert result[0].status_code == 202, result[0].text
 
 
 def test_a_keys_last_use_is_written_once_a_minute_at_most(client: TestClient, api: Api) -> None:
