@@ -89,10 +89,12 @@ def test_a_follow_up_uses_the_session(client: TestClient, api: Api, admin: dict[
 
 
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events of an SSE body; keep-alive comments (`: ping`) are skipped, as clients do."""
     events = []
     for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
+        lines = dict(line.split(": ", 1) for line in frame.splitlines() if not line.startswith(":"))
+        if lines:
+            events.append((lines["event"], json.loads(lines["data"])))
     return events
 
 
