@@ -5,6 +5,8 @@ Nothing here runs at import time; `Settings()` reads `DOCENT_*` variables and `.
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -23,6 +25,29 @@ class Environment(StrEnum):
 
 class ConfigurationError(Exception):
     """The configuration cannot work; the message tells the operator what to change."""
+
+
+@dataclass(frozen=True)
+class OpenAIProviderSpec:
+    """`openai:MODEL[@BASE_URL]`: any OpenAI-compatible server. `api_key` was read from `key_env` (or is
+    DOCENT_LLM_API_KEY when no `key_env` was named) when the settings were built."""
+
+    model: str
+    base_url: str | None
+    key_env: str | None
+    timeout: float
+    api_key: SecretStr | None = None
+
+
+@dataclass(frozen=True)
+class LlamaCppProviderSpec:
+    """`llamacpp:/path/to/model.gguf`: a local model run in this process; the file exists (checked)."""
+
+    path: Path
+    timeout: float
+
+
+ProviderSpec = OpenAIProviderSpec | LlamaCppProviderSpec
 
 
 class Settings(BaseSettings):
@@ -75,7 +100,8 @@ class Settings(BaseSettings):
     query_embed_threads: int = Field(default=1, ge=1, le=64)
 
     # Answers
-    # Ordered chain: `openai:MODEL[@BASE_URL]`, `llamacpp:/path/to/model.gguf`, ..., then `extractive`.
+    # Ordered chain: `openai:MODEL[@BASE_URL]`, `llamacpp:/path/to/model.gguf`, ..., then `extractive` (see
+    # `parse_providers`; `Settings.providers` holds the parsed entries).
     llm_providers: str = "extractive"
     llm_api_key: SecretStr | None = None
     # `llamacpp:` providers: the window for prompt and reply, the longest reply (a CPU makes a few dozen
@@ -97,6 +123,9 @@ class Settings(BaseSettings):
     answer_cache: bool = True
     answer_cache_ttl_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
     answer_cache_max_entries: int = Field(default=1000, ge=1, le=1_000_000)  # in-process cache only
+    # A comment line sent on a silent answer stream this often, so that a proxy's idle timeout does not cut
+    # a slow model's answer.
+    sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
 
     # Background jobs
     queue_name: str = Field(default="docent", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -113,6 +142,16 @@ class Settings(BaseSettings):
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "files"
         return self
+
+    @model_validator(mode="after")
+    def _check_providers(self) -> Settings:
+        self.providers  # noqa: B018 - parsed now, so that a bad entry stops the start, not the first question
+        return self
+
+    @property
+    def providers(self) -> tuple[ProviderSpec, ...]:
+        """DOCENT_LLM_PROVIDERS parsed. Raises ConfigurationError for an entry it does not understand."""
+        return parse_providers(self.llm_providers, self.llm_timeout_seconds, self.llm_api_key)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -145,3 +184,137 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 f"DOCENT_SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random characters."
             )
+
+
+# Every setting is named in exactly one of these two sets (tests/unit/test_config.py checks it). The first
+# holds what shapes an answer besides the question and the documents: it is part of the answer cache's key
+# (`docent.answer.recall.answer_setup`), so an answer cached under another configuration is never served.
+# A setting named in neither counts as answer-shaping: a forgotten one costs cache hits, never a stale answer.
+ANSWER_SHAPING_SETTINGS = frozenset(
+    {
+        "embedder",  # with the embedder's model id, which the container adds
+        "embedder_dimension",
+        "rrf_k",
+        "rrf_vector_weight",
+        "rrf_keyword_weight",
+        "keyword_index",
+        "search_candidates",
+        "hnsw_ef_search",
+        "llm_providers",  # with the answerers, which the container adds
+        "llamacpp_context_tokens",
+        "llamacpp_max_tokens",
+        "answer_min_relevance",
+        "answer_top_k",
+    }
+)
+OTHER_SETTINGS = frozenset(
+    {
+        # where things are, who may log in, how requests are bounded
+        *("env", "host", "port", "data_dir", "database_url", "redis_url", "storage_dir", "secret_key"),
+        *("admin_email", "admin_password", "access_token_minutes", "refresh_token_days"),
+        *("login_failures_per_account", "login_failures_per_address", "login_failure_window_seconds"),
+        *("max_json_body_kb", "log_level", "trust_forwarded_for", "max_upload_mb", "max_files_per_upload"),
+        # how fast or where work runs, not what it computes
+        *(
+            "embedder_base_url",
+            "embedder_api_key",
+            "embed_batch_size",
+            "embed_threads",
+            "query_embed_threads",
+        ),
+        "chunk_overlap_tokens",  # chunks are cut at ingestion: a changed document changes the readable state
+        *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
+        "url_allow_private_addresses",
+        *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),
+        *("llm_cooldown_seconds", "llm_prices"),  # a cached answer costs nothing, whatever the prices
+        *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries", "sse_ping_seconds"),
+        *("queue_name", "embedded_worker", "worker_threads", "ingest_batch_jobs", "job_max_attempts"),
+        *("job_lease_seconds", "job_backoff_base_seconds", "job_sweep_seconds"),
+    }
+)
+
+
+def answer_shaping_values(settings: Settings) -> dict[str, object]:
+    """The answer-shaping settings and their values (JSON-ready; secrets stay masked)."""
+    shaping = set(Settings.model_fields) - OTHER_SETTINGS
+    return settings.model_dump(mode="json", include=shaping)
+
+
+# ---------- DOCENT_LLM_PROVIDERS ----------
+
+_PROVIDERS_SYNTAX = (
+    "openai:MODEL[@BASE_URL][|key_env=NAME][|timeout=SECONDS], "
+    "llamacpp:/path/to/model.gguf[|timeout=SECONDS] or extractive."
+)
+
+
+def parse_providers(
+    text: str, default_timeout: float, default_key: SecretStr | None = None
+) -> tuple[ProviderSpec, ...]:
+    """Comma-separated entries, tried in order: `openai:MODEL` or `openai:MODEL@BASE_URL` (key from
+    DOCENT_LLM_API_KEY), `llamacpp:/path/to/model.gguf` (the file must exist now), and `extractive`, which
+    always ends the chain whether written or not (so it gives no entry). Options follow an entry after `|`:
+    `timeout=SECONDS` (default DOCENT_LLM_TIMEOUT_SECONDS), and for `openai`, `key_env=NAME`, the environment
+    variable holding this provider's key, so that a chain may mix providers with keys of their own."""
+    specs: list[ProviderSpec] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if entry not in ("", "extractive"):
+            specs.append(_provider(entry, default_timeout, default_key))
+    return tuple(specs)
+
+
+def _provider(entry: str, default_timeout: float, default_key: SecretStr | None) -> ProviderSpec:
+    head, *option_parts = (part.strip() for part in entry.split("|"))
+    options = _entry_options(entry, option_parts)
+    kind, _, rest = head.partition(":")
+    rest = rest.strip()
+    timeout = _timeout_option(entry, options.pop("timeout", None), default_timeout)
+    if kind == "llamacpp" and rest and not options:
+        path = Path(rest).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"DOCENT_LLM_PROVIDERS entry {entry!r}: there is no model file at {path}."
+            )
+        return LlamaCppProviderSpec(path.resolve(), timeout)  # loaded later, maybe from another directory
+    model, _, base_url = rest.partition("@")
+    key_env = options.pop("key_env", None)
+    if kind == "openai" and model.strip() and not options:
+        key = default_key if key_env is None else _key_from(entry, key_env)
+        return OpenAIProviderSpec(model.strip(), base_url.strip() or None, key_env, timeout, key)
+    raise ConfigurationError(
+        f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use {_PROVIDERS_SYNTAX}"
+    )
+
+
+def _entry_options(entry: str, parts: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for part in parts:
+        name, equals, value = part.partition("=")
+        if not equals or not name.strip() or not value.strip() or name.strip() in options:
+            raise ConfigurationError(f"DOCENT_LLM_PROVIDERS entry {entry!r}: {part!r} is not NAME=VALUE.")
+        options[name.strip()] = value.strip()
+    return options
+
+
+def _timeout_option(entry: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise ConfigurationError(
+            f"DOCENT_LLM_PROVIDERS entry {entry!r}: timeout is seconds, above 0, at most 600."
+        )
+    return seconds
+
+
+def _key_from(entry: str, key_env: str) -> SecretStr:
+    """The key in the environment variable `key_env`, read now (like every setting); never logged."""
+    value = os.environ.get(key_env, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"DOCENT_LLM_PROVIDERS entry {entry!r}: the environment variable {key_env} holds no key."
+        )
+    return SecretStr(value)

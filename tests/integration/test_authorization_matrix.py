@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from docent.api.deps import current_principal, require_admin, require_standalone_admin, standalone_principal
+from docent.api.deps import current_principal, require_admin
 from tests.conftest import assert_error
 
 PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh")}
@@ -49,8 +49,9 @@ def test_every_route_is_classified(client: TestClient) -> None:
     assert len(routes) >= 15
     for method, path, route in routes:
         calls = set(_calls(route.dependant))
-        authenticated = current_principal in calls or standalone_principal in calls
-        assert (method, path) in PUBLIC or authenticated, f"{method} {path} has no authentication"
+        assert (method, path) in PUBLIC or current_principal in calls, (
+            f"{method} {path} has no authentication"
+        )
 
 
 def test_anonymous_gets_401_everywhere_but_login(client: TestClient) -> None:
@@ -63,8 +64,7 @@ def test_anonymous_gets_401_everywhere_but_login(client: TestClient) -> None:
 
 
 def test_members_get_403_on_every_admin_route(client: TestClient, member: dict[str, str]) -> None:
-    admin_checks = {require_admin, require_standalone_admin}
-    admin_routes = [(m, p) for m, p, r in _api_routes(client) if admin_checks & set(_calls(r.dependant))]
+    admin_routes = [(m, p) for m, p, r in _api_routes(client) if require_admin in set(_calls(r.dependant))]
     assert {
         ("GET", "/api/v1/users"),
         ("POST", "/api/v1/groups"),
@@ -79,3 +79,14 @@ def test_members_get_403_on_every_admin_route(client: TestClient, member: dict[s
 def test_members_reach_the_routes_meant_for_them(client: TestClient, member: dict[str, str]) -> None:
     assert client.get("/api/v1/auth/me", headers=member).status_code == 200
     assert client.get("/api/v1/api-keys", headers=member).status_code == 200
+
+
+def test_admin_routes_live_in_one_router_module(client: TestClient) -> None:
+    under_admin = [r for _m, p, r in _api_routes(client) if p.startswith("/api/v1/admin/")]
+    assert {r.path for r in under_admin} >= {
+        "/api/v1/admin/audit",
+        "/api/v1/admin/usage",
+        "/api/v1/admin/index/check",
+        "/api/v1/admin/index/rebuild",
+    }
+    assert {r.endpoint.__module__ for r in under_admin} == {"docent.api.routes.admin"}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.conftest import MEMBER_PASSWORD, Api, assert_error
 from tests.samples import sample_files
@@ -88,10 +89,12 @@ def test_a_follow_up_uses_the_session(client: TestClient, api: Api, admin: dict[
 
 
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events of an SSE body; keep-alive comments (`: ping`) are skipped, as clients do."""
     events = []
     for frame in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in frame.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
+        lines = dict(line.split(": ", 1) for line in frame.splitlines() if not line.startswith(":"))
+        if lines:
+            events.append((lines["event"], json.loads(lines["data"])))
     return events
 
 
@@ -215,3 +218,29 @@ def test_a_stream_closed_early_keeps_what_was_sent(
     assert answer["id"] == str(prepared.message_id)
     assert answer["text"] == "".join(event.text for event in sent[1:])
     assert answer["provider"] == "interrupted" and answer["citations"] == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_question_resolves_the_readers_scope_once(
+    client: TestClient, admin: dict[str, str], corpus: list[dict[str, Any]], stream: bool
+) -> None:
+    """The group memberships (what the asker may read) are read once per question, and that scope serves the
+    answer cache's lookup, retrieval and the cache's store alike."""
+    engine = client.app.state.container.database.engine  # type: ignore[attr-defined]
+    membership_reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "group_memberships" in statement:
+            membership_reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.post(
+            "/api/v1/chat",
+            json={"question": "When are expense reports due?", "stream": stream},
+            headers=admin,
+        )
+        assert response.status_code == 200 and "30 days" in response.text
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(membership_reads) == 1

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from docent.adapters import build_provider_chain
 from docent.answer.types import AnswerRequest, Passage
 from docent.config import Settings
-from docent.container import build_provider_chain
 from docent.llm.chat import ChatMessage, ChatModelError, ChatModelUnavailable
 from docent.llm.llamacpp_chat import LlamaCppChatModel
 from tests.conftest import Api, make_settings, start_client
@@ -158,10 +158,12 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events of an SSE body; keep-alive comments (`: ping`, sent while the model loads) are skipped."""
     frames = (
-        dict(line.split(": ", 1) for line in frame.splitlines()) for frame in body.strip().split("\n\n")
+        dict(line.split(": ", 1) for line in frame.splitlines() if not line.startswith(":"))
+        for frame in body.strip().split("\n\n")
     )
-    return [(frame["event"], json.loads(frame["data"])) for frame in frames]
+    return [(frame["event"], json.loads(frame["data"])) for frame in frames if frame]
 
 
 @pytest.mark.slow

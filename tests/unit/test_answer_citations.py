@@ -19,7 +19,7 @@ from docent.answer.citations import (
     snippet_in,
 )
 from docent.answer.extractive import best_snippet
-from docent.answer.types import Passage
+from docent.answer.types import Passage, dump_citations, load_citations
 
 
 def passage(text: str, chunk_id: int = 1, **overrides: object) -> Passage:
@@ -174,8 +174,12 @@ def test_citations_quote_the_chunk_sentence_closest_to_the_claim() -> None:
         ("Policies", "Leave"),
         0.5,
     )
-    assert one.as_dict()["document_id"] == str(uuid.UUID(int=1))
-    assert one.as_dict()["section"] == ["Policies", "Leave"]
+    (shown,) = dump_citations([one])
+    assert shown["document_id"] == str(uuid.UUID(int=1))
+    assert shown["section"] == ["Policies", "Leave"]
+    assert load_citations([shown]) == (one,)
+    assert one.label() == "[1] Doc 1 (page 3, Policies > Leave)"
+    assert one.label(with_version=True) == "[1] Doc 1 (v1, page 3, Policies > Leave)"
 
 
 def test_a_marker_after_the_full_stop_belongs_to_the_sentence_before() -> None:

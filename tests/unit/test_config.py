@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from docent.config import ConfigurationError, Environment, Settings
+from docent.config import ANSWER_SHAPING_SETTINGS, OTHER_SETTINGS, ConfigurationError, Environment, Settings
 
 
 def _settings(**values: object) -> Settings:
@@ -45,3 +45,12 @@ def test_storage_dir_follows_the_data_dir(tmp_path: object) -> None:
 def test_the_secret_key_never_shows_in_repr() -> None:
     settings = _settings(secret_key="a-very-secret-signing-key-0123456789")
     assert "a-very-secret-signing-key" not in repr(settings)
+
+
+def test_every_setting_is_declared_answer_shaping_or_not() -> None:
+    """A new setting must be put in one of the two sets (docent.config): the answer cache's key is made of
+    the first, so a setting that shapes answers cannot be left out of it unnoticed."""
+    fields = set(Settings.model_fields)
+    assert ANSWER_SHAPING_SETTINGS.isdisjoint(OTHER_SETTINGS)
+    assert fields - ANSWER_SHAPING_SETTINGS - OTHER_SETTINGS == set(), "classify these settings"
+    assert (ANSWER_SHAPING_SETTINGS | OTHER_SETTINGS) - fields == set(), "these settings no longer exist"

@@ -8,14 +8,15 @@ misses: an answer never fails because its cache did.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import TypeAdapter
 
 from cachetools import TLRUCache
 
@@ -62,45 +63,15 @@ class CachedAnswer:
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "text": self.text,
-                "citations": [citation.as_dict() for citation in self.citations],
-                "provider": self.provider,
-                "model": self.model,
-                "abstained": self.abstained,
-                "rewritten": self.rewritten,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        return _CACHED.dump_json(self).decode()
 
     @classmethod
     def from_json(cls, data: str | bytes) -> CachedAnswer:
-        """Raises ValueError (or KeyError, TypeError) when `data` is not a cached answer."""
-        value = json.loads(data)
-        return cls(
-            text=str(value["text"]),
-            citations=tuple(_citation(c) for c in value["citations"]),
-            provider=str(value["provider"]),
-            model=str(value["model"]),
-            abstained=bool(value["abstained"]),
-            rewritten=str(value["rewritten"]),
-        )
+        """Raises ValueError when `data` is not a cached answer."""
+        return _CACHED.validate_json(data)
 
 
-def _citation(value: dict[str, Any]) -> Citation:
-    return Citation(
-        number=int(value["number"]),
-        chunk_id=int(value["chunk_id"]),
-        document_id=uuid.UUID(value["document_id"]),
-        title=str(value["title"]),
-        version=int(value["version"]),
-        page=None if value["page"] is None else int(value["page"]),
-        section=tuple(str(s) for s in value["section"]),
-        snippet=str(value["snippet"]),
-        score=float(value["score"]),
-    )
+_CACHED: TypeAdapter[CachedAnswer] = TypeAdapter(CachedAnswer)
 
 
 class AnswerCache(Protocol):
@@ -182,7 +153,7 @@ class RedisAnswerCache:
             return None
         try:
             return CachedAnswer.from_json(data)
-        except (ValueError, KeyError, TypeError):
+        except ValueError:  # pydantic's ValidationError is one
             _log.warning("answer_cache_unreadable", key=key)
             return None
 

@@ -42,6 +42,9 @@ class ProviderStatus(StrEnum):
     FAILED = "failed"  # the stream ended in an error; the text is what the reader was sent
     INTERRUPTED = "interrupted"  # the reader went away; the text is what the reader was sent
 
+# What a local model's prompt holds besides passages and history: the instructions, the question and the
+# chat template, as counted by the over-estimating `count_tokens`.
+_LOCAL_PROMPT_OVERHEAD_TOKENS = 512
 
 ChainEvent = Token | Citations | Done | Error
 
@@ -82,6 +85,16 @@ class LLMAnswerer:
         self._temperature = temperature
         self._context_tokens = context_tokens
         self._history_tokens = history_tokens
+
+    @classmethod
+    def within_window(cls, chat: ChatModel, window: int, max_tokens: int) -> LLMAnswerer:
+        """An answerer whose prompt and reply of up to `max_tokens` fit in a local model's `window` (llama.cpp
+        refuses a longer prompt): passages and history get what remote models get (3000 and 1000 tokens) when
+        there is room, else three quarters and one quarter of what is left."""
+        room = window - max_tokens - _LOCAL_PROMPT_OVERHEAD_TOKENS
+        context = min(3000, max(256, room * 3 // 4))  # a tiny window still gets the best passage
+        history = min(1000, max(0, room - context))
+        return cls(chat, max_tokens=max_tokens, context_tokens=context, history_tokens=history)
 
     @property
     def provider(self) -> str:

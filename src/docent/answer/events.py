@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from docent.answer.types import Citation, Usage
+from docent.answer.types import Citation, Usage, cost_json, dump_citations, usage_json
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Citations:
     citations: tuple[Citation, ...]
 
     def payload(self) -> dict[str, object]:
-        return {"citations": [citation.as_dict() for citation in self.citations]}
+        return {"citations": dump_citations(self.citations)}
 
 
 @dataclass(frozen=True)
@@ -54,17 +54,11 @@ class Done:
 
     def payload(self) -> dict[str, object]:
         return {
-            "usage": {
-                "prompt_tokens": self.usage.prompt_tokens,
-                "completion_tokens": self.usage.completion_tokens,
-                "total_tokens": self.usage.total_tokens,
-                "estimated": self.usage.estimated,
-            },
+            "usage": usage_json(self.usage),
             "provider": self.provider,
             "model": self.model,
             "latency_ms": round(self.latency_ms, 1),
-            # A string, so that no client rounds money through a binary float.
-            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "cost_usd": cost_json(self.cost_usd),
             "cached": self.cached,
         }
 

@@ -5,7 +5,8 @@ The key is a hash of everything an answer depends on:
 * the organisation, and the question normalised (`normalise_question`);
 * the conversation shown to the answerer (a language model reads it, so an answer given inside one
   conversation is never served inside another, and never to another person who did not send it);
-* the search filters, and `setup`: the answerers in order and the settings that shape retrieval;
+* the search filters, and `setup` (`answer_setup`): the answerers in order, the embedding model, and every
+  setting that shapes an answer (`docent.config.ANSWER_SHAPING_SETTINGS`);
 * the state of every document the asker may read (`readable_state`): each one's id, indexed version and
   latest version, read through the same permission filter retrieval uses.
 
@@ -36,6 +37,7 @@ from docent.answer.chain import ChainEvent
 from docent.answer.events import Citations, Done, Token
 from docent.answer.extractive import pieces
 from docent.answer.types import Answer, Turn
+from docent.config import Settings, answer_shaping_values
 from docent.db.uow import UnitOfWork
 from docent.types import ReaderScope, SearchFilters
 
@@ -55,6 +57,16 @@ def readable_state(rows: Iterable[tuple[str, str | None, int]]) -> str:
     """A digest of (document id, indexed version id, latest version number) rows, whatever their order."""
     lines = sorted(f"{document}:{indexed or '-'}:{latest}" for document, indexed, latest in rows)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def answer_setup(settings: Settings, answerers: Iterable[str], embedder_id: str) -> str:
+    """What shapes an answer besides the question and the documents: the answerers (`provider:model`, in
+    the order they are tried), the embedding model, and the answer-shaping settings, which are derived from
+    the settings' own classification so that a new one cannot be left out."""
+    return json.dumps(
+        {"answerers": list(answerers), "embedder": embedder_id, "settings": answer_shaping_values(settings)},
+        sort_keys=True,
+    )
 
 
 def answer_key(

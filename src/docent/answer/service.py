@@ -1,15 +1,17 @@
-"""The chat service: a question, in a session, to a grounded answer that is streamed and then kept.
+"""Asking: a question, in a session, to a grounded answer that is streamed and then kept.
 
-Three short phases, so that no transaction stays open while a model writes (SQLite has one writer):
-`prepare` reads the caller's session and retrieves with the caller's permissions in read units of work;
-`stream` runs the provider chain outside any transaction; when the stream ends (finished, failed, or
-closed because the reader went away) one short write unit of work keeps the question and what was
-answered, with its usage, cost and timings.
+Three short phases, so that no transaction stays open while a model writes (SQLite has one writer), which is
+why this service opens its own units of work instead of using the caller's: `prepare` resolves the asker's
+reader scope once, reads the session and looks the question up in one read unit of work, then retrieves
+with that scope in another (after the follow-up is rewritten, which may call a model); `stream` runs the
+provider chain outside any transaction; when the stream ends (finished, failed, or closed because the reader
+went away) one short write unit of work keeps the question and what was answered, with its usage, cost and
+timings. The scope resolved in `prepare` travels in `Prepared` to everything after it.
 
 With an answer cache (`AnswerRecall`), `prepare` first looks the question up under the asker's readable
 documents; a hit is streamed again without rewriting, retrieving or asking any model, and kept in the
 session like any answer (with no tokens and no cost). Only finished answers of the preferred answerer are
-remembered (see `_worth_remembering`).
+remembered (see `_worth_remembering`). Sessions, feedback and usage are `docent.answer.history`.
 """
 
 from __future__ import annotations
@@ -24,16 +26,16 @@ from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
 from docent.answer.events import Error, Meta, StreamEvent, Token
 from docent.answer.recall import AnswerRecall, Lookup, replay
-from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage
-from docent.answer.usage import UsageReport
-from docent.auth.policy import Principal, reader_scope
-from docent.db.tables import ChatMessage, ChatSession, Feedback, utcnow
+from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage, cost_json, dump_citations
+from docent.auth.groups import scope_of
+from docent.auth.policy import Principal
+from docent.db.tables import ChatMessage, ChatSession, utcnow
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.chat import ChatModelError
 from docent.observability.logs import get_logger
 from docent.search.retrieve import Retriever, SearchMode
-from docent.types import Page, PageRequest, SearchFilters
+from docent.types import ReaderScope, SearchFilters
 
 _log = get_logger(__name__)
 
@@ -46,6 +48,7 @@ class Prepared:
     """A question ready to be answered: ids decided in advance, so the stream can name them first."""
 
     principal: Principal
+    scope: ReaderScope  # resolved once, in `prepare`
     session_id: uuid.UUID
     new_session: bool
     user_message_id: uuid.UUID
@@ -110,26 +113,21 @@ class ChatService:
         of naming a session. `model` names one answerer of the chain (then only it answers, the last resort
         standing by); None or `docent` leaves the choice to the chain. Raises DocentError (not found,
         validation)."""
-        question = question.strip()
-        if not question or len(question) > MAX_QUESTION_CHARS:
-            raise DocentError(
-                ErrorCode.VALIDATION_ERROR, f"The question has 1 to {MAX_QUESTION_CHARS} characters."
-            )
+        question = _checked(question)
         try:
             answerer = self._chain.choose(model)
         except ValueError as exc:
             raise DocentError(ErrorCode.VALIDATION_ERROR, str(exc)) from None
-        if session_id is not None:
-            with self._database.unit_of_work(write=False) as uow:
-                chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
-                if chat is None:
-                    raise DocentError(ErrorCode.NOT_FOUND, "No such chat session.")
-                history = tuple(
-                    Turn("user" if m.role == "user" else "assistant", m.text)
-                    for m in uow.chat.messages(session_id, last=self._history)
-                )
         started = time.perf_counter()
-        lookup = self._look_up(principal, question, history, filters, answerer)
+        with self._database.unit_of_work(write=False) as uow:
+            scope = scope_of(uow, principal)
+            if session_id is not None:
+                history = self._session_history(uow, principal, session_id)
+            lookup = (
+                self._recall.look_up(uow, scope, question, history, filters, answerer)
+                if self._recall
+                else None
+            )
         passages: tuple[Passage, ...] = ()
         if lookup is not None and lookup.hit is not None:
             # The conversation is part of the key, so the stored standalone question is this one's too.
@@ -137,9 +135,10 @@ class ChatService:
         else:
             rewritten = self._chain.rewrite(question, history, answerer).question
             started = time.perf_counter()
-            passages = self.retrieve(principal, rewritten, filters)
+            passages = self._passages(scope, rewritten, filters)
         return Prepared(
             principal=principal,
+            scope=scope,
             session_id=session_id or uuid.uuid4(),
             new_session=session_id is None,
             user_message_id=uuid.uuid4(),
@@ -155,14 +154,23 @@ class ChatService:
     def retrieve(
         self, principal: Principal, query: str, filters: SearchFilters | None = None
     ) -> tuple[Passage, ...]:
+        """The passages `prepare` would hand the chain for `query` (for benches that study them)."""
+        with self._database.unit_of_work(write=False) as uow:
+            scope = scope_of(uow, principal)
+        return self._passages(scope, query, filters)
+
+    def _passages(self, scope: ReaderScope, query: str, filters: SearchFilters | None) -> tuple[Passage, ...]:
         """Hybrid search ranks the passages; each carries its cosine similarity to the query as its score
         (0 when the vector ranking, DOCENT_SEARCH_CANDIDATES deep, did not reach it), which is what the
         relevance threshold compares."""
-        query = query[:_RETRIEVAL_QUERY_CHARS]
         with self._database.unit_of_work(write=False) as uow:
-            scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
             found = self._retriever.search(
-                uow, scope, query, mode=SearchMode.HYBRID, top_k=self._top_k, filters=filters
+                uow,
+                scope,
+                query[:_RETRIEVAL_QUERY_CHARS],
+                mode=SearchMode.HYBRID,
+                top_k=self._top_k,
+                filters=filters,
             )
         cosine = found.cosines
         return tuple(
@@ -237,59 +245,15 @@ class ChatService:
             prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
         )
 
-    # ---------- history, feedback, usage (in the caller's unit of work) ----------
-
-    def sessions(self, uow: UnitOfWork, principal: Principal, request: PageRequest) -> Page[ChatSession]:
-        return uow.chat.page_sessions(principal.org_id, principal.user_id, request)
-
-    def session(
+    def _session_history(
         self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID
-    ) -> tuple[ChatSession, list[ChatMessage]]:
-        chat = self._own_session(uow, principal, session_id)
-        return chat, uow.chat.messages(chat.id)
-
-    def delete_session(self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID) -> None:
-        uow.chat.delete_session(self._own_session(uow, principal, session_id))
-        uow.flush()
-
-    def rate(
-        self, uow: UnitOfWork, principal: Principal, message_id: uuid.UUID, rating: str, comment: str | None
-    ) -> Feedback:
-        """One rating per user and answer; rating again replaces it."""
-        message = uow.chat.get_own_message(principal.org_id, principal.user_id, message_id)
-        if message is None or message.role != "assistant":
-            raise DocentError(ErrorCode.NOT_FOUND, "No such answer.")
-        feedback = uow.chat.upsert_feedback(message.id, principal.user_id, rating, comment)
-        uow.flush()
-        return feedback
-
-    def usage(
-        self, uow: UnitOfWork, principal: Principal, start: datetime | None, end: datetime | None
-    ) -> UsageReport:
-        """Answers, tokens and cost of the organisation in [start, end), in total and by user, model, day."""
-        return UsageReport.of(uow.chat.answers_in(principal.org_id, start, end))
-
-    def _own_session(self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID) -> ChatSession:
-        chat = uow.chat.get_session(principal.org_id, principal.user_id, session_id)
-        if chat is None:
+    ) -> tuple[Turn, ...]:
+        if uow.chat.get_session(principal.org_id, principal.user_id, session_id) is None:
             raise DocentError(ErrorCode.NOT_FOUND, "No such chat session.")
-        return chat
-
-    # ---------- the answer cache ----------
-
-    def _look_up(
-        self,
-        principal: Principal,
-        question: str,
-        history: tuple[Turn, ...],
-        filters: SearchFilters | None,
-        answerer: str | None,
-    ) -> Lookup | None:
-        if self._recall is None:
-            return None
-        with self._database.unit_of_work(write=False) as uow:
-            scope = reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
-            return self._recall.look_up(uow, scope, question, history, filters, answerer)
+        return tuple(
+            Turn("user" if m.role == "user" else "assistant", m.text)
+            for m in uow.chat.messages(session_id, last=self._history)
+        )
 
     def _remember(self, prepared: Prepared, answer: Answer) -> None:
         """Called once the answer is whole and kept; a failure here is logged, never the reader's problem."""
@@ -300,8 +264,9 @@ class ChatService:
             return
         try:
             with self._database.unit_of_work(write=False) as uow:
-                scope = reader_scope(prepared.principal, uow.groups.group_ids_of(prepared.principal.user_id))
-                self._recall.remember(uow, scope, lookup, CachedAnswer.of(answer, prepared.rewritten))
+                self._recall.remember(
+                    uow, prepared.scope, lookup, CachedAnswer.of(answer, prepared.rewritten)
+                )
         except Exception:  # the answer was delivered and kept; only the cache entry is lost
             _log.exception("answer_not_cached", message_id=str(prepared.message_id))
 
@@ -334,37 +299,45 @@ class ChatService:
             now = utcnow()
             chat.updated_at = now
             uow.flush()  # the session row first: messages refer to it
-            uow.chat.add_message(
-                ChatMessage(
-                    id=prepared.user_message_id,
-                    session_id=prepared.session_id,
-                    role="user",
-                    text=prepared.question,
-                    citations=[],
-                    rewritten_question=prepared.rewritten
-                    if prepared.rewritten != prepared.question
-                    else None,
-                    created_at=prepared.asked_at,
-                )
-            )
-            uow.chat.add_message(_assistant_message(prepared, answer, generation_ms, now))
+            uow.chat.add_message(_question_message(prepared))
+            uow.chat.add_message(_answer_message(prepared, answer, generation_ms, now))
             uow.commit()
 
 
-def _assistant_message(
-    prepared: Prepared, answer: Answer, generation_ms: float, now: datetime
-) -> ChatMessage:
+def _checked(question: str) -> str:
+    question = question.strip()
+    if not question or len(question) > MAX_QUESTION_CHARS:
+        raise DocentError(
+            ErrorCode.VALIDATION_ERROR, f"The question has 1 to {MAX_QUESTION_CHARS} characters."
+        )
+    return question
+
+
+def _question_message(prepared: Prepared) -> ChatMessage:
+    rewritten = prepared.rewritten if prepared.rewritten != prepared.question else None
+    return ChatMessage(
+        id=prepared.user_message_id,
+        session_id=prepared.session_id,
+        role="user",
+        text=prepared.question,
+        citations=[],
+        rewritten_question=rewritten,
+        created_at=prepared.asked_at,
+    )
+
+
+def _answer_message(prepared: Prepared, answer: Answer, generation_ms: float, now: datetime) -> ChatMessage:
     return ChatMessage(
         id=prepared.message_id,
         session_id=prepared.session_id,
         role="assistant",
         text=answer.text,
-        citations=[citation.as_dict() for citation in answer.citations],
+        citations=dump_citations(answer.citations),
         provider=answer.provider,
         model=answer.model,
         prompt_tokens=answer.usage.prompt_tokens,
         completion_tokens=answer.usage.completion_tokens,
-        cost_usd=None if answer.cost_usd is None else str(answer.cost_usd),
+        cost_usd=cost_json(answer.cost_usd),
         retrieval_ms=round(prepared.retrieval_ms),
         generation_ms=round(generation_ms),
         created_at=now,

@@ -1,11 +1,19 @@
-"""Values of the answer path: what retrieval hands over, what an answer cites, what a request carries."""
+"""Values of the answer path: what retrieval hands over, what an answer cites, what a request carries.
+
+`Answer`, its `Citation`s and its `Usage` are the one model of an answer: the HTTP reply, the SSE events,
+the OpenAI-compatible chunks, the stored chat message and the answer cache all show them through the
+serializers below (`dump_citations`, `usage_json`, `cost_json`), never by listing their fields again.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 from docent.llm.chat import Usage
 
@@ -17,6 +25,10 @@ __all__ = [
     "Passage",
     "Turn",
     "Usage",
+    "cost_json",
+    "dump_citations",
+    "load_citations",
+    "usage_json",
 ]
 
 # What every answerer says when the documents do not hold the answer: plain, and the same everywhere, so
@@ -52,19 +64,12 @@ class Citation:
     snippet: str
     score: float
 
-    def as_dict(self) -> dict[str, object]:
-        """The JSON shape clients receive."""
-        return {
-            "number": self.number,
-            "chunk_id": self.chunk_id,
-            "document_id": str(self.document_id),
-            "title": self.title,
-            "version": self.version,
-            "page": self.page,
-            "section": list(self.section),
-            "snippet": self.snippet,
-            "score": self.score,
-        }
+    def label(self, *, with_version: bool = False) -> str:
+        """`[1] Title (page 2, A > B)`: how a citation is named to a reader in plain text."""
+        where = [f"v{self.version}"] if with_version else []
+        where += [f"page {self.page}"] if self.page is not None else []
+        where += [" > ".join(self.section)] if self.section else []
+        return f"[{self.number}] {self.title}" + (f" ({', '.join(where)})" if where else "")
 
 
 @dataclass(frozen=True)
@@ -102,3 +107,33 @@ class Answer:
     latency_ms: float = 0.0
     failures: tuple[str, ...] = field(default=())
     cached: bool = False
+
+
+_CITATIONS: TypeAdapter[tuple[Citation, ...]] = TypeAdapter(tuple[Citation, ...])
+
+
+def dump_citations(citations: Iterable[Citation]) -> list[dict[str, Any]]:
+    """Citations as JSON values: `document_id` a string, `section` a list."""
+    dumped: list[dict[str, Any]] = _CITATIONS.dump_python(tuple(citations), mode="json")
+    return dumped
+
+
+def load_citations(value: object) -> tuple[Citation, ...]:
+    """The inverse of `dump_citations`. Raises pydantic's ValidationError (a ValueError)."""
+    return _CITATIONS.validate_python(value)
+
+
+def usage_json(usage: Usage, *, with_estimated: bool = True) -> dict[str, Any]:
+    """Tokens as every reply shows them; `estimated` (counted by the adapter, not the provider) only where
+    the reply's shape has it (the SSE `done` event)."""
+    tokens: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    return {**tokens, "estimated": usage.estimated} if with_estimated else tokens
+
+
+def cost_json(cost_usd: Decimal | None) -> str | None:
+    """Money as a decimal string, so that no client rounds it through a binary float."""
+    return None if cost_usd is None else str(cost_usd)

@@ -83,8 +83,6 @@ def create_app(
         health,
     ):
         app.include_router(module.router)
-    app.include_router(admin.index_router)
-    app.include_router(chat.usage_router)
     return app
 
 

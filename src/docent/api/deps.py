@@ -1,34 +1,100 @@
-"""Request-scoped dependencies: the container, the unit of work, the caller and the caller's context."""
+"""Request-scoped dependencies: the caller, the request's unit of work, and the services routes call.
+
+Three rules keep transactions (and SQLite's one write lock) out of route signatures:
+
+* `PrincipalDep` authenticates the caller in a short read-only unit of work of its own, for every route:
+  it never takes the write lock, so a read neither waits for ingestion nor holds it up. Nothing is written
+  to authenticate; an API key's last use is recorded after the response (`KeyUseRecorder`).
+* `ReadOnlyDep` is the unit of work of a route that only reads, whatever its method (POST /search).
+* `TransactionDep` is the one transaction of a route that writes: committed when the route returns, rolled
+  back if it raises, except that an error raised with `keep_writes` (a failed login, a reused refresh token
+  revoking its family) commits what was recorded first. It is lazy: SQLAlchemy begins the transaction (on
+  SQLite `BEGIN IMMEDIATE`, the write lock) only when the route first touches the database, so a route that
+  streams an upload or fetches a URL before writing holds no lock while it waits. That is why there is no
+  second kind of transaction for such routes: they take this one, and touch it only once they write.
+
+Routes are given the service they use (`ChatServiceDep`, `DocumentServiceDep`, ...), never the container.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from docent.auth.audit import RequestContext
+from docent.answer.history import ChatHistory
+from docent.answer.service import ChatService
+from docent.api.streaming import EventStreams
+from docent.auth.api_keys import ApiKeyService
+from docent.auth.audit import AuditService, RequestContext
+from docent.auth.groups import GroupService
 from docent.auth.policy import Principal, ensure_admin
+from docent.auth.service import AuthService
+from docent.auth.users import UserService
+from docent.config import Settings
 from docent.container import Container
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
+from docent.ingest.from_url import UrlIngestService
+from docent.ingest.service import DocumentService
+from docent.jobs.service import JobService
+from docent.llm.ports import Embedder
+from docent.search.maintenance import IndexMaintenance
+from docent.search.retrieve import Retriever
+from docent.storage.blobs import BlobStore
 
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key.")
 
 
-def get_container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-def unit_of_work(request: Request) -> Iterator[UnitOfWork]:
-    """The request's one transaction: committed when the route returns, rolled back if it raises."""
-    database = get_container(request).database
-    with database.unit_of_work(write=request.method not in _READ_METHODS) as uow:
+def _part(read: Callable[[Container], Any]) -> Any:
+    """A dependency giving one part of the app's container."""
+
+    def dependency(request: Request) -> Any:
+        return read(_container(request))
+
+    return Depends(dependency)
+
+
+SettingsDep = Annotated[Settings, _part(lambda c: c.settings)]
+AuthServiceDep = Annotated[AuthService, _part(lambda c: c.auth)]
+UserServiceDep = Annotated[UserService, _part(lambda c: c.users)]
+GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
+ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
+AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
+DocumentServiceDep = Annotated[DocumentService, _part(lambda c: c.documents)]
+UrlIngestServiceDep = Annotated[UrlIngestService, _part(lambda c: c.url_ingest)]
+BlobStoreDep = Annotated[BlobStore, _part(lambda c: c.blobs)]
+JobServiceDep = Annotated[JobService, _part(lambda c: c.jobs)]
+RetrieverDep = Annotated[Retriever, _part(lambda c: c.retriever)]
+ChatServiceDep = Annotated[ChatService, _part(lambda c: c.chat)]
+ChatHistoryDep = Annotated[ChatHistory, _part(lambda c: c.history)]
+EmbedderDep = Annotated[Embedder, _part(lambda c: c.embedder)]
+IndexMaintenanceDep = Annotated[
+    IndexMaintenance, _part(lambda c: IndexMaintenance(c.database, c.blobs, c.embedder, c.retriever))
+]
+EventStreamsDep = Annotated[EventStreams, _part(lambda c: EventStreams(c.settings.sse_ping_seconds))]
+ReadinessDep = Annotated[dict[str, str], _part(lambda c: c.readiness())]
+
+
+# ---------- units of work ----------
+
+
+def read_only(request: Request) -> Iterator[UnitOfWork]:
+    with _container(request).database.unit_of_work(write=False) as uow:
+        yield uow
+
+
+def transaction(request: Request) -> Iterator[UnitOfWork]:
+    with _container(request).database.unit_of_work() as uow:
         try:
             yield uow
         except DocentError as error:
@@ -38,8 +104,11 @@ def unit_of_work(request: Request) -> Iterator[UnitOfWork]:
         uow.commit()
 
 
-def request_context(request: Request) -> RequestContext:
-    settings = get_container(request).settings
+ReadOnlyDep = Annotated[UnitOfWork, Depends(read_only, scope="function")]
+TransactionDep = Annotated[UnitOfWork, Depends(transaction, scope="function")]
+
+
+def request_context(request: Request, settings: SettingsDep) -> RequestContext:
     ip = request.client.host if request.client else None
     forwarded = request.headers.get("x-forwarded-for")
     if settings.trust_forwarded_for and forwarded:
@@ -47,75 +116,44 @@ def request_context(request: Request) -> RequestContext:
     return RequestContext(ip=ip, request_id=request.state.request_id)
 
 
-def read_unit_of_work(request: Request) -> Iterator[UnitOfWork]:
-    """A read-only transaction for routes that only read, whatever their method (e.g. POST /search): on
-    SQLite it never takes the write lock, so it neither waits for ingestion nor holds it up."""
-    with get_container(request).database.unit_of_work(write=False) as uow:
-        yield uow
-
-
-ContainerDep = Annotated[Container, Depends(get_container)]
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
-ReadUnitOfWorkDep = Annotated[UnitOfWork, Depends(read_unit_of_work, scope="function")]
 ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
-CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+# ---------- the caller ----------
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def current_principal(request: Request, uow: UnitOfWorkDep, credentials: CredentialsDep) -> Principal:
-    return await _authenticate(request, uow, credentials)
+def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    """The caller's credential: where another source (a session cookie) is added, the one place."""
+    del request  # a cookie source reads it
+    return bearer.credentials if bearer is not None and bearer.credentials else None
 
 
-async def standalone_principal(request: Request, credentials: CredentialsDep) -> Principal:
-    """The caller, authenticated in a transaction of its own that ends at once: for routes that read a long
-    body (uploads) or wait on the network (URL fetches) before they write, so SQLite's write lock is not
-    held all that time; the route's own unit of work begins only when it first touches the database."""
-    database = get_container(request).database
-
-    def authenticate() -> Principal:
-        with database.unit_of_work() as uow:
-            try:
-                principal = _authenticate_sync(request, uow, credentials)
-            except DocentError as error:
-                if error.keep_writes:
-                    uow.commit()
-                raise
-            uow.commit()
-            return principal
-
-    principal = await run_in_threadpool(authenticate)
-    _bind_user(request, principal)
-    return principal
-
-
-async def _authenticate(
-    request: Request, uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    principal = await run_in_threadpool(_authenticate_sync, request, uow, credentials)
-    _bind_user(request, principal)
-    return principal
-
-
-def _authenticate_sync(
-    request: Request, uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None
-) -> Principal:
-    if credentials is None or not credentials.credentials:
+async def current_principal(request: Request, background: BackgroundTasks, bearer: BearerDep) -> Principal:
+    credential = _credential(request, bearer)
+    if credential is None:
         raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return get_container(request).auth.authenticate(uow, credentials.credentials)
-    except DocentError as error:
-        error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
-        raise
-
-
-def _bind_user(request: Request, principal: Principal) -> None:
+    container = _container(request)
+    principal = await run_in_threadpool(_authenticate, container, credential)
+    key_id = principal.api_key_id
+    if key_id is not None and container.key_uses.due(key_id):
+        background.add_task(container.key_uses.record, key_id)  # after the response, in a thread
     request.state.user_id = str(principal.user_id)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+    return principal
+
+
+def _authenticate(container: Container, credential: str) -> Principal:
+    with container.database.unit_of_work(write=False) as uow:
+        try:
+            return container.auth.authenticate(uow, credential)
+        except DocentError as error:
+            error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+            raise
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-StandalonePrincipalDep = Annotated[Principal, Depends(standalone_principal)]
 
 
 def require_admin(principal: PrincipalDep) -> Principal:
@@ -124,10 +162,3 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
-
-
-def require_standalone_admin(principal: StandalonePrincipalDep) -> Principal:
-    """An admin, authenticated in a transaction of its own: for routes that run their own transactions
-    (an index rebuild), which must not wait for a write lock their own request holds."""
-    ensure_admin(principal)
-    return principal

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from cachetools import TTLCache
+from sqlalchemy.exc import SQLAlchemyError
 
 from docent.auth import audit
 from docent.auth.audit import RequestContext
 from docent.auth.policy import Principal
 from docent.auth.tokens import new_api_key
 from docent.db.tables import ApiKey
-from docent.db.uow import UnitOfWork
+from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
+from docent.observability.logs import get_logger
+
+_log = get_logger(__name__)
+
+# An API key's last use is written at most this often, so a busy integration does not write on every call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -65,3 +75,39 @@ class ApiKeyService:
             target_id=key.id,
             details={"prefix": key.prefix},
         )
+
+
+class KeyUseRecorder:
+    """Writes an API key's `last_used_at` apart from the requests that use the key.
+
+    A request that authenticates with a key only reads; this records the use afterwards (the HTTP layer runs
+    `record` once the response is sent), in a short write transaction of its own, at most once per key per
+    `resolution` in this process (`due`), and the UPDATE itself skips a key another process stamped within
+    it. So a GET never takes SQLite's write lock, and never fails with "database is locked" because uploads
+    hold it. A failed write is logged, never raised: the timestamp is a hint to the key's owner."""
+
+    def __init__(
+        self, database: Database, *, resolution: timedelta = LAST_USED_RESOLUTION, max_keys: int = 10_000
+    ) -> None:
+        self._database = database
+        self._resolution = resolution
+        self._lock = threading.Lock()
+        self._recent: TTLCache[uuid.UUID, bool] = TTLCache(max_keys, resolution.total_seconds())
+
+    def due(self, key_id: uuid.UUID) -> bool:
+        """Whether a use of `key_id` is still to be written in this resolution window."""
+        with self._lock:
+            return key_id not in self._recent
+
+    def record(self, key_id: uuid.UUID) -> None:
+        with self._lock:
+            if key_id in self._recent:  # another request of the same window got here first
+                return
+            self._recent[key_id] = True
+        now = datetime.now(UTC)
+        try:
+            with self._database.unit_of_work() as uow:
+                uow.api_keys.touch(key_id, now, unless_since=now - self._resolution)
+                uow.commit()
+        except SQLAlchemyError as exc:
+            _log.warning("api_key_use_not_recorded", key_id=str(key_id), error=type(exc).__name__)

@@ -6,11 +6,17 @@ import uuid
 
 from docent.auth import audit
 from docent.auth.audit import RequestContext
-from docent.auth.policy import Principal, ensure_admin
+from docent.auth.policy import Principal, ensure_admin, reader_scope
 from docent.db.tables import Group
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
-from docent.types import Page, PageRequest
+from docent.types import Page, PageRequest, ReaderScope
+
+
+def scope_of(uow: UnitOfWork, principal: Principal) -> ReaderScope:
+    """What `principal` may read, with their groups as they are in `uow`. The one place a scope is resolved
+    (one query); a request resolves it once and passes it down."""
+    return reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
 
 
 class GroupService:

@@ -18,9 +18,6 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.types import Role
 
-# An API key's last use is written at most this often, so a busy integration does not write on every call.
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
-
 
 @dataclass(frozen=True)
 class TokenPair:
@@ -114,7 +111,8 @@ class AuthService:
         return _principal(users[0], CredentialKind.COMMAND_LINE)
 
     def authenticate(self, uow: UnitOfWork, credential: str) -> Principal:
-        """Resolve a bearer credential (access token or API key) against the database's current state."""
+        """Resolve a bearer credential (access token or API key) against the database's current state. Only
+        reads: an API key's last use is written apart (`docent.auth.api_keys.KeyUseRecorder`)."""
         if looks_like_api_key(credential):
             return self._authenticate_api_key(uow, credential)
         claims = self._codec.decode(credential)
@@ -135,9 +133,6 @@ class AuthService:
             raise DocentError(ErrorCode.INVALID_TOKEN, "Unknown API key.")
         if key.revoked_at is not None or not user.is_active:
             raise DocentError(ErrorCode.TOKEN_REVOKED, "This API key no longer works.")
-        now = datetime.now(UTC)
-        if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
-            key.last_used_at = now
         return _principal(user, CredentialKind.API_KEY, api_key_id=key.id)
 
     def _find_login_user(self, uow: UnitOfWork, email: str, org_slug: str | None) -> User | None:

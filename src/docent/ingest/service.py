@@ -13,7 +13,8 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from docent.auth.audit import RequestContext, record
-from docent.auth.policy import Principal, ensure_admin, ensure_can_modify_document, reader_scope
+from docent.auth.groups import scope_of
+from docent.auth.policy import Principal, ensure_admin, ensure_can_modify_document
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Chunk, Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
@@ -89,7 +90,7 @@ class DocumentService:
     # ---------- readers ----------
 
     def scope(self, uow: UnitOfWork, principal: Principal) -> ReaderScope:
-        return reader_scope(principal, uow.groups.group_ids_of(principal.user_id))
+        return scope_of(uow, principal)
 
     def get(self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID) -> Document:
         document = uow.documents.get_readable(self.scope(uow, principal), document_id)

@@ -1,23 +1,29 @@
+"""/admin: the audit log, the usage sums, and the search index's check and rebuild (admins only)."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from docent.api.deps import AdminDep, ContainerDep, UnitOfWorkDep, require_admin, require_standalone_admin
+from docent.answer.usage import UsageReport
+from docent.api.deps import (
+    AdminDep,
+    AuditServiceDep,
+    ChatHistoryDep,
+    IndexMaintenanceDep,
+    ReadOnlyDep,
+    require_admin,
+)
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
-from docent.search.index_check import IndexReport, check_index, rebuild_index
+from docent.search.index_check import IndexReport
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-# The index routes run transactions of their own: the caller is authenticated in a separate one.
-index_router = APIRouter(
-    prefix=f"{API_PREFIX}/admin/index", tags=["admin"], dependencies=[Depends(require_standalone_admin)]
-)
 
 
 class AuditEventOut(OrmModel):
@@ -37,13 +43,58 @@ class AuditEventOut(OrmModel):
 )
 def list_audit_events(
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    audit: AuditServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     action: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
-    return page_out(container.audit.list(uow, admin, PageRequest(page, page_size), action), AuditEventOut)
+    return page_out(audit.list(uow, admin, PageRequest(page, page_size), action), AuditEventOut)
+
+
+class UsageSumOut(BaseModel):
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: str | None
+    unpriced_answers: int
+
+
+class KeyedUsageOut(UsageSumOut):
+    key: str
+
+
+class UsageReportOut(BaseModel):
+    total: UsageSumOut
+    by_user: list[KeyedUsageOut]
+    by_model: list[KeyedUsageOut]
+    by_day: list[KeyedUsageOut]
+
+
+def _usage_out(report: UsageReport) -> UsageReportOut:
+    def keyed(sums: dict[str, Any]) -> list[KeyedUsageOut]:
+        return [KeyedUsageOut(key=key, **value.as_dict()) for key, value in sorted(sums.items())]
+
+    return UsageReportOut(
+        total=UsageSumOut(**report.total.as_dict()),
+        by_user=keyed(report.by_user),
+        by_model=keyed(report.by_model),
+        by_day=keyed(report.by_day),
+    )
+
+
+@router.get("/usage", response_model=UsageReportOut, summary="Answers, tokens and cost by user, model, day")
+def usage(
+    admin: AdminDep,
+    history: ChatHistoryDep,
+    uow: ReadOnlyDep,
+    from_: Annotated[date | None, Query(alias="from", description="First day (UTC), included")] = None,
+    to: Annotated[date | None, Query(description="Last day (UTC), included")] = None,
+) -> UsageReportOut:
+    start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
+    end = datetime.combine(to + timedelta(days=1), time(), tzinfo=UTC) if to else None
+    return _usage_out(history.usage(uow, admin, start, end))
 
 
 class IndexReportOut(BaseModel):
@@ -59,28 +110,19 @@ def _report_out(report: IndexReport) -> IndexReportOut:
     )
 
 
-@index_router.post(
-    "/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
+# The index routes run transactions of their own (a rebuild commits batch by batch): they take no unit of
+# work from the request, and the caller was authenticated in a read-only one that has ended.
+@router.post(
+    "/index/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
 )
-def check_search_index(container: ContainerDep) -> IndexReportOut:
-    return _report_out(
-        check_index(
-            container.database, container.blobs, container.retriever.vectors, container.retriever.keywords
-        )
-    )
+def check_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
+    return _report_out(index.check())
 
 
-@index_router.post(
-    "/rebuild",
+@router.post(
+    "/index/rebuild",
     response_model=IndexReportOut,
     summary="Re-derive keyword rows and vectors, remove strays; other requests keep being answered",
 )
-def rebuild_search_index(container: ContainerDep) -> IndexReportOut:
-    report = rebuild_index(
-        container.database,
-        container.blobs,
-        container.embedder,
-        vectors=container.retriever.vectors,
-        keywords=container.retriever.keywords,
-    )
-    return _report_out(report)
+def rebuild_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
+    return _report_out(index.rebuild())

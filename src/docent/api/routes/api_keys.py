@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.deps import ApiKeyServiceDep, ContextDep, PrincipalDep, ReadOnlyDep, TransactionDep
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel
 
@@ -38,25 +38,29 @@ class ApiKeyList(BaseModel):
     "", status_code=status.HTTP_201_CREATED, response_model=NewApiKeyOut, summary="Create an API key"
 )
 def create_api_key(
-    body: ApiKeyIn, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    body: ApiKeyIn,
+    principal: PrincipalDep,
+    api_keys: ApiKeyServiceDep,
+    uow: TransactionDep,
+    context: ContextDep,
 ) -> NewApiKeyOut:
-    created = container.api_keys.create(uow, principal, body.name, context)
+    created = api_keys.create(uow, principal, body.name, context)
     return NewApiKeyOut.model_validate(
         {**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret}
     )
 
 
 @router.get("", response_model=ApiKeyList, summary="The caller's API keys (never their secrets)")
-def list_api_keys(principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> Any:
-    return {"items": container.api_keys.list(uow, principal)}
+def list_api_keys(principal: PrincipalDep, api_keys: ApiKeyServiceDep, uow: ReadOnlyDep) -> Any:
+    return {"items": api_keys.list(uow, principal)}
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
 def revoke_api_key(
     key_id: uuid.UUID,
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    api_keys: ApiKeyServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> None:
-    container.api_keys.revoke(uow, principal, key_id, context)
+    api_keys.revoke(uow, principal, key_id, context)

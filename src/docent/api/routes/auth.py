@@ -5,7 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, status
 from pydantic import BaseModel, Field
 
-from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, UnitOfWorkDep
+from docent.api.deps import (
+    AuthServiceDep,
+    ContextDep,
+    PrincipalDep,
+    ReadOnlyDep,
+    TransactionDep,
+    UserServiceDep,
+)
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import UserOut
 from docent.auth.service import TokenPair
@@ -42,8 +49,8 @@ class MeOut(UserOut):
     "/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)"
 )
 def login(
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    auth: AuthServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
     username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email")],
     password: Annotated[str, Form(min_length=1, max_length=256)],
@@ -51,28 +58,28 @@ def login(
         str | None, Form(max_length=100, description="Org slug, if the email is in several")
     ] = None,
 ) -> TokenOut:
-    return TokenOut.of(container.auth.login(uow, username, password, context, organization))
+    return TokenOut.of(auth.login(uow, username, password, context, organization))
 
 
 @router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token")
-def refresh(body: RefreshIn, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep) -> TokenOut:
-    return TokenOut.of(container.auth.refresh(uow, body.refresh_token, context))
+def refresh(body: RefreshIn, auth: AuthServiceDep, uow: TransactionDep, context: ContextDep) -> TokenOut:
+    return TokenOut.of(auth.refresh(uow, body.refresh_token, context))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End this login session")
 def logout(
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    auth: AuthServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
     body: LogoutIn | None = None,
 ) -> None:
-    container.auth.logout(uow, principal, body.refresh_token if body else None, context)
+    auth.logout(uow, principal, body.refresh_token if body else None, context)
 
 
 @router.get("/me", response_model=MeOut, summary="The caller")
-def me(principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> MeOut:
-    user = container.users.profile(uow, principal)
+def me(principal: PrincipalDep, users: UserServiceDep, uow: ReadOnlyDep) -> MeOut:
+    user = users.profile(uow, principal)
     return MeOut.model_validate(
         {**UserOut.model_validate(user).model_dump(), "credential": principal.credential}
     )

@@ -1,38 +1,32 @@
-"""POST /chat (JSON or SSE), the caller's chat sessions, feedback on answers, and the admins' usage sums."""
+"""POST /chat (JSON or SSE), the caller's chat sessions, and feedback on answers."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Generator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import anyio
-from fastapi import APIRouter, Depends, Query, Response, status
-from fastapi.sse import EventSourceResponse
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from docent.answer.chain import PROVIDER_FAILED
-from docent.answer.events import Error, StreamEvent, to_sse
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
-from docent.answer.usage import UsageReport
+from docent.answer.types import Citation, cost_json, usage_json
 from docent.api.deps import (
-    AdminDep,
-    ContainerDep,
+    ChatHistoryDep,
+    ChatServiceDep,
+    EventStreamsDep,
     PrincipalDep,
-    StandalonePrincipalDep,
-    UnitOfWorkDep,
-    require_admin,
+    ReadOnlyDep,
+    TransactionDep,
 )
 from docent.api.routes import API_PREFIX
 from docent.api.routes.search import FiltersIn
 from docent.api.schemas import OrmModel, PageOut, page_out
-from docent.errors import ErrorCode
+from docent.api.streaming import DocentEvents
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/chat", tags=["chat"])
-usage_router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
 def _not_blank(value: str) -> str:
@@ -57,18 +51,6 @@ class ChatIn(BaseModel):
     )
 
 
-class CitationOut(BaseModel):
-    number: int
-    chunk_id: int
-    document_id: uuid.UUID
-    title: str
-    version: int
-    page: int | None
-    section: list[str]
-    snippet: str
-    score: float
-
-
 class UsageOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -86,47 +68,31 @@ class UsageOut(BaseModel):
 
 class ChatOut(BaseModel):
     answer: str
-    citations: list[CitationOut]
+    citations: list[Citation]
     session_id: uuid.UUID
     message_id: uuid.UUID
     usage: UsageOut
 
-
-def _chat_out(result: ChatResult) -> ChatOut:
-    answer = result.answer
-    return ChatOut(
-        answer=answer.text,
-        citations=[CitationOut.model_validate(c.as_dict()) for c in answer.citations],
-        session_id=result.session_id,
-        message_id=result.message_id,
-        usage=UsageOut(
-            prompt_tokens=answer.usage.prompt_tokens,
-            completion_tokens=answer.usage.completion_tokens,
-            total_tokens=answer.usage.total_tokens,
-            cost_usd=None if answer.cost_usd is None else str(answer.cost_usd),
+    @classmethod
+    def of(cls, result: ChatResult) -> ChatOut:
+        answer = result.answer
+        tokens = usage_json(answer.usage, with_estimated=False)
+        usage = UsageOut(
+            **tokens,
+            cost_usd=cost_json(answer.cost_usd),
             provider=answer.provider,
             model=answer.model,
             retrieval_ms=round(result.retrieval_ms, 1),
             generation_ms=round(result.generation_ms, 1),
             cached=answer.cached,
-        ),
-    )
-
-
-async def _sse(events: Generator[StreamEvent, None, Any]) -> AsyncIterator[str]:
-    """The service's events as SSE frames; each step runs in a worker thread. However the response ends
-    (finished, or the client went away), the generator is closed, so the service keeps what was said."""
-    try:
-        while True:
-            event = await run_in_threadpool(next, events, None)
-            if event is None:
-                return
-            yield to_sse(event)
-    except Exception:  # after the first byte a failure is an event, never a stack trace
-        yield to_sse(Error(ErrorCode.INTERNAL_ERROR.value, "Internal server error."))
-    finally:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(events.close)
+        )
+        return cls(
+            answer=answer.text,
+            citations=list(answer.citations),
+            session_id=result.session_id,
+            message_id=result.message_id,
+            usage=usage,
+        )
 
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
@@ -141,18 +107,14 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
-def ask(body: ChatIn, principal: StandalonePrincipalDep, container: ContainerDep) -> Any:
-    chat = container.chat
+def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep) -> Any:
+    filters = body.filters.to_filters()
     prepared = chat.prepare(
-        principal,
-        body.question,
-        session_id=body.session_id,
-        filters=body.filters.to_filters(),
-        model=body.model,
+        principal, body.question, session_id=body.session_id, filters=filters, model=body.model
     )
     if body.stream:
-        return EventSourceResponse(_sse(chat.stream(prepared)), headers={"Cache-Control": "no-cache"})
-    return _chat_out(chat.answer(prepared))
+        return streams.respond(chat.stream(prepared), DocentEvents())
+    return ChatOut.of(chat.answer(prepared))
 
 
 class SessionOut(OrmModel):
@@ -166,7 +128,7 @@ class MessageOut(OrmModel):
     id: uuid.UUID
     role: str
     text: str
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     provider: str | None
     model: str | None
     prompt_tokens: int
@@ -187,21 +149,21 @@ class SessionDetailOut(SessionOut):
 )
 def list_sessions(
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    history: ChatHistoryDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    return page_out(container.chat.sessions(uow, principal, PageRequest(page, page_size)), SessionOut)
+    return page_out(history.sessions(uow, principal, PageRequest(page, page_size)), SessionOut)
 
 
 @router.get(
     "/sessions/{session_id}", response_model=SessionDetailOut, summary="One session with its messages"
 )
 def get_session(
-    session_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+    session_id: uuid.UUID, principal: PrincipalDep, history: ChatHistoryDep, uow: ReadOnlyDep
 ) -> Any:
-    chat, messages = container.chat.session(uow, principal, session_id)
+    chat, messages = history.session(uow, principal, session_id)
     return SessionDetailOut(
         **SessionOut.model_validate(chat).model_dump(),
         messages=[MessageOut.model_validate(m) for m in messages],
@@ -210,9 +172,9 @@ def get_session(
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a session")
 def delete_session(
-    session_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+    session_id: uuid.UUID, principal: PrincipalDep, history: ChatHistoryDep, uow: TransactionDep
 ) -> Response:
-    container.chat.delete_session(uow, principal, session_id)
+    history.delete_session(uow, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -235,55 +197,8 @@ def rate_answer(
     message_id: uuid.UUID,
     body: FeedbackIn,
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    history: ChatHistoryDep,
+    uow: TransactionDep,
 ) -> Any:
-    feedback = container.chat.rate(uow, principal, message_id, body.rating, body.comment)
+    feedback = history.rate(uow, principal, message_id, body.rating, body.comment)
     return FeedbackOut.model_validate(feedback)
-
-
-class UsageSumOut(BaseModel):
-    answers: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: str | None
-    unpriced_answers: int
-
-
-class KeyedUsageOut(UsageSumOut):
-    key: str
-
-
-class UsageReportOut(BaseModel):
-    total: UsageSumOut
-    by_user: list[KeyedUsageOut]
-    by_model: list[KeyedUsageOut]
-    by_day: list[KeyedUsageOut]
-
-
-def _report_out(report: UsageReport) -> UsageReportOut:
-    def keyed(sums: dict[str, Any]) -> list[KeyedUsageOut]:
-        return [KeyedUsageOut(key=key, **value.as_dict()) for key, value in sorted(sums.items())]
-
-    return UsageReportOut(
-        total=UsageSumOut(**report.total.as_dict()),
-        by_user=keyed(report.by_user),
-        by_model=keyed(report.by_model),
-        by_day=keyed(report.by_day),
-    )
-
-
-@usage_router.get(
-    "/usage", response_model=UsageReportOut, summary="Answers, tokens and cost by user, model, day"
-)
-def usage(
-    admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
-    from_: Annotated[date | None, Query(alias="from", description="First day (UTC), included")] = None,
-    to: Annotated[date | None, Query(description="Last day (UTC), included")] = None,
-) -> UsageReportOut:
-    start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
-    end = datetime.combine(to + timedelta(days=1), time(), tzinfo=UTC) if to else None
-    return _report_out(container.chat.usage(uow, admin, start, end))

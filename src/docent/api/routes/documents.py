@@ -9,16 +9,25 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from docent.api.deps import ContainerDep, ContextDep, PrincipalDep, StandalonePrincipalDep, UnitOfWorkDep
+from docent.api.deps import (
+    BlobStoreDep,
+    ContextDep,
+    DocumentServiceDep,
+    PrincipalDep,
+    ReadOnlyDep,
+    SettingsDep,
+    TransactionDep,
+    UrlIngestServiceDep,
+)
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut
 from docent.api.uploads import UploadForm, read_upload
-from docent.container import Container
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import Accepted, IncomingFile, UploadOptions, Visibility, normalise_tags
+from docent.storage.blobs import BlobStore
 from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
@@ -208,13 +217,9 @@ def _upload_options(form: UploadForm) -> UploadOptions:
     )
 
 
-async def _receive(request: Request, container: Container, max_files: int) -> UploadForm:
+async def _receive(request: Request, blobs: BlobStore, max_file_bytes: int, max_files: int) -> UploadForm:
     return await read_upload(
-        request,
-        container.blobs,
-        file_field="files",
-        max_file_bytes=container.settings.max_upload_bytes,
-        max_files=max_files,
+        request, blobs, file_field="files", max_file_bytes=max_file_bytes, max_files=max_files
     )
 
 
@@ -231,16 +236,18 @@ def _incoming(form: UploadForm) -> list[IncomingFile]:
 )
 async def upload_documents(
     request: Request,
-    principal: StandalonePrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    principal: PrincipalDep,
+    documents: DocumentServiceDep,
+    blobs: BlobStoreDep,
+    settings: SettingsDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> UploadOut:
-    form = await _receive(request, container, container.settings.max_files_per_upload)
-    with form.discarded_on_error(container.blobs):
+    form = await _receive(request, blobs, settings.max_upload_bytes, settings.max_files_per_upload)
+    with form.discarded_on_error(blobs):
         options = _upload_options(form)
         accepted = await run_in_threadpool(
-            container.documents.accept_files, uow, principal, _incoming(form), options, context
+            documents.accept_files, uow, principal, _incoming(form), options, context
         )
         shaped = await run_in_threadpool(_accepted_out, uow, accepted)
     return UploadOut(documents=shaped, batch_id=options.batch_id)
@@ -254,9 +261,9 @@ async def upload_documents(
 )
 def ingest_url(
     body: UrlIn,
-    principal: StandalonePrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    principal: PrincipalDep,
+    url_ingest: UrlIngestServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> UploadOut:
     options = UploadOptions(
@@ -265,15 +272,15 @@ def ingest_url(
         group_ids=tuple(body.group_ids),
         title=body.title,
     )
-    accepted = container.url_ingest.ingest(uow, principal, body.url, options, context)
+    accepted = url_ingest.ingest(uow, principal, body.url, options, context)
     return UploadOut(documents=_accepted_out(uow, [accepted]), batch_id=None)
 
 
 @router.get("", response_model=PageOut[DocumentOut], summary="Documents the caller may read")
 def list_documents(
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    documents: DocumentServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     status: VersionStatus | None = None,
@@ -289,24 +296,24 @@ def list_documents(
         title_contains=q,
         sort=sort,
     )
-    found = container.documents.page(uow, principal, filters, PageRequest(page, page_size))
+    found = documents.page(uow, principal, filters, PageRequest(page, page_size))
     items = _documents_out(uow, found.items)
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
 @router.get("/{document_id}", response_model=DocumentOut, summary="One document, with its versions")
 def get_document(
-    document_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+    document_id: uuid.UUID, principal: PrincipalDep, documents: DocumentServiceDep, uow: ReadOnlyDep
 ) -> DocumentOut:
-    document = container.documents.get(uow, principal, document_id)
+    document = documents.get(uow, principal, document_id)
     return _documents_out(uow, [document], with_versions=True)[0]
 
 
 @router.get("/{document_id}/file", summary="The original file of the latest version")
 def get_document_file(
-    document_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep
+    document_id: uuid.UUID, principal: PrincipalDep, documents: DocumentServiceDep, uow: ReadOnlyDep
 ) -> FileResponse:
-    version, path = container.documents.original(uow, principal, document_id)
+    version, path = documents.original(uow, principal, document_id)
     return FileResponse(
         path,
         media_type=version.content_type,
@@ -320,12 +327,12 @@ def get_document_file(
 def get_document_chunks(
     document_id: uuid.UUID,
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    documents: DocumentServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
-    found = container.documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    found = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
     items = [ChunkOut.model_validate(c) for c in found.items]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
@@ -340,18 +347,20 @@ def get_document_chunks(
 async def upload_version(
     document_id: uuid.UUID,
     request: Request,
-    principal: StandalonePrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    principal: PrincipalDep,
+    documents: DocumentServiceDep,
+    blobs: BlobStoreDep,
+    settings: SettingsDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> AcceptedOut:
-    form = await _receive(request, container, 1)
-    with form.discarded_on_error(container.blobs):
+    form = await _receive(request, blobs, settings.max_upload_bytes, 1)
+    with form.discarded_on_error(blobs):
         if len(form.files) != 1:
             raise DocentError(ErrorCode.BAD_REQUEST, "Send exactly one file in the field 'files'.")
         (incoming,) = _incoming(form)
         accepted = await run_in_threadpool(
-            container.documents.new_version, uow, principal, document_id, incoming, context
+            documents.new_version, uow, principal, document_id, incoming, context
         )
         (shaped,) = await run_in_threadpool(_accepted_out, uow, [accepted])
     return shaped
@@ -366,11 +375,11 @@ async def upload_version(
 def reprocess_document(
     document_id: uuid.UUID,
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    documents: DocumentServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> AcceptedOut:
-    accepted = container.documents.reprocess(uow, principal, document_id, context)
+    accepted = documents.reprocess(uow, principal, document_id, context)
     return _accepted_out(uow, [accepted])[0]
 
 
@@ -382,9 +391,9 @@ def reprocess_document(
 def delete_document(
     document_id: uuid.UUID,
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    documents: DocumentServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
     purge: bool = False,
 ) -> None:
-    container.documents.delete(uow, principal, document_id, context, purge=purge)
+    documents.delete(uow, principal, document_id, context, purge=purge)

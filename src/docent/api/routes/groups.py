@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from docent.api.deps import AdminDep, ContainerDep, ContextDep, UnitOfWorkDep, require_admin
+from docent.api.deps import (
+    AdminDep,
+    ContextDep,
+    GroupServiceDep,
+    ReadOnlyDep,
+    TransactionDep,
+    require_admin,
+)
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, page_out
 from docent.db.tables import Group
@@ -45,35 +52,35 @@ class GroupOut(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut, summary="Create a group")
 def create_group(
-    body: GroupIn, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    body: GroupIn, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> GroupOut:
-    return GroupOut.of(container.groups.create(uow, admin, body.name, body.description, context))
+    return GroupOut.of(groups.create(uow, admin, body.name, body.description, context))
 
 
 @router.get("", response_model=PageOut[GroupOut], summary="List groups")
 def list_groups(
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    groups: GroupServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
-    result = container.groups.list(uow, admin, PageRequest(page, page_size))
+    result = groups.list(uow, admin, PageRequest(page, page_size))
     return page_out(
         Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size), GroupOut
     )
 
 
 @router.get("/{group_id}", response_model=GroupOut, summary="One group with its members")
-def get_group(group_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep) -> GroupOut:
-    return GroupOut.of(container.groups.get(uow, admin, group_id))
+def get_group(group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: ReadOnlyDep) -> GroupOut:
+    return GroupOut.of(groups.get(uow, admin, group_id))
 
 
 @router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a group")
 def delete_group(
-    group_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> None:
-    container.groups.delete(uow, admin, group_id, context)
+    groups.delete(uow, admin, group_id, context)
 
 
 @router.post("/{group_id}/members", response_model=GroupOut, summary="Add a member")
@@ -81,11 +88,11 @@ def add_member(
     group_id: uuid.UUID,
     body: MemberIn,
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    groups: GroupServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> GroupOut:
-    return GroupOut.of(container.groups.add_member(uow, admin, group_id, body.user_id, context))
+    return GroupOut.of(groups.add_member(uow, admin, group_id, body.user_id, context))
 
 
 @router.delete(
@@ -95,8 +102,8 @@ def remove_member(
     group_id: uuid.UUID,
     user_id: uuid.UUID,
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    groups: GroupServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> None:
-    container.groups.remove_member(uow, admin, group_id, user_id, context)
+    groups.remove_member(uow, admin, group_id, user_id, context)

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from docent.api.deps import ContainerDep
+from docent.api.deps import ReadinessDep
 from docent.observability.metrics import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["service"])
@@ -17,8 +17,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The process can serve: database reachable and migrated")
-def readyz(container: ContainerDep) -> Any:
-    checks = container.readiness()
+def readyz(checks: ReadinessDep) -> Any:
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from docent.api.deps import ContainerDep, PrincipalDep, UnitOfWorkDep
+from docent.api.deps import JobServiceDep, PrincipalDep, ReadOnlyDep
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.types import JobStatus, PageRequest
@@ -37,17 +37,17 @@ class JobOut(OrmModel):
 )
 def list_jobs(
     principal: PrincipalDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    jobs: JobServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     status: JobStatus | None = None,
     batch: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
-    found = container.jobs.list(uow, principal, PageRequest(page, page_size), status=status, batch_id=batch)
+    found = jobs.list(uow, principal, PageRequest(page, page_size), status=status, batch_id=batch)
     return page_out(found, JobOut)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
-def get_job(job_id: uuid.UUID, principal: PrincipalDep, container: ContainerDep, uow: UnitOfWorkDep) -> Any:
-    return JobOut.model_validate(container.jobs.get(uow, principal, job_id))
+def get_job(job_id: uuid.UUID, principal: PrincipalDep, jobs: JobServiceDep, uow: ReadOnlyDep) -> Any:
+    return JobOut.model_validate(jobs.get(uow, principal, job_id))

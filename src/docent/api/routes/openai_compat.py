@@ -7,21 +7,17 @@ field. Errors keep Docent's one error shape.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import AsyncIterator, Generator
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from docent.answer.chain import CHAIN_MODEL
-from docent.answer.events import Citations, Done, Error, StreamEvent, Token
 from docent.answer.service import ChatResult
-from docent.answer.types import Citation, Turn
-from docent.api.deps import ContainerDep, StandalonePrincipalDep
+from docent.answer.types import Turn, dump_citations, usage_json
+from docent.api.deps import ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
+from docent.api.streaming import OpenAIChunks, sources_text
 from docent.errors import DocentError, ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -76,21 +72,10 @@ def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
     return messages[last].text(), history
 
 
-def sources_text(citations: tuple[Citation, ...] | list[Citation]) -> str:
-    if not citations:
-        return ""
-    lines = []
-    for citation in citations:
-        where = [f"page {citation.page}"] if citation.page else []
-        where += [" > ".join(citation.section)] if citation.section else []
-        lines.append(f"[{citation.number}] {citation.title}" + (f" ({', '.join(where)})" if where else ""))
-    return "\n\nSources:\n" + "\n".join(lines)
-
-
 @router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
-def list_models(principal: StandalonePrincipalDep, container: ContainerDep) -> dict[str, Any]:
+def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]:
     del principal
-    names = [MODEL, *(f"{a.provider}:{a.model}" for a in container.chat.answerers())]
+    names = [MODEL, *(f"{a.provider}:{a.model}" for a in chat.answerers())]
     return {
         "object": "list",
         "data": [{"id": name, "object": "model", "created": 0, "owned_by": "docent"} for name in names],
@@ -98,16 +83,14 @@ def list_models(principal: StandalonePrincipalDep, container: ContainerDep) -> d
 
 
 @router.post("/chat/completions", summary="Chat completions; the model `docent` answers from your documents")
-def chat_completions(body: CompletionIn, principal: StandalonePrincipalDep, container: ContainerDep) -> Any:
+def chat_completions(
+    body: CompletionIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep
+) -> Any:
     question, history = _conversation(body.messages)
-    chat = container.chat
     prepared = chat.prepare(principal, question, history=history, model=body.model)
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
     if body.stream:
-        chunks = _chunks(chat.stream(prepared), completion_id)
-        return StreamingResponse(
-            chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        return streams.respond(chat.stream(prepared), OpenAIChunks(completion_id, MODEL))
     return _completion(chat.answer(prepared), completion_id)
 
 
@@ -125,54 +108,15 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
-        "citations": [c.as_dict() for c in answer.citations],
+        "usage": usage_json(answer.usage, with_estimated=False),
+        "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
     }
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-    payload = {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-    return f"data: {json.dumps(payload, default=str)}\n\n"
-
-
-async def _chunks(events: Generator[StreamEvent, None, Any], completion_id: str) -> AsyncIterator[str]:
-    """The answer stream as OpenAI chunks; the generator is closed however the response ends."""
-    citations: list[dict[str, Any]] = []
-    try:
-        yield _chunk(completion_id, {"role": "assistant", "content": ""})
-        while (event := await run_in_threadpool(next, events, None)) is not None:
-            if isinstance(event, Token):
-                yield _chunk(completion_id, {"content": event.text})
-            elif isinstance(event, Citations):
-                citations = [c.as_dict() for c in event.citations]
-                yield _chunk(completion_id, {"content": sources_text(list(event.citations))})
-            elif isinstance(event, Done):
-                usage = _usage(event.usage.prompt_tokens, event.usage.completion_tokens)
-                yield _chunk(completion_id, {}, "stop", usage=usage, citations=citations)
-            elif isinstance(event, Error):
-                yield f"data: {json.dumps({'error': {'code': event.code, 'message': event.message}})}\n\n"
-        yield "data: [DONE]\n\n"
-    finally:
-        await run_in_threadpool(events.close)
-
-
 @router.post("/embeddings", summary="Embeddings from the configured embedder")
-def embeddings(
-    body: EmbeddingsIn, principal: StandalonePrincipalDep, container: ContainerDep
-) -> dict[str, Any]:
+def embeddings(body: EmbeddingsIn, principal: PrincipalDep, embedder: EmbedderDep) -> dict[str, Any]:
     del principal
     texts = [body.input] if isinstance(body.input, str) else body.input
     if (
@@ -184,7 +128,6 @@ def embeddings(
             ErrorCode.VALIDATION_ERROR,
             f"input: 1 to {MAX_EMBEDDING_INPUTS} texts of 1 to {MAX_EMBEDDING_CHARS} characters.",
         )
-    embedder = container.embedder
     vectors = embedder.embed(texts)
     tokens = sum(embedder.count_tokens(t) for t in texts)
     return {

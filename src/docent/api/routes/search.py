@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from docent.api.deps import ContainerDep, ReadUnitOfWorkDep, StandalonePrincipalDep
+from docent.api.deps import DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep
 from docent.api.routes import API_PREFIX
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
 from docent.types import SearchFilters
@@ -91,10 +91,14 @@ def _search_out(response: SearchResponse) -> SearchOut:
 
 @router.post("", response_model=SearchOut, summary="Ranked chunks of the documents the caller may read")
 def search(
-    body: SearchIn, principal: StandalonePrincipalDep, container: ContainerDep, uow: ReadUnitOfWorkDep
+    body: SearchIn,
+    principal: PrincipalDep,
+    documents: DocumentServiceDep,
+    retriever: RetrieverDep,
+    uow: ReadOnlyDep,
 ) -> SearchOut:
-    scope = container.documents.scope(uow, principal)
-    response = container.retriever.search(
+    scope = documents.scope(uow, principal)
+    response = retriever.search(
         uow, scope, body.query, mode=body.mode, top_k=body.top_k, filters=body.filters.to_filters()
     )
     return _search_out(response)

@@ -6,7 +6,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, EmailStr, Field
 
-from docent.api.deps import AdminDep, ContainerDep, ContextDep, UnitOfWorkDep, require_admin
+from docent.api.deps import (
+    AdminDep,
+    ContextDep,
+    ReadOnlyDep,
+    TransactionDep,
+    UserServiceDep,
+    require_admin,
+)
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, UserOut, page_out
 from docent.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -34,28 +41,28 @@ class UserUpdateIn(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, summary="Create a user")
 def create_user(
-    body: UserCreateIn, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    body: UserCreateIn, admin: AdminDep, users: UserServiceDep, uow: TransactionDep, context: ContextDep
 ) -> Any:
-    return container.users.create(uow, admin, body.email, body.password, body.role, context, body.full_name)
+    return users.create(uow, admin, body.email, body.password, body.role, context, body.full_name)
 
 
 @router.get("", response_model=PageOut[UserOut], summary="List the organisation's users")
 def list_users(
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    users: UserServiceDep,
+    uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     role: Role | None = None,
     is_active: bool | None = None,
 ) -> Any:
-    result = container.users.list(uow, admin, PageRequest(page, page_size), role, is_active)
+    result = users.list(uow, admin, PageRequest(page, page_size), role, is_active)
     return page_out(result, UserOut)
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="One user")
-def get_user(user_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep) -> Any:
-    return container.users.get(uow, admin, user_id)
+def get_user(user_id: uuid.UUID, admin: AdminDep, users: UserServiceDep, uow: ReadOnlyDep) -> Any:
+    return users.get(uow, admin, user_id)
 
 
 @router.patch("/{user_id}", response_model=UserOut, summary="Change role, active flag, name or password")
@@ -63,18 +70,18 @@ def update_user(
     user_id: uuid.UUID,
     body: UserUpdateIn,
     admin: AdminDep,
-    container: ContainerDep,
-    uow: UnitOfWorkDep,
+    users: UserServiceDep,
+    uow: TransactionDep,
     context: ContextDep,
 ) -> Any:
     changes = UserChanges(
         role=body.role, is_active=body.is_active, full_name=body.full_name, password=body.password
     )
-    return container.users.update(uow, admin, user_id, changes, context)
+    return users.update(uow, admin, user_id, changes, context)
 
 
 @router.delete("/{user_id}", response_model=UserOut, summary="Deactivate a user (their tokens and keys stop)")
 def deactivate_user(
-    user_id: uuid.UUID, admin: AdminDep, container: ContainerDep, uow: UnitOfWorkDep, context: ContextDep
+    user_id: uuid.UUID, admin: AdminDep, users: UserServiceDep, uow: TransactionDep, context: ContextDep
 ) -> Any:
-    return container.users.deactivate(uow, admin, user_id, context)
+    return users.deactivate(uow, admin, user_id, context)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from docent.db.tables import ApiKey
@@ -29,3 +30,15 @@ class ApiKeyRepository:
             .order_by(ApiKey.created_at, ApiKey.id)
         )
         return list(self.session.scalars(query))
+
+    def touch(self, key_id: uuid.UUID, now: datetime, *, unless_since: datetime) -> None:
+        """Set the key's last use to `now`, unless it was set at or after `unless_since` (by another
+        process, say): one short UPDATE that writes nothing then."""
+        self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since),
+            )
+            .values(last_used_at=now)
+        )
