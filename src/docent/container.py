@@ -31,7 +31,9 @@ from docent.db.engine import build_engine
 from docent.db.uow import Database
 from docent.ingest.fetch import FetchPolicy, UrlFetcher
 from docent.ingest.from_url import UrlIngestService
+from docent.ingest.limits import ParseLimits
 from docent.ingest.pipeline import IngestHandler
+from docent.ingest.sandbox import ParseSandbox
 from docent.ingest.service import DocumentService
 from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
@@ -176,6 +178,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         database,
         blobs,
         embedder,
+        ParseSandbox(ParseLimits.from_settings(settings)),
         batch_size=settings.ingest_batch_jobs,
         embed_batch_size=settings.embed_batch_size,
         overlap_tokens=settings.chunk_overlap_tokens,

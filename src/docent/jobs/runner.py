@@ -73,6 +73,11 @@ class JobHandler(Protocol):
 
     def on_retry(self, uow: UnitOfWork, job: Job, error: str) -> None: ...
 
+    def interrupt(self) -> None:
+        """Stop the work in flight at once and take no more (the worker is stopping); `process` then
+        returns soon, with retries for what it did not finish."""
+        ...
+
 
 @dataclass(frozen=True)
 class RunnerPolicy:
@@ -110,6 +115,11 @@ class JobRunner:
         for job in claimed:
             outcomes.setdefault(job.id, JobOutcome.retry("the handler gave no outcome"))
         self._record(handler, outcomes)
+
+    def interrupt(self) -> None:
+        """Shutdown: every handler drops what it is doing, so stopping waits for no document."""
+        for handler in self._handlers.values():
+            handler.interrupt()
 
     def sweep(self) -> int:
         """Re-send jobs that wait too long (their message may be lost) or whose worker died."""
