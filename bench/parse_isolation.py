@@ -27,6 +27,7 @@ from tests.samples import make_docx, make_pdf  # noqa: E402
 from docent.ingest.limits import ParseLimits, parse_within_limits  # noqa: E402
 from docent.ingest.sandbox import ParseSandbox  # noqa: E402
 from docent.ingest.types import ContentType  # noqa: E402
+from docent.observability.logs import configure_logging  # noqa: E402
 
 SAMPLES: list[tuple[str, ContentType, bytes]] = [
     ("pdf, 2 pages", ContentType.PDF, make_pdf(["Expense reports are due in 30 days.", "Second page."])),
@@ -60,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=50)
     args = parser.parse_args()
+    configure_logging("WARNING")  # one line per parse otherwise
     limits = ParseLimits()
     sandbox = ParseSandbox(limits)
     with tempfile.TemporaryDirectory() as workdir:

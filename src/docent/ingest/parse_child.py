@@ -129,9 +129,11 @@ def _parse(content_type: ContentType, path: str, limits: ParseLimits) -> bytes:
 
 
 def _die_with_parent() -> None:
-    """Be killed when the parent process dies, so nothing outlives a killed server."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Be killed when the parent process dies, so nothing outlives a killed server (Linux only)."""
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None:
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent died before the line above
         os._exit(0)
 
@@ -158,10 +160,13 @@ def _failure(failure: ParseFailure, limits: ParseLimits) -> list[str]:
 
 
 def _peak_address_space() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmPeak:"):
-                return int(line.split()[1]) * 1024
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # no /proc (not Linux): the failure stands as the parser reported it
+        pass
     return 0
 
 
