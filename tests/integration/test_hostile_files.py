@@ -5,7 +5,8 @@ upload, or `failed` with its code, or for a few odd-but-honest files `completed`
 its children must stay under MEMORY_CEILING_MB the whole time, and normal documents, one uploaded by
 another member while the corpus is queued and one uploaded after it is done, must be indexed.
 
-The table of outcomes, parse times and peak memory is printed (see it with `pytest -s`) and written to
+The table of outcomes, parse times (from the job's start of the parse, so the first parse of each worker
+thread includes starting its parse server) and peak memory is printed (see it with `pytest -s`) and written to
 the file named by DOCENT_HOSTILE_REPORT, when set.
 """
 
@@ -32,10 +33,11 @@ import pytest
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, SECRET_KEY
 from tests.hostile_files import CORPUS, LIMITS
 
-# The server with the embedding model loaded and two worker threads idles near 700 MB; two parse servers
-# (~80 MB each) and two parses at their 256 MB limit come on top. Without the sandbox one file of the
-# corpus alone takes the server past 6 GB.
-MEMORY_CEILING_MB = 1600
+# Measured: the server peaks near 1.1 GB embedding a long document (torch activations of full batches),
+# ~1.4 GB when both worker threads embed at once; two parse servers (~80 MB each) and two parses of at
+# most DOCENT_PARSE_MAX_MEMORY_MB (256 MB here) come on top. Without the sandbox one file of the corpus
+# alone took the server from 1.0 to 6.5 GB (issue 11).
+MEMORY_CEILING_MB = 2048
 pytestmark = pytest.mark.slow
 
 
@@ -211,7 +213,11 @@ def test_hostile_files_fail_within_their_limits_and_the_server_stays_up(server: 
         admin = _login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
         attacker = _member(client, admin, "attacker@example.com")
         colleague = _member(client, admin, "colleague@example.com")
-        idle_mb = memory.current_mb()
+        # A long document first, so that the embedder's own peak (full batches of full chunks) is in the
+        # baseline: what the corpus adds on top of it is what this test is about.
+        (first,) = _upload(client, colleague, "handbook.txt", _handbook(), "text/plain").json()["documents"]
+        assert _wait_all(client, colleague, [first["id"]])[first["id"]]["status"] == "completed"
+        warm_mb = memory.peak_mb
         refused: dict[str, str] = {}
         accepted: dict[str, str] = {}  # document id -> file name
         for hostile, data in made:
@@ -222,7 +228,8 @@ def test_hostile_files_fail_within_their_limits_and_the_server_stays_up(server: 
                 assert 400 <= response.status_code < 500, response.text
                 assert response.json()["error"]["code"], response.text
                 refused[hostile.name] = str(response.status_code)
-        (meanwhile,) = _upload(client, colleague, "canteen.txt", normal, "text/plain").json()["documents"]
+        canteen = normal.replace(b"lunch", b"dinner")
+        (meanwhile,) = _upload(client, colleague, "canteen.txt", canteen, "text/plain").json()["documents"]
         finished = _wait_all(client, attacker, list(accepted))
         assert _wait_all(client, colleague, [meanwhile["id"]])[meanwhile["id"]]["status"] == "completed"
         (after,) = _upload(
@@ -235,20 +242,32 @@ def test_hostile_files_fail_within_their_limits_and_the_server_stays_up(server: 
         assert any("breakfast" in result["text"] for result in found["results"]), found
     outcomes = refused | {accepted[i]: _outcome(d) for i, d in finished.items()}
     parses = _parse_log(server.log)
-    rows = _report(made, outcomes, parses, idle_mb, memory)
+    rows = _report(made, outcomes, parses, warm_mb, memory)
     wrong = [row for row in rows if not row[-1]]
     assert not wrong, "\n".join(map(str, wrong))
     assert memory.peak_mb < MEMORY_CEILING_MB, f"peak {memory.peak_mb:.0f} MB"
+    most = int(LIMITS["DOCENT_PARSE_MAX_MEMORY_MB"])
+    assert all(parse["peak_memory_mb"] < most for parse in parses.values()), parses
+
+
+def _handbook() -> bytes:
+    """About 150 chunks of ordinary prose."""
+    return "\n\n".join(
+        f"Section {i}. Machine {i} is inspected every {i % 7 + 2} weeks; its filter is changed every "
+        f"{i % 5 + 1} months, and a certified technician services it once a year, noting the hours run, "
+        f"the parts replaced and the next date in the maintenance log kept in building {i % 4 + 1}."
+        for i in range(400)
+    ).encode()
 
 
 def _report(
-    made: list[Any], outcomes: dict[str, str], parses: dict[str, dict[str, Any]], idle_mb: float, memory: Any
+    made: list[Any], outcomes: dict[str, str], parses: dict[str, dict[str, Any]], warm_mb: float, memory: Any
 ) -> list[tuple[Any, ...]]:
     rows = []
     lines = [
-        f"RSS of the server and its children: {idle_mb:.0f} MB before the uploads, {memory.peak_mb:.0f} MB "
-        f"at the peak ({memory.server_peak_mb:.0f} MB of it the server process); {memory.samples} samples, "
-        f"ceiling {MEMORY_CEILING_MB} MB",
+        f"RSS of the server and its children: {warm_mb:.0f} MB at the peak of indexing a 150-chunk document, "
+        f"{memory.peak_mb:.0f} MB at the peak ({memory.server_peak_mb:.0f} MB of it the server process); "
+        f"{memory.samples} samples, ceiling {MEMORY_CEILING_MB} MB",
         "| file | what | size | outcome | expected | parse s | parse peak MB |",
         "| --- | --- | ---: | --- | --- | ---: | ---: |",
     ]
