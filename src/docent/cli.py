@@ -126,7 +126,8 @@ def users_create(
 
 @app.command()
 def worker() -> None:
-    """Run ingestion jobs from the queue until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    """Run ingestion jobs from the queue until stopped (SIGTERM or Ctrl-C: a parse in flight is killed and
+    its job queued again; embedding in progress is finished)."""
     import signal
     import threading
 
