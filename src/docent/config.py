@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
     url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     url_allow_private_addresses: bool = False
+    # Each document is parsed in a process of its own, killed past these limits (README, "Hostile files").
+    parse_max_memory_mb: int = Field(default=1024, ge=128, le=65_536)
+    parse_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    parse_max_text_mb: int = Field(default=20, ge=1, le=1000)
+    parse_max_sections: int = Field(default=20_000, ge=1, le=1_000_000)
+    parse_max_unpacked_mb: int = Field(default=512, ge=1, le=65_536)
 
     # Search
     rrf_k: float = Field(default=60.0, gt=0, le=10_000)

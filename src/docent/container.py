@@ -36,7 +36,9 @@ from docent.db.engine import build_engine
 from docent.db.uow import Database
 from docent.ingest.fetch import FetchPolicy, UrlFetcher
 from docent.ingest.from_url import UrlIngestService
+from docent.ingest.limits import ParseLimits
 from docent.ingest.pipeline import IngestHandler
+from docent.ingest.sandbox import ParseSandbox
 from docent.ingest.service import DocumentService
 from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
@@ -211,6 +213,7 @@ def _job_runner(
         database,
         blobs,
         embedder,
+        ParseSandbox(ParseLimits.from_settings(settings)),
         batch_size=settings.ingest_batch_jobs,
         embed_batch_size=settings.embed_batch_size,
         overlap_tokens=settings.chunk_overlap_tokens,

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import TypeAdapter
-
 from cachetools import TLRUCache
+from pydantic import TypeAdapter
 
 from docent.answer.types import Answer, Citation, Usage
 from docent.observability.logs import get_logger

@@ -42,6 +42,7 @@ class ProviderStatus(StrEnum):
     FAILED = "failed"  # the stream ended in an error; the text is what the reader was sent
     INTERRUPTED = "interrupted"  # the reader went away; the text is what the reader was sent
 
+
 # What a local model's prompt holds besides passages and history: the instructions, the question and the
 # chat template, as counted by the over-estimating `count_tokens`.
 _LOCAL_PROMPT_OVERHEAD_TOKENS = 512

@@ -43,7 +43,8 @@ def serve(
 
 
 def worker() -> None:
-    """Run ingestion jobs from the queue until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    """Run ingestion jobs from the queue until stopped (SIGTERM or Ctrl-C: a parse in flight is killed and
+    its job queued again; embedding in progress is finished)."""
     import signal
     import threading
 

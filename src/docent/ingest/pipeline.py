@@ -19,7 +19,7 @@ from docent.db.tables import Chunk, Job
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import ErrorCode
 from docent.ingest.chunk import chunk_sections
-from docent.ingest.parsers import parse
+from docent.ingest.sandbox import ParseInterrupted, ParseSandbox
 from docent.ingest.service import INGEST_JOB
 from docent.ingest.types import ChunkDraft, ContentType, ParseFailure
 from docent.jobs.runner import ClaimedJob, JobOutcome, ProgressReporter
@@ -60,6 +60,7 @@ class IngestHandler:
         database: Database,
         blobs: BlobStore,
         embedder: Embedder,
+        parser: ParseSandbox,
         *,
         batch_size: int,
         embed_batch_size: int,
@@ -68,6 +69,7 @@ class IngestHandler:
         self._database = database
         self._blobs = blobs
         self._embedder = embedder
+        self._parser = parser
         self.batch_size = batch_size
         self._embed_batch_size = embed_batch_size
         self._overlap_tokens = overlap_tokens
@@ -82,8 +84,13 @@ class IngestHandler:
             try:
                 work = self._prepare(job)
             except ParseFailure as failure:
+                # Final, limits included: a bomb or a timeout would do the same again.
                 outcomes[job.id] = JobOutcome.failed(failure.message, failure.code)
                 continue
+            except ParseInterrupted:
+                # The worker is stopping: what is not finished runs again later, nothing waits for it.
+                stopped = JobOutcome.retry("the worker stopped before the document was indexed")
+                return outcomes | {j.id: stopped for j in jobs if j.id not in outcomes}
             if work is None:
                 outcomes[job.id] = JobOutcome.completed()
             else:
@@ -100,6 +107,10 @@ class IngestHandler:
             self._write(work)
             outcomes[work.job_id] = JobOutcome.completed()
         return outcomes
+
+    def interrupt(self) -> None:
+        """Kill the parse in flight and parse nothing more (the worker is stopping)."""
+        self._parser.interrupt()
 
     def on_failed(self, uow: UnitOfWork, job: Job, error: str, code: ErrorCode | None) -> None:
         version = uow.documents.version(job.version_id) if job.version_id else None
@@ -127,7 +138,10 @@ class IngestHandler:
             key, content_type = version.sha256, ContentType(version.content_type)
             ids = (job.id, version.id, document.id, document.org_id)
             uow.commit()
-        parsed = parse(content_type, self._blobs.read(key))
+        path = self._blobs.path_of(key)
+        if not path.is_file():  # the store's fault, not the document's: retried
+            raise FileNotFoundError(f"the stored file of version {job.version_id} is missing")
+        parsed = self._parser.parse(content_type, path)
         drafts = chunk_sections(
             parsed.sections,
             self._embedder.count_tokens,

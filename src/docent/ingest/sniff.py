@@ -1,6 +1,7 @@
 """Deciding a file's format from its bytes; the file name and declared type only have to agree.
 
-Only the head of the file is read (plus, for zip files, the central directory through zipfile,
+Only the head of the file is read (plus, for zip files, the end record and then, if it states a
+sane member count, the central directory through zipfile,
 and for a PDF whose magic is preceded by junk, the last kilobyte). The name and the declared type
 are claims: a claim of another family than the bytes (text named .pdf, a PDF named .docx, a PDF
 named .txt) is refused as `content_type_mismatch`; bytes of no supported format are refused as
@@ -15,6 +16,7 @@ import zipfile
 from typing import Literal
 
 from docent.errors import ErrorCode
+from docent.ingest.limits import directory_too_large
 from docent.ingest.parsers.encoding import decode_text
 from docent.ingest.types import ContentType, UnsupportedContent
 
@@ -141,6 +143,14 @@ def _is_pdf(path: pathlib.Path, head: bytes) -> bool:
 
 
 def _zip_family(path: pathlib.Path, *, docx_claimed: bool) -> _Family:
+    with path.open("rb") as file:
+        file.seek(max(0, path.stat().st_size - 65_536 - 22))
+        too_large = directory_too_large(file.read())
+    if too_large is not None:
+        # zipfile would build an object per entry (a million fit in 50 MB); the parse refuses it anyway.
+        if docx_claimed:
+            return "docx"
+        raise _unsupported(too_large)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

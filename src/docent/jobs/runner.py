@@ -85,6 +85,11 @@ class JobHandler(Protocol):
 
     def on_retry(self, uow: UnitOfWork, job: Job, error: str) -> None: ...
 
+    def interrupt(self) -> None:
+        """Stop the work in flight at once and take no more (the worker is stopping); `process` then
+        returns soon, with retries for what it did not finish."""
+        ...
+
 
 @dataclass(frozen=True)
 class RunnerPolicy:
@@ -123,6 +128,11 @@ class JobRunner:
             outcomes.setdefault(job.id, JobOutcome.retry("the handler gave no outcome"))
         self._record(handler, outcomes)
 
+    def interrupt(self) -> None:
+        """Shutdown: every handler drops what it is doing, so stopping waits for no document."""
+        for handler in self._handlers.values():
+            handler.interrupt()
+
     def sweep(self) -> int:
         """Re-send jobs that wait too long (their message may be lost) or whose worker died."""
         now = _now()
@@ -138,17 +148,23 @@ class JobRunner:
         return len(ids)
 
     def _claim(self, job_id: uuid.UUID) -> list[ClaimedJob]:
+        """A batch of the message's kind, taken in turns across the users who queued them (see
+        `claimable_ids`), so that one user's thousand queued uploads hold another user's one back only
+        until the next claim. The message is a doorbell: its own job runs when its turn comes, and until
+        then it keeps a message of its own (sent again at the back of the queue), so no job is left
+        without one. A message whose job another claim already took does nothing."""
         now = _now()
         stale = now - timedelta(seconds=self._policy.lease_seconds)
         with self._database.unit_of_work() as uow:
             job = uow.jobs.get(job_id)
-            if job is None or job.kind not in self._handlers:
+            if job is None or job.kind not in self._handlers or not uow.jobs.is_claimable(job_id, now, stale):
                 return []
             handler = self._handlers[job.kind]
-            siblings = uow.jobs.claimable_ids(now, stale, job.kind, handler.batch_size)
-            candidates = [job_id, *[i for i in siblings if i != job_id]][: handler.batch_size]
+            candidates = uow.jobs.claimable_ids(now, stale, job.kind, handler.batch_size)
             claimed_ids = [i for i in candidates if uow.jobs.claim(i, now, stale)]
             uow.commit()
+        if job_id not in candidates:
+            self._queue.enqueue(job_id)
         with self._database.unit_of_work(write=False) as uow:
             jobs = [uow.jobs.get(i) for i in claimed_ids]
             return [ClaimedJob.of(j) for j in jobs if j is not None]

@@ -42,6 +42,7 @@ class Worker:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        self._runner.interrupt()  # a parse in flight is killed, not waited for
         self._consumer.shutdown_timeout = timeout
         self._consumer.stop(graceful=True)
         self._sweeper.join(timeout)

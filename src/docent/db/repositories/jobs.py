@@ -79,14 +79,25 @@ class JobRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    def is_claimable(self, job_id: uuid.UUID, now: datetime, stale_before: datetime) -> bool:
+        query = select(Job.id).where(Job.id == job_id, _claimable(now, stale_before))
+        return self.session.scalar(query) is not None
+
     def claimable_ids(self, now: datetime, stale_before: datetime, kind: str, limit: int) -> list[uuid.UUID]:
-        query = (
-            select(Job.id)
+        """Up to `limit` jobs to run next, in turns across the users who queued them: every user's oldest
+        job, then every user's second oldest, and so on. Within a turn, users with fewer jobs waiting come
+        first, so that a user with one waiting job is served at the next claim even when claims take one
+        job at a time (oldest first would always pick the user with a thousand older ones)."""
+        user = (Job.created_by,)
+        turn = func.row_number().over(partition_by=user, order_by=(Job.created_at, Job.id))
+        waiting = func.count().over(partition_by=user)
+        ready = (
+            select(Job.id, Job.created_at, turn.label("turn"), waiting.label("waiting"))
             .where(Job.kind == kind, _claimable(now, stale_before))
-            .order_by(Job.created_at)
-            .limit(limit)
+            .subquery()
         )
-        return list(self.session.scalars(query))
+        order = (ready.c.turn, ready.c.waiting, ready.c.created_at, ready.c.id)
+        return list(self.session.scalars(select(ready.c.id).order_by(*order).limit(limit)))
 
     def due_for_resend(
         self, now: datetime, resend_before: datetime, stale_before: datetime

@@ -91,6 +91,8 @@ def _read_pages(reader: PdfReader, page_count: int) -> tuple[list[Section], list
     for number in range(1, page_count + 1):
         try:
             raw = reader.pages[number - 1].extract_text()
+        except MemoryError:
+            raise  # the file, not the page, is the problem: the parse process reports it
         except Exception:
             unreadable.append(number)
             continue
