@@ -15,6 +15,7 @@ from docent.answer.cache import AnswerCache, InProcessAnswerCache, RedisAnswerCa
 from docent.answer.chain import Answerer, LLMAnswerer, ProviderChain
 from docent.answer.cost import parse_price_table
 from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.feedback import FeedbackService
 from docent.answer.recall import AnswerRecall
 from docent.answer.service import ChatService
 from docent.auth.api_keys import ApiKeyService
@@ -84,6 +85,7 @@ class Container:
     worker: Worker | None = None
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
+    feedback: FeedbackService = field(default_factory=FeedbackService)
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""

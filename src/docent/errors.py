@@ -12,6 +12,8 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "malformed_json"
     EMPTY_FILE = "empty_file"
     URL_FORBIDDEN = "url_forbidden"
+    WRONG_PASSWORD = "wrong_password"
+    ORGANIZATION_REQUIRED = "organization_required"
     # 401
     NOT_AUTHENTICATED = "not_authenticated"
     INVALID_CREDENTIALS = "invalid_credentials"
@@ -20,6 +22,7 @@ class ErrorCode(StrEnum):
     TOKEN_REVOKED = "token_revoked"
     # 403
     FORBIDDEN = "forbidden"
+    CSRF_FAILED = "csrf_failed"
     # 404
     NOT_FOUND = "not_found"
     USER_NOT_FOUND = "user_not_found"
@@ -57,12 +60,15 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MALFORMED_JSON: 400,
     ErrorCode.EMPTY_FILE: 400,
     ErrorCode.URL_FORBIDDEN: 400,
+    ErrorCode.WRONG_PASSWORD: 400,
+    ErrorCode.ORGANIZATION_REQUIRED: 400,
     ErrorCode.NOT_AUTHENTICATED: 401,
     ErrorCode.INVALID_CREDENTIALS: 401,
     ErrorCode.INVALID_TOKEN: 401,
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.TOKEN_REVOKED: 401,
     ErrorCode.FORBIDDEN: 403,
+    ErrorCode.CSRF_FAILED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.USER_NOT_FOUND: 404,
     ErrorCode.GROUP_NOT_FOUND: 404,
@@ -93,6 +99,9 @@ _DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOKEN_EXPIRED: "The token has expired.",
     ErrorCode.TOKEN_REVOKED: "The token has been revoked.",
     ErrorCode.FORBIDDEN: "You are not allowed to do this.",
+    ErrorCode.CSRF_FAILED: "This request did not come from Docent's own pages (cross-site request refused).",
+    ErrorCode.WRONG_PASSWORD: "The current password is not correct.",
+    ErrorCode.ORGANIZATION_REQUIRED: "This email belongs to several organisations: choose one.",
     ErrorCode.USER_NOT_FOUND: "User not found.",
     ErrorCode.GROUP_NOT_FOUND: "Group not found.",
     ErrorCode.API_KEY_NOT_FOUND: "API key not found.",

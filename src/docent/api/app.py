@@ -18,14 +18,17 @@ from docent.api.routes import (
     auth,
     chat,
     documents,
+    feedback,
     groups,
     health,
     jobs,
     openai_compat,
     search,
+    session,
     users,
 )
 from docent.api.schemas import ERROR_RESPONSES
+from docent.api.security_headers import SecurityHeadersMiddleware
 from docent.auth.users import BootstrapResult
 from docent.config import ConfigurationError, Settings
 from docent.container import Container, build_container
@@ -67,10 +70,12 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     for module in (
         auth,
+        session,
         users,
         groups,
         api_keys,
@@ -79,6 +84,7 @@ def create_app(
         search,
         chat,
         admin,
+        feedback,
         openai_compat,
         health,
     ):

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from docent.api import session as web_session
 from docent.auth.audit import RequestContext
 from docent.auth.policy import Principal, ensure_admin
 from docent.container import Container
@@ -100,13 +101,20 @@ async def _authenticate(
 def _authenticate_sync(
     request: Request, uow: UnitOfWork, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    if credentials is None or not credentials.credentials:
+    # No Authorization header: the web app's session cookie, which must pass the CSRF checks.
+    bearer = credentials.credentials if credentials is not None else ""
+    token = bearer or web_session.access_cookie(request)
+    if not token:
         raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    auth = get_container(request).auth
     try:
-        return get_container(request).auth.authenticate(uow, credentials.credentials)
+        principal = auth.authenticate(uow, token)
     except DocentError as error:
         error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
         raise
+    if not bearer:
+        web_session.ensure_csrf(request, auth.session_csrf_token(principal.family_id or principal.user_id))
+    return principal
 
 
 def _bind_user(request: Request, principal: Principal) -> None:
