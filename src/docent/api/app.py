@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 import docent
+from docent.api import web
 from docent.api.errors import install_error_handlers
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from docent.api.routes import (
@@ -65,9 +66,12 @@ def create_app(
         description="Grounded answers from your organisation's documents.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # /docs and /redoc come from docent.api.web, with no CDN
+        redoc_url=None,
     )
     app.state.container = container
     app.state.metrics = metrics
+    app.state.assets = web.build_assets()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
     app.add_middleware(SecurityHeadersMiddleware)
@@ -87,6 +91,7 @@ def create_app(
         feedback,
         openai_compat,
         health,
+        web,
     ):
         app.include_router(module.router)
     app.include_router(admin.index_router)
