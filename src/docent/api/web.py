@@ -7,6 +7,7 @@ assets are, by content-hashed names.
 
 from __future__ import annotations
 
+import importlib.util
 from html import escape
 from pathlib import Path
 
@@ -33,19 +34,22 @@ ADMIN_SECTIONS = ("users", "groups", "usage", "audit", "feedback", "index")
 
 
 def build_assets() -> StaticAssets:
-    """Our files, the vendored ReDoc, and Swagger UI from its wheel (`swagger-ui-bundle`)."""
-    from swagger_ui_bundle import swagger_ui_path
-
-    swagger = Path(str(swagger_ui_path))
+    """Our files, and Swagger UI 5.32.6 and ReDoc 2.5.3 from the `fastapi-offline` wheel (its files only;
+    its code is not used)."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the fastapi-offline package is missing: it ships the /docs and /redoc files")
+    docs = Path(next(iter(spec.submodule_search_locations))) / "static"
     return StaticAssets(
-        {"": WEB_DIR / "static", "vendor/": WEB_DIR / "vendor"},
+        {"": WEB_DIR / "static"},
         {
-            "swagger/swagger-ui-bundle.js": swagger / "swagger-ui-bundle.js",
-            "swagger/swagger-ui.css": swagger / "swagger-ui.css",
+            "swagger/swagger-ui-bundle.js": docs / "swagger-ui-bundle.js",
+            "swagger/swagger-ui.css": docs / "swagger-ui.css",
+            "redoc/redoc.standalone.js": docs / "redoc.standalone.js",
         },
         # ReDoc shows its maker's logo from their CDN in the sidebar: ours instead, so nothing is fetched
         # from another host (the page's policy would block it, with an error in the console).
-        {"vendor/redoc/redoc.standalone.js": [(_REDOC_LOGO, b"/static/favicon.svg")]},
+        {"redoc/redoc.standalone.js": [(_REDOC_LOGO, b"/static/favicon.svg")]},
     )
 
 
@@ -178,5 +182,5 @@ def swagger_page(request: Request) -> HTMLResponse:
 @router.get("/redoc", response_class=HTMLResponse)
 def redoc_page(request: Request) -> HTMLResponse:
     return _docs_page(
-        request, "Docent API · ReDoc", ["docs.css"], ["vendor/redoc/redoc.standalone.js", "redoc-init.js"]
+        request, "Docent API · ReDoc", ["docs.css"], ["redoc/redoc.standalone.js", "redoc-init.js"]
     )

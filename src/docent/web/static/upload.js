@@ -38,11 +38,10 @@ export async function uploadAll(files, list, fields, onAccepted) {
         item.progress.hidden = true;
         item.verdict.textContent = `refused: ${error.message}`;
         item.verdict.className = "verdict refused";
-        item.li.setAttribute("role", "alert");
         refused += 1;
       }
     }
   }
   await Promise.all(Array.from({ length: PARALLEL }, worker));
-  announce(`${accepted} file${accepted === 1 ? "" : "s"} accepted, ${refused} refused.`);
+  announce(`${accepted} file${accepted === 1 ? "" : "s"} accepted, ${refused} refused${refused ? ": see the list of uploads" : ""}.`);
 }
