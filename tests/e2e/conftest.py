@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.http_servers import serving, url_of
 
@@ -127,6 +127,16 @@ def _free_port() -> int:
 class Server:
     base: str
     log: Path
+    env: dict[str, str]
+    cwd: Path
+
+    def cli(self, *args: str) -> None:
+        """`docent ARGS…` against this server's database (e.g. a user in another organisation)."""
+        command = [str(Path(sys.executable).parent / "docent"), *args]
+        done = subprocess.run(
+            command, env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
 
     def api(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -195,7 +205,7 @@ def server(scripted_model: ScriptedModel) -> Iterator[Server]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process, log)
-        yield Server(base, log)
+        yield Server(base, log, env, tmp)
     finally:
         process.terminate()
         try:
@@ -218,6 +228,10 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
             pass
         time.sleep(0.3)
     raise AssertionError("docent serve did not start:\n" + log.read_text()[-3000:])
+
+
+# A shared 2-core machine is slow at times: assertions wait up to 20 s (they return as soon as they hold).
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

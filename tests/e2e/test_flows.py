@@ -30,12 +30,9 @@ def _file(name: str, content: bytes, kind: str) -> dict[str, object]:
 
 
 def _ask(page: Page, question: str) -> None:
+    """Ask (each test asks once on a fresh page, so the answer is `.msg.assistant` last)."""
     page.get_by_label("Question").fill(question)
     page.get_by_role("button", name="Ask").click()
-
-
-def _answer(page: Page) -> object:
-    return page.locator(".msg.assistant").last
 
 
 def test_upload_ask_cite_rate_and_sign_out(page: Page, server: Server, watch: Watch) -> None:
@@ -258,7 +255,7 @@ def test_an_expired_access_token_is_refreshed_unseen(
     sign_in(page, server.base, *ADMIN)
     kept = [c for c in context.cookies() if c["name"] != "docent_access"]
     context.clear_cookies()
-    context.add_cookies(kept)  # type: ignore[arg-type]
+    context.add_cookies(kept)
     _ask(page, "Where do visitors park their cars?")
     expect(page.locator(".msg.assistant").last.get_by_role("button", name="Good answer")).to_be_visible()
     expect(page.get_by_role("dialog")).to_have_count(0)
