@@ -30,13 +30,20 @@ _TYPES = {
 _COMPRESSIBLE = (".js", ".css", ".svg", ".json", ".html", ".map")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Asset:
     body: bytes
-    gzipped: bytes | None
     content_type: str
     etag: str
     immutable: bool
+    compressible: bool
+    _gzipped: bytes | None = None
+
+    def gzipped(self) -> bytes | None:
+        """The body gzipped, made on first use (start-up stays fast; two threads racing make it twice)."""
+        if self.compressible and self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, 6, mtime=0)
+        return self._gzipped
 
 
 class StaticAssets:
@@ -51,10 +58,14 @@ class StaticAssets:
         """`replacements`: byte strings to replace in a file as it is loaded (the file on disk stays as its
         package shipped it)."""
         self._sources: dict[str, bytes] = {}
+        self._modules: set[str] = set()  # our own ES modules, whose imports are rewritten
         for prefix, folder in folders.items():
             for path in sorted(folder.rglob("*")):
                 if path.is_file() and not path.name.startswith(".") and path.suffix in _TYPES:
-                    self._sources[prefix + path.relative_to(folder).as_posix()] = path.read_bytes()
+                    name = prefix + path.relative_to(folder).as_posix()
+                    self._sources[name] = path.read_bytes()
+                    if path.suffix == ".js":
+                        self._modules.add(name)
         for name, path in (files or {}).items():
             self._sources[name] = path.read_bytes()
         for name, pairs in (replacements or {}).items():
@@ -82,7 +93,7 @@ class StaticAssets:
         if name in visiting:
             raise ValueError(f"import cycle through {name}")
         body = self._sources[name]
-        if name.endswith(".js"):
+        if name in self._modules:
             folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
 
             def hashed_import(match: re.Match[str]) -> str:
@@ -99,8 +110,8 @@ class StaticAssets:
         self._hashed[name] = hashed
         extension = "." + suffix
         content_type = _TYPES.get(extension) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        gzipped = gzip.compress(body, 9, mtime=0) if extension in _COMPRESSIBLE else None
+        compressible = extension in _COMPRESSIBLE
         etag = f'"{digest[:32]}"'
-        self._assets[hashed] = Asset(body, gzipped, content_type, etag, immutable=True)
-        self._assets[name] = Asset(body, gzipped, content_type, etag, immutable=False)
+        self._assets[hashed] = Asset(body, content_type, etag, immutable=True, compressible=compressible)
+        self._assets[name] = Asset(body, content_type, etag, immutable=False, compressible=compressible)
         return hashed

@@ -149,8 +149,9 @@ def static_file(request: Request, name: str) -> Response:
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
     body = asset.body
-    if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-        body, headers["Content-Encoding"] = asset.gzipped, "gzip"
+    gzipped = asset.gzipped() if "gzip" in request.headers.get("accept-encoding", "") else None
+    if gzipped is not None:
+        body, headers["Content-Encoding"] = gzipped, "gzip"
     return Response(body, media_type=asset.content_type, headers=headers)
 
 
