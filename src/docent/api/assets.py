@@ -42,7 +42,7 @@ class Asset:
     def gzipped(self) -> bytes | None:
         """The body gzipped, made on first use (start-up stays fast; two threads racing make it twice)."""
         if self.compressible and self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, 6, mtime=0)
+            self._gzipped = gzip.compress(self.body, 9, mtime=0)
         return self._gzipped
 
 

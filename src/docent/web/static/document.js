@@ -4,7 +4,7 @@ import { ApiError, getJSON, request, upload } from "./api.js";
 import { announce, confirmDialog, field, formatBytes, formatDate, h, statusText, typeLabel } from "./dom.js";
 
 const CHUNKS_PER_PAGE = 50;
-const state = { id: null, user: null, chunkPage: 1, timer: null };
+const state = { id: null, user: null, chunkPage: 1, timer: null, flash: "" };
 let main;
 
 export async function render(mainEl, user) {
@@ -51,14 +51,15 @@ function facts(doc) {
 }
 
 function actions(doc, canChange) {
-  const status = h("p", { role: "status" });
+  // What the last action said: kept across the redraws that follow it (the page redraws while processing).
+  const status = h("p", { role: "status", text: state.flash });
   const download = h("a", { class: "button", href: `/api/v1/documents/${encodeURIComponent(doc.id)}/file`, download: doc.filename, text: "Download" });
   const row = h("div", { class: "row" }, download);
   if (!canChange) return h("section", { "aria-label": "Actions", class: "stack" }, row);
   const reprocess = h("button", { type: "button", text: "Reprocess" });
   reprocess.addEventListener("click", async () => {
     await request("POST", `/api/v1/documents/${encodeURIComponent(doc.id)}/reprocess`);
-    status.textContent = "Queued for processing again.";
+    state.flash = "Queued for processing again.";
     load();
   });
   const remove = h("button", { type: "button", class: "danger", text: "Delete" });
@@ -79,7 +80,8 @@ function actions(doc, canChange) {
     progress.hidden = false;
     try {
       await upload("PUT", `/api/v1/documents/${encodeURIComponent(doc.id)}`, body, (share) => { progress.value = share * 100; });
-      announce("New version accepted.");
+      state.flash = "New version accepted.";
+      announce(state.flash);
       load();
     } catch (error) {
       status.textContent = `Refused: ${error.message}`;
