@@ -59,12 +59,19 @@ export async function render(main) {
   stop.addEventListener("click", () => state.streaming && state.streaming.abort());
   newChat.addEventListener("click", () => { openSession(null); question.focus(); });
   docFilter.addEventListener("input", filterDocChoices);
+  // The documents to choose from are fetched when first wanted, not with every page load.
+  narrow.addEventListener("toggle", () => {
+    if (narrow.open && !docChoices.dataset.loaded) {
+      docChoices.dataset.loaded = "yes";
+      loadDocChoices();
+    }
+  });
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !panel.hidden) closeSource();
   });
 
   const wanted = new URLSearchParams(window.location.search).get("session");
-  await Promise.all([loadSessions(), loadModels(), loadDocChoices()]);
+  await Promise.all([loadSessions(), loadModels()]);
   if (wanted) await openSession(wanted);
   else showEmpty();
   question.focus();
