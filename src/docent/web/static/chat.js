@@ -240,7 +240,8 @@ async function stream(response, view, controller) {
   } finally {
     setStreaming(null);
     announce(finished ? "The answer is complete." : "The answer was stopped.");
-    loadSessions();
+    // A failed refresh of the list leaves the old one, which the next answer refreshes again.
+    loadSessions().catch(() => {});
     els.question.focus();
   }
   if (controller.signal.aborted) view.stop("Stopped. The partial answer is kept.");

@@ -20,7 +20,8 @@ async function load() {
   try {
     doc = await getJSON(`/api/v1/documents/${encodeURIComponent(state.id)}`);
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    // 404, or 422 for an address that is no document id at all: the same answer for the reader.
+    if (!(error instanceof ApiError) || ![404, 422].includes(error.status)) throw error;
     main.replaceChildren(h("h1", { text: "Document not found" }),
       h("p", {}, "It does not exist, or you may not read it. ", h("a", { href: "/documents", text: "All documents" })));
     return;
