@@ -20,6 +20,7 @@ from docent.adapters import (
     build_search_indexes,
 )
 from docent.answer.cache import AnswerCache
+from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
 from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
@@ -75,6 +76,7 @@ class Container:
     worker: Worker | None = None
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
+    feedback: FeedbackService = field(default_factory=FeedbackService)
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""

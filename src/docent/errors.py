@@ -28,6 +28,12 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "malformed_json", 400
     EMPTY_FILE = "empty_file", 400
     URL_FORBIDDEN = "url_forbidden", 400
+    WRONG_PASSWORD = "wrong_password", 400, "The current password is not correct."
+    ORGANIZATION_REQUIRED = (
+        "organization_required",
+        400,
+        "This email belongs to several organisations: choose one.",
+    )
     # 401
     NOT_AUTHENTICATED = "not_authenticated", 401, "Authentication required."
     INVALID_CREDENTIALS = "invalid_credentials", 401, "Incorrect email or password."
@@ -36,6 +42,11 @@ class ErrorCode(StrEnum):
     TOKEN_REVOKED = "token_revoked", 401, "The token has been revoked."
     # 403
     FORBIDDEN = "forbidden", 403, "You are not allowed to do this."
+    CSRF_FAILED = (
+        "csrf_failed",
+        403,
+        "This request did not come from Docent's own pages (cross-site request refused).",
+    )
     # 404
     NOT_FOUND = "not_found", 404
     USER_NOT_FOUND = "user_not_found", 404, "User not found."

@@ -14,7 +14,13 @@ from fastapi.testclient import TestClient
 from docent.api.deps import current_principal, require_admin
 from tests.conftest import assert_error
 
-PUBLIC = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/refresh")}
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    # The web app's cookie sign-in and refresh: they check the request's origin and CSRF token instead.
+    ("POST", "/api/v1/auth/session"),
+    ("POST", "/api/v1/auth/session/refresh"),
+}
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:

@@ -23,9 +23,19 @@ bodies = json_values | st.fixed_dictionaries(
         "user_id": st.uuids().map(str) | st.text(max_size=10),
         "refresh_token": st.text(max_size=60),
         "is_active": st.booleans() | st.text(max_size=3),
+        "current_password": st.text(max_size=20),
+        "new_password": st.text(min_size=10, max_size=20),
+        "organization": st.text(max_size=10) | st.none(),
     },
 )
-ROUTES = ["/api/v1/users", "/api/v1/groups", "/api/v1/api-keys", "/api/v1/auth/refresh"]
+ROUTES = [
+    "/api/v1/users",
+    "/api/v1/groups",
+    "/api/v1/api-keys",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/session",
+    "/api/v1/auth/password",
+]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -73,7 +73,12 @@ def test_same_email_in_two_orgs_needs_the_org_to_log_in(
     ambiguous = client.post(
         "/api/v1/auth/login", data={"username": "shared@example.com", "password": MEMBER_PASSWORD}
     )
-    assert_error(ambiguous, 401, "invalid_credentials")
+    # The right password: told to choose, among the organisations where that password is right.
+    body = assert_error(ambiguous, 400, "organization_required")
+    assert body["error"]["details"] == {"organizations": ["default"]}
+    wrong_password = {"username": "shared@example.com", "password": "nope-nope"}
+    wrong = client.post("/api/v1/auth/login", data=wrong_password)
+    assert_error(wrong, 401, "invalid_credentials")
     scoped = client.post(
         "/api/v1/auth/login",
         data={"username": "shared@example.com", "password": "Another-Passw0rd-1!", "organization": "initech"},

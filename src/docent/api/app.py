@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 import docent
+from docent.api import web
 from docent.api.errors import install_error_handlers
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from docent.api.routes import (
@@ -23,9 +24,11 @@ from docent.api.routes import (
     jobs,
     openai_compat,
     search,
+    session,
     users,
 )
 from docent.api.schemas import ERROR_RESPONSES
+from docent.api.security_headers import SecurityHeadersMiddleware
 from docent.auth.users import BootstrapResult
 from docent.config import ConfigurationError, Settings
 from docent.container import Container, build_container
@@ -62,15 +65,20 @@ def create_app(
         description="Grounded answers from your organisation's documents.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # /docs and /redoc come from docent.api.web, with no CDN
+        redoc_url=None,
     )
     app.state.container = container
     app.state.metrics = metrics
+    app.state.assets = web.build_assets()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
 
     for module in (
         auth,
+        session,
         users,
         groups,
         api_keys,
@@ -81,6 +89,7 @@ def create_app(
         admin,
         openai_compat,
         health,
+        web,
     ):
         app.include_router(module.router)
     return app

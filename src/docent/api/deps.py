@@ -26,8 +26,10 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
+from docent.api import session as web_session
 from docent.api.streaming import EventStreams
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService, RequestContext
@@ -77,6 +79,7 @@ JobServiceDep = Annotated[JobService, _part(lambda c: c.jobs)]
 RetrieverDep = Annotated[Retriever, _part(lambda c: c.retriever)]
 ChatServiceDep = Annotated[ChatService, _part(lambda c: c.chat)]
 ChatHistoryDep = Annotated[ChatHistory, _part(lambda c: c.history)]
+FeedbackServiceDep = Annotated[FeedbackService, _part(lambda c: c.feedback)]
 EmbedderDep = Annotated[Embedder, _part(lambda c: c.embedder)]
 IndexMaintenanceDep = Annotated[
     IndexMaintenance, _part(lambda c: IndexMaintenance(c.database, c.blobs, c.embedder, c.retriever))
@@ -124,18 +127,24 @@ ContextDep = Annotated[RequestContext, Depends(request_context)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str | None:
-    """The caller's credential: where another source (a session cookie) is added, the one place."""
-    del request  # a cookie source reads it
-    return bearer.credentials if bearer is not None and bearer.credentials else None
+def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None) -> tuple[str | None, bool]:
+    """The caller's credential, and whether it came from the web app's session cookie (then the request
+    must also pass the CSRF checks): the one place a credential source is added."""
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials, False
+    cookie = web_session.access_cookie(request)
+    return (cookie, True) if cookie else (None, False)
 
 
 async def current_principal(request: Request, background: BackgroundTasks, bearer: BearerDep) -> Principal:
-    credential = _credential(request, bearer)
+    credential, from_cookie = _credential(request, bearer)
     if credential is None:
         raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
     container = _container(request)
     principal = await run_in_threadpool(_authenticate, container, credential)
+    if from_cookie:
+        csrf = container.auth.session_csrf_token(principal.family_id or principal.user_id)
+        web_session.ensure_csrf(request, csrf)
     key_id = principal.api_key_id
     if key_id is not None and container.key_uses.due(key_id):
         background.add_task(container.key_uses.record, key_id)  # after the response, in a thread

@@ -24,6 +24,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    family_id: uuid.UUID  # the login session both tokens belong to
 
 
 def normalize_email(email: str) -> str:
@@ -49,7 +50,10 @@ class AuthService:
         account = normalize_email(email)
         address = context.ip or "unknown"
         self._throttle.ensure_allowed(account, address)
-        user = self._find_login_user(uow, account, org_slug)
+        candidates = self._login_candidates(uow, account, org_slug)
+        if len(candidates) > 1:
+            self._ask_for_organization(uow, account, address, context, candidates, password)
+        user = candidates[0] if candidates else None
         valid, updated_hash = self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not valid:
             self._fail_login(uow, account, address, context, user)
@@ -135,16 +139,65 @@ class AuthService:
             raise DocentError(ErrorCode.TOKEN_REVOKED, "This API key no longer works.")
         return _principal(user, CredentialKind.API_KEY, api_key_id=key.id)
 
-    def _find_login_user(self, uow: UnitOfWork, email: str, org_slug: str | None) -> User | None:
+    def _login_candidates(self, uow: UnitOfWork, email: str, org_slug: str | None) -> list[User]:
         org_id = None
         if org_slug:
             org = uow.orgs.by_slug(org_slug)
             if org is None:
-                return None
+                return []
             org_id = org.id
-        candidates = uow.users.by_email(email, org_id)
-        # The same address in two organisations is ambiguous without the organisation's slug.
-        return candidates[0] if len(candidates) == 1 else None
+        return list(uow.users.by_email(email, org_id))
+
+    def _ask_for_organization(
+        self,
+        uow: UnitOfWork,
+        account: str,
+        address: str,
+        context: RequestContext,
+        candidates: list[User],
+        password: str,
+    ) -> NoReturn:
+        """The same address in several organisations is ambiguous without the organisation's slug. Only a
+        caller who knows the password learns which organisations (those where it is right) to choose from."""
+        matching = [
+            u for u in candidates if self._hasher.verify(password, u.password_hash)[0] and u.is_active
+        ]
+        if not matching:
+            self._fail_login(uow, account, address, context, None)
+        slugs = sorted(org.slug for u in matching if (org := uow.orgs.get(u.org_id)) is not None)
+        raise DocentError(ErrorCode.ORGANIZATION_REQUIRED, details={"organizations": slugs})
+
+    def change_password(
+        self, uow: UnitOfWork, principal: Principal, current: str, new: str, context: RequestContext
+    ) -> None:
+        """The caller's own password. Their other login sessions end; the one making the change stays."""
+        user = uow.users.get(principal.user_id)
+        if user is None:
+            raise DocentError(ErrorCode.USER_NOT_FOUND)
+        address = context.ip or "unknown"
+        self._throttle.ensure_allowed(user.email, address)
+        if not self._hasher.verify(current, user.password_hash)[0]:
+            self._throttle.record_failure(user.email, address)
+            audit.record(uow, context, "auth.password_change_failed", org_id=user.org_id, actor_id=user.id)
+            raise DocentError(ErrorCode.WRONG_PASSWORD, keep_writes=True)
+        user.password_hash = self._hasher.hash(new)
+        uow.tokens.revoke_all_for_user(
+            user.id, "password_changed", datetime.now(UTC), keep_family_id=principal.family_id
+        )
+        audit.record(
+            uow,
+            context,
+            "auth.password_changed",
+            org_id=user.org_id,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
+
+    def session_csrf_token(self, family_id: uuid.UUID) -> str:
+        """The CSRF token of one browser login session: derived from it, so it needs no storage and ends
+        with it."""
+        return self._codec.sign(f"csrf:{family_id}")
 
     def _fail_login(
         self,
@@ -210,7 +263,7 @@ class AuthService:
             )
         )
         access = self._codec.issue(user.id, user.org_id, family_id, sequence, now)
-        return TokenPair(access, refresh, int(self._codec.lifetime.total_seconds()))
+        return TokenPair(access, refresh, int(self._codec.lifetime.total_seconds()), family_id)
 
 
 def _principal(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class AccessTokenCodec:
             "exp": int((now + self.lifetime).timestamp()),
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def sign(self, message: str) -> str:
+        """An HMAC of `message` under the signing key (e.g. a login session's CSRF token)."""
+        return hmac.new(self._key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
     def decode(self, token: str) -> AccessClaims:
         try:

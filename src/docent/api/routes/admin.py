@@ -1,10 +1,11 @@
-"""/admin: the audit log, the usage sums, and the search index's check and rebuild (admins only)."""
+"""/admin: the audit log, the usage sums, rated answers, and the search index's check and rebuild (admins
+only)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
@@ -14,12 +15,14 @@ from docent.api.deps import (
     AdminDep,
     AuditServiceDep,
     ChatHistoryDep,
+    FeedbackServiceDep,
     IndexMaintenanceDep,
     ReadOnlyDep,
     require_admin,
 )
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
+from docent.db.repositories.chat import RatedAnswer
 from docent.search.index_check import IndexReport
 from docent.types import PageRequest
 
@@ -126,3 +129,50 @@ def check_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
 )
 def rebuild_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
     return _report_out(index.rebuild())
+
+
+class RatedAnswerOut(BaseModel):
+    message_id: uuid.UUID
+    session_id: uuid.UUID
+    rating: str
+    comment: str | None
+    rated_at: datetime
+    rated_by: str
+    question: str | None
+    answer: str
+    citations: list[dict[str, Any]]
+    provider: str | None
+    model: str | None
+    answered_at: datetime
+
+
+def _out(rated: RatedAnswer) -> RatedAnswerOut:
+    answer = rated.answer
+    return RatedAnswerOut(
+        message_id=answer.id,
+        session_id=answer.session_id,
+        rating=rated.feedback.rating,
+        comment=rated.feedback.comment,
+        rated_at=rated.feedback.created_at,
+        rated_by=rated.rated_by,
+        question=rated.question.text if rated.question else None,
+        answer=answer.text,
+        citations=answer.citations,
+        provider=answer.provider,
+        model=answer.model,
+        answered_at=answer.created_at,
+    )
+
+
+@router.get("/feedback", response_model=PageOut[RatedAnswerOut], summary="Rated answers, newest rating first")
+def list_feedback(
+    admin: AdminDep,
+    feedback: FeedbackServiceDep,
+    uow: ReadOnlyDep,
+    rating: Literal["up", "down"] | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    found = feedback.page(uow, admin, rating, PageRequest(page, page_size))
+    items = [_out(r) for r in found.items]
+    return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}

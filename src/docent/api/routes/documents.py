@@ -311,15 +311,21 @@ def get_document(
 
 @router.get("/{document_id}/file", summary="The original file of the latest version")
 def get_document_file(
-    document_id: uuid.UUID, principal: PrincipalDep, documents: DocumentServiceDep, uow: ReadOnlyDep
+    document_id: uuid.UUID,
+    principal: PrincipalDep,
+    documents: DocumentServiceDep,
+    uow: ReadOnlyDep,
+    inline: Annotated[bool, Query(description="Open a PDF in the browser (e.g. at #page=N)")] = False,
 ) -> FileResponse:
     version, path = documents.original(uow, principal, document_id)
+    # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
+    shown = inline and version.content_type == "application/pdf"
     return FileResponse(
         path,
         media_type=version.content_type,
         filename=version.filename,
         headers={"X-Content-Type-Options": "nosniff"},
-        content_disposition_type="attachment",
+        content_disposition_type="inline" if shown else "attachment",
     )
 
 

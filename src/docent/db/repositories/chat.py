@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from docent.db.repositories._paging import paginate
 from docent.db.tables import ChatMessage, ChatSession, Feedback, User, utcnow
 from docent.types import Page, PageRequest
+
+
+@dataclass(frozen=True)
+class RatedAnswer:
+    """Feedback on an answer, with the answer, the question it answered and who rated it."""
+
+    feedback: Feedback
+    answer: ChatMessage
+    question: ChatMessage | None
+    rated_by: str
 
 
 class ChatRepository:
@@ -95,3 +107,38 @@ class ChatRepository:
         if end is not None:
             query = query.where(ChatMessage.created_at < end)
         return [(message, email) for message, email in self.session.execute(query)]
+
+    def page_feedback(self, org_id: uuid.UUID, rating: str | None, request: PageRequest) -> Page[RatedAnswer]:
+        """The organisation's rated answers, newest rating first."""
+
+        def scoped(query: Any) -> Any:  # a Select of any columns
+            query = (
+                query.join(ChatMessage, ChatMessage.id == Feedback.message_id)
+                .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+                .join(User, User.id == Feedback.user_id)
+                .where(ChatSession.org_id == org_id)
+            )
+            return query.where(Feedback.rating == rating) if rating else query
+
+        total = self.session.scalar(scoped(select(func.count()).select_from(Feedback))) or 0
+        rows = self.session.execute(
+            scoped(select(Feedback, ChatMessage, User.email))
+            .order_by(Feedback.created_at.desc(), Feedback.message_id)
+            .offset(request.offset)
+            .limit(request.page_size)
+        ).all()
+        items = [RatedAnswer(f, answer, self._question_before(answer), email) for f, answer, email in rows]
+        return Page(items=items, total=total, page=request.page, page_size=request.page_size)
+
+    def _question_before(self, answer: ChatMessage) -> ChatMessage | None:
+        """The question an answer answered: the latest question of its session not after it."""
+        return self.session.scalar(
+            select(ChatMessage)
+            .where(
+                ChatMessage.session_id == answer.session_id,
+                ChatMessage.role == "user",
+                ChatMessage.created_at <= answer.created_at,
+            )
+            .order_by(ChatMessage.created_at.desc())
+            .limit(1)
+        )

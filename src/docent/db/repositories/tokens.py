@@ -39,9 +39,11 @@ class TokenRepository:
             .values(revoked_at=at, revoked_reason=reason, access_cutoff=access_cutoff)
         )
 
-    def revoke_all_for_user(self, user_id: uuid.UUID, reason: str, at: datetime) -> None:
-        self.session.execute(
-            update(TokenFamily)
-            .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-            .values(revoked_at=at, revoked_reason=reason, access_cutoff=0)
-        )
+    def revoke_all_for_user(
+        self, user_id: uuid.UUID, reason: str, at: datetime, keep_family_id: uuid.UUID | None = None
+    ) -> None:
+        """End every login session of the user, but `keep_family_id` (the one asking, if any)."""
+        query = update(TokenFamily).where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        if keep_family_id is not None:
+            query = query.where(TokenFamily.id != keep_family_id)
+        self.session.execute(query.values(revoked_at=at, revoked_reason=reason, access_cutoff=0))
