@@ -236,6 +236,9 @@ OTHER_SETTINGS = frozenset(
         *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries", "sse_ping_seconds"),
         *("queue_name", "embedded_worker", "worker_threads", "ingest_batch_jobs", "job_max_attempts"),
         *("job_lease_seconds", "job_backoff_base_seconds", "job_sweep_seconds"),
+        # how a document is parsed is bounded, not changed: a document cut off fails, it is not indexed
+        *("parse_timeout_seconds", "parse_max_memory_mb", "parse_max_text_mb", "parse_max_sections"),
+        "parse_max_unpacked_mb",
     }
 )
 

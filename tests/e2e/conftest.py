@@ -108,7 +108,7 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scripted_model() -> Iterator[ScriptedModel]:
     model = ScriptedModel()
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), _handler(model))) as httpd:
@@ -172,7 +172,7 @@ class Server:
         raise AssertionError(f"{name} was not indexed in time")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(scripted_model: ScriptedModel) -> Iterator[Server]:
     tmp = Path(tempfile.mkdtemp(prefix="docent-e2e-"))
     port = _free_port()
@@ -234,7 +234,7 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
 expect.set_options(timeout=20_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
@@ -242,13 +242,13 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
     yield browser
