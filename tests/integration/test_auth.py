@@ -189,10 +189,18 @@ def test_deactivated_user_loses_tokens_keys_and_login(
     )
     assert_error(response, 401, "invalid_credentials")
 
-    # Reactivation lets them log in again; the old session stays dead.
+    # Reactivation lets them log in again; the old session, refresh token and API key stay dead.
     client.patch(f"/api/v1/users/{user['id']}", json={"is_active": True}, headers=admin)
-    assert api.login("leaver@example.com", MEMBER_PASSWORD)["access_token"]
+    fresh = api.login("leaver@example.com", MEMBER_PASSWORD)["access_token"]
     assert _me(client, tokens["access_token"]) == 401
+    assert_error(
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}), 401, "token_revoked"
+    )
+    assert_error(client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401)
+    listed = client.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {fresh}"}).json()
+    assert listed["items"] == []
+    events = client.get("/api/v1/admin/audit?action=user.deactivated", headers=admin).json()
+    assert [e["details"]["api_keys_revoked"] for e in events["items"]] == [1]
 
 
 def test_password_change_ends_existing_sessions(client: TestClient, api: Api, admin: dict[str, str]) -> None:
