@@ -65,7 +65,7 @@ def test_hostile_file_names_are_stored_as_given_and_shown_safely(
     download = client.get(f"{DOCS}/{accepted['id']}/file", headers=admin)
     assert download.status_code == 200
     assert download.headers["content-disposition"] == (
-        "attachment; filename=\"invoicetxt.exe.txt_31m.txt\"; "
+        'attachment; filename="invoicetxt.exe.txt_31m.txt"; '
         "filename*=UTF-8''invoicetxt.exe.txt%E2%90%80%5B31m.txt"
     )
     assert _stored_filenames(settings, embedder, accepted["id"]) == [HOSTILE.replace("\x00", "\u2400")]
