@@ -108,7 +108,7 @@ class OnnxEmbedder:
         return self._load(name, lambda: _session(self._model_file(), threads))
 
     def _model_file(self) -> Path:
-        return self._load(
+        return self._load(  # type: ignore[no-any-return]
             "file", lambda: exported_model(self._directory, self._cache_dir, name=self._name, int8=self._int8)
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import warnings
@@ -103,7 +104,8 @@ def _export(directory: Path, target: Path) -> None:
         warnings.simplefilter("ignore")  # the tracer's notes on the model's Python control flow
         import torch
         from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
+
+        hf_logging: Any = importlib.import_module("transformers.utils.logging")  # untyped
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar in a server's log is noise
         try:
