@@ -40,7 +40,9 @@ def build_server(tools: DocentTools, principal_of: PrincipalSource) -> MCPServer
 
     @server.tool(annotations=_READS)
     def search(
-        query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for")],
+        query: Annotated[
+            str, Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for")
+        ],
         ctx: Context[Any, Any],
         top_k: Annotated[int, Field(ge=1, le=MAX_TOP_K, description="How many passages")] = 10,
         mode: Annotated[SearchMode, Field(description="hybrid, vector or keyword")] = SearchMode.HYBRID,
@@ -66,9 +68,7 @@ def build_server(tools: DocentTools, principal_of: PrincipalSource) -> MCPServer
         ([1], [2], ...) naming the passages it rests on; `abstained` when the documents do not say."""
         if not question.strip():
             raise ToolError("The question is blank.")
-        return _run(
-            lambda: tools.ask(principal_of(ctx), question, session_id=session_id, filters=filters)
-        )
+        return _run(lambda: tools.ask(principal_of(ctx), question, session_id=session_id, filters=filters))
 
     @server.tool(annotations=_READS)
     def list_documents(
