@@ -24,6 +24,7 @@ from docent.api.routes import (
     groups,
     health,
     jobs,
+    oidc,
     openai_compat,
     search,
     session,
@@ -84,6 +85,7 @@ def create_app(
     for module in (
         auth,
         session,
+        oidc,
         users,
         groups,
         api_keys,
