@@ -3,6 +3,8 @@ file that changes while it is read, and a second run that changes nothing."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from docent.errors import DocentError
 from docent.ingest.folder_sync import FolderSync, SyncReport
 from docent.ingest.service import UploadOptions, Visibility
 from tests.conftest import ADMIN_EMAIL
+from tests.integration.test_cli import DOCENT, _env, _run
 
 
 @pytest.fixture
@@ -120,3 +123,40 @@ def test_a_file_changing_while_it_is_read_waits_for_the_next_run(
     settled = _sync(container, folder)
     assert [Path(p).name for p in settled.added] == ["log.txt"] and settled.unchanged == 1
     assert not _sync(container, folder).changed
+
+
+def test_docent_sync_watch_keeps_the_folder_in_step(tmp_path: Path) -> None:
+    """The command as a process: one sync at start, then one after each change, until interrupted."""
+    env = _env(tmp_path, HF_HUB_OFFLINE="1")
+    assert _run("db", "upgrade", env=env).returncode == 0
+    created = _run(
+        "users", "create", "--email", ADMIN_EMAIL, "--role", "admin", "--password", "A" * 16, env=env
+    )
+    assert created.returncode == 0, created.stderr
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    (folder / "first.txt").write_text("The first note says hello.")
+    once = _run("sync", str(folder), env=env)
+    assert once.returncode == 0, once.stderr
+    assert once.stdout.startswith("sync: 1 added, 0 updated, 0 renamed, 0 deleted, 0 unchanged")
+    bad = _run("sync", str(folder / "first.txt"), env=env)
+    assert bad.returncode == 2 and "not a folder" in bad.stderr
+
+    watcher = subprocess.Popen(
+        [*DOCENT, "sync", str(folder), "--watch"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith(
+            "sync: 0 added, 0 updated, 0 renamed, 0 deleted, 1 unchanged"
+        )
+        (folder / "second.txt").write_text("The second note arrives while watching.")
+        assert watcher.stdout.readline().startswith("sync: 1 added")
+        assert watcher.stdout.readline().strip().endswith("second.txt")
+        (folder / "first.txt").write_text("The first note, edited.")
+        assert watcher.stdout.readline().startswith("sync: 0 added, 1 updated")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=60)
+    assert watcher.returncode == 0, watcher.stderr.read() if watcher.stderr else ""

@@ -166,10 +166,19 @@ def sync(
             return
         from watchfiles import watch as changes_of
 
-        typer.echo(f"watching {folder.resolve()} (Ctrl-C to stop)", err=True)
+        watching = False
         try:
-            for _changes in changes_of(folder, recursive=True, debounce=1000):
-                _print_sync(syncer.run(principal, folder, options))
+            # `yield_on_timeout`: the first (empty) yield says the watch is live; a sync then catches what
+            # changed between the first sync and the watch's start.
+            for changes in changes_of(folder, debounce=1000, yield_on_timeout=True, rust_timeout=2000):
+                if not watching:
+                    watching = True
+                    typer.echo(f"watching {folder.resolve()} (Ctrl-C to stop)", err=True)
+                elif not changes:
+                    continue
+                report = syncer.run(principal, folder, options)
+                if changes or report.changed:
+                    _print_sync(report)
         except KeyboardInterrupt:
             return
 
