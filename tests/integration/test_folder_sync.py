@@ -91,6 +91,12 @@ def test_sync_mirrors_a_folder_and_a_second_run_changes_nothing(container: Conta
     final = _sync(container, folder)
     assert not final.changed and final.unchanged == 3
     assert _mirrored(container, folder) == after
+    unmounted = tmp_path / "elsewhere"
+    folder.rename(unmounted)
+    folder.mkdir()
+    with pytest.raises(DocentError, match="nothing was deleted"):
+        _sync(container, folder)
+    assert _mirrored(container, folder) == after
 
 
 def test_a_file_changing_while_it_is_read_waits_for_the_next_run(

@@ -77,6 +77,10 @@ class FolderSync:
                 for d in uow.documents.live_from_source(principal.org_id, principal.user_id, prefix)
                 if d.source_url
             }
+        if known and not files:  # an unmounted drive looks like this: never take it for "delete everything"
+            raise DocentError(
+                ErrorCode.BAD_REQUEST, f"{folder} is empty now: nothing was deleted (is it mounted?)."
+            )
         staged = self._stage_changes(files, known, report)
         try:
             with self._database.unit_of_work() as uow:
