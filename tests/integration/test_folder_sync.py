@@ -148,21 +148,21 @@ def test_docent_sync_watch_keeps_the_folder_in_step(tmp_path: Path) -> None:
     bad = _run("sync", str(folder / "first.txt"), env=env)
     assert bad.returncode == 2 and "not a folder" in bad.stderr
 
-    watcher = subprocess.Popen(
+    with subprocess.Popen(
         [*DOCENT, "sync", str(folder), "--watch"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert watcher.stdout is not None
-        assert watcher.stdout.readline().startswith(
-            "sync: 0 added, 0 updated, 0 renamed, 0 deleted, 1 unchanged"
-        )
-        (folder / "second.txt").write_text("The second note arrives while watching.")
-        assert watcher.stdout.readline().startswith("sync: 1 added")
-        assert watcher.stdout.readline().strip().endswith("second.txt")
-        (folder / "first.txt").write_text("The first note, edited.")
-        assert watcher.stdout.readline().startswith("sync: 0 added, 1 updated")
-    finally:
-        watcher.send_signal(signal.SIGINT)
-        watcher.wait(timeout=60)
-    assert watcher.returncode == 0, watcher.stderr.read() if watcher.stderr else ""
+    ) as watcher:  # fmt: skip
+        assert watcher.stdout is not None and watcher.stderr is not None
+        try:
+            first = watcher.stdout.readline()
+            assert first.startswith("sync: 0 added, 0 updated, 0 renamed, 0 deleted, 1 unchanged")
+            assert watcher.stderr.readline().startswith("watching ")
+            (folder / "second.txt").write_text("The second note arrives while watching.")
+            assert watcher.stdout.readline().startswith("sync: 1 added")
+            assert watcher.stdout.readline().strip().endswith("second.txt")
+            (folder / "first.txt").write_text("The first note, edited.")
+            assert watcher.stdout.readline().startswith("sync: 0 added, 1 updated")
+        finally:
+            watcher.send_signal(signal.SIGINT)
+            watcher.wait(timeout=60)
+        assert watcher.returncode == 0, watcher.stderr.read()
