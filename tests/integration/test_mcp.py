@@ -266,7 +266,7 @@ def _refuses_to_start_without_a_valid_key(env: dict[str, str], cwd: Path) -> Non
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,  # a busy machine starts a process slowly
             input="",
             check=False,
         )
