@@ -18,7 +18,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from docent.answer.cache import InProcessAnswerCache, RedisAnswerCache
-from tests.conftest import MEMBER_PASSWORD, Api, make_settings, start_client
+from tests.conftest import Api, make_settings, start_client
 from tests.http_servers import serving, url_of
 from tests.integration.test_chat import parse_sse
 
@@ -285,7 +285,7 @@ def test_a_change_of_group_membership_changes_what_is_served(
         api = Api(client)
         admin = api.headers()
         member_id = api.create_user(admin, "member@example.com")["id"]
-        member = api.headers("member@example.com", MEMBER_PASSWORD)
+        member = api.headers("member@example.com")
         group = client.post("/api/v1/groups", json={"name": "hr"}, headers=admin).json()
         public = upload(api, admin, "adoption.md", ADOPTION, visibility="org")
         hr_only = upload(api, admin, "leave.md", LEAVE, visibility="group", group_ids=group["id"])
@@ -322,9 +322,7 @@ def test_people_with_different_permissions_never_share_an_answer(
         admin = api.headers()
         for email in ("alice@example.com", "bob@example.com", "carol@example.com"):
             api.create_user(admin, email)
-        alice, bob, carol = (
-            api.headers(f"{name}@example.com", MEMBER_PASSWORD) for name in ("alice", "bob", "carol")
-        )
+        alice, bob, carol = (api.headers(f"{name}@example.com") for name in ("alice", "bob", "carol"))
         upload(api, admin, "leave.md", LEAVE, visibility="org")
         secret = b"# Bonus\n\nThe executive bonus pool this year is four million euros.\n"
         private = upload(api, alice, "bonus.md", secret, visibility="private")

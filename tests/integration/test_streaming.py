@@ -20,7 +20,7 @@ from sqlalchemy import event
 
 from docent.api.app import create_app
 from docent.container import Container, build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, make_settings
 from tests.http_servers import UVICORN_THREAD, serving, url_of, uvicorn_serving
 from tests.integration.test_chat_providers import LEAVE, QUESTION, chunk
 
@@ -82,7 +82,7 @@ def docent(
     settings = make_settings(
         database_url, tmp_path, llm_providers=f"openai:slow@{model_url}, extractive", **overrides
     )
-    container = build_container(settings, embedder=embedder)
+    container = build_container(settings, embedder=embedder, hasher=TEST_HASHER)
     with (
         uvicorn_serving(create_app(settings, container)) as base,
         httpx.Client(base_url=base, timeout=60) as client,
