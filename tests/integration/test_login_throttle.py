@@ -50,7 +50,7 @@ def test_success_clears_the_account_counter(storage_uri: str) -> None:
     throttle.record_success(account)
     throttle.record_failure(account, "a")
     throttle.ensure_allowed(account, "a")  # one failure since the success: allowed
-    throttle.record_failure(account, "a")  # two: the counter restarted at the success, it was not switched off
+    throttle.record_failure(account, "a")  # two: the counter restarted at the success, still counting
     with pytest.raises(DocentError) as error:
         throttle.ensure_allowed(account, "a")
     assert error.value.code is ErrorCode.TOO_MANY_ATTEMPTS
