@@ -31,7 +31,7 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Adm1n-Passw0rd-Long!"
 MEMBER_PASSWORD = "Memb3r-Passw0rd-Long!"
 SECRET_KEY = "test-secret-key-" + "x7Kq9vRb2LmN4pZs8TdW1yHc"
-# argon2id still, with the smallest parameters: production's cost about a second per hash on this machine,
+# argon2id still, with the smallest parameters: production's took 1.5-2 s per hash on the shared test machine,
 # and every app a test starts hashes three to five times (the timing dummy, the admin, each login).
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
 
