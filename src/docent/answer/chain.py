@@ -21,6 +21,7 @@ from docent.answer.citations import MarkerRewriter, build_citations, normalize_s
 from docent.answer.cost import Price, cost_of
 from docent.answer.events import Citations, Done, Error, Token
 from docent.answer.extractive import best_snippet, pieces
+from docent.answer.guard import AnswerGuard, UnusableAnswer, special_token
 from docent.answer.prompt import build_prompt, clean_rewrite, rewrite_messages
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Turn, Usage
 from docent.errors import ErrorCode
@@ -115,6 +116,7 @@ class LLMAnswerer:
             history_tokens=self._history_tokens,
         )
         rewriter = MarkerRewriter(len(prompt.passages))
+        guard = AnswerGuard()
         parts: list[str] = []
         usage = Usage()
         deltas = self._chat.stream(
@@ -123,19 +125,18 @@ class LLMAnswerer:
         try:
             for delta in deltas:
                 usage = delta.usage or usage
-                text = rewriter.feed(delta.text)
+                text = guard.feed(rewriter.feed(delta.text), cited=bool(rewriter.used))
                 if text:
                     parts.append(text)
                     yield text
         finally:
             deltas.close()  # a reader who went away stops the model too
-        tail = rewriter.flush()
+        tail = guard.feed(rewriter.flush(), cited=bool(rewriter.used))
+        tail += guard.finish(cited=bool(rewriter.used))
         if tail:
             parts.append(tail)
             yield tail
         text = "".join(parts)
-        if not text.strip():
-            raise ChatModelError(f"{self.provider}:{self.model} sent an empty answer")
         cited = [prompt.passages[number - 1] for number in rewriter.used]
         citations = build_citations(text, cited, best_snippet)
         abstained = normalize_space(text).startswith(NOT_COVERED) and not citations
@@ -146,6 +147,9 @@ class LLMAnswerer:
             question, history, count_tokens=self._chat.count_tokens, history_tokens=self._history_tokens
         )
         reply = self._chat.complete(messages, max_tokens=96, temperature=0.0)
+        token = special_token(reply.text)
+        if token is not None:
+            raise UnusableAnswer(f"the rewrite holds the special token {token!r}")
         return clean_rewrite(reply.text, question)
 
 
