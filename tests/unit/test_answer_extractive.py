@@ -15,8 +15,8 @@ from docent.answer.citations import marker_numbers, snippet_in
 from docent.answer.extractive import (
     ExtractiveAnswerer,
     best_snippet,
-    score_sentences,
     heading_lines,
+    score_sentences,
     split_sentences,
     with_marker,
 )
@@ -252,12 +252,12 @@ def test_best_snippet_picks_the_sentence_sharing_most_with_the_claim() -> None:
     assert best_snippet("   ", "anything") == ""
 
 
-def test_rewrite_uses_the_rule() -> None:
+def test_rewrite_keeps_the_follow_ups_words_and_borrows_the_earlier_ones_it_lacks() -> None:
     history = [Turn("user", "What is the annual leave policy?"), Turn("assistant", "25 days [1].")]
 
     rewritten = ExtractiveAnswerer().rewrite("When does it expire?", history)
 
-    assert rewritten == "The annual leave policy: When does it expire?"
+    assert rewritten == "When does it expire? (annual leave policy)"
 
 
 def test_bad_parameters_are_refused() -> None:

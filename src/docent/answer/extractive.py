@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from docent.answer.citations import MARKER, make_citation, normalize_space
-from docent.answer.prompt import rewrite_by_rule
+from docent.answer.followup import standalone_query
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
 from docent.llm.caching import CachingEmbedder
 from docent.llm.ports import Embedder
@@ -332,5 +332,5 @@ class ExtractiveAnswerer:
         return answer
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
-        """Follow-ups get the previous question's subject put in front (no model to do better)."""
-        return rewrite_by_rule(question, history)
+        """Follow-ups keep their own words and borrow the earlier question's missing ones (no model)."""
+        return standalone_query(question, history)
