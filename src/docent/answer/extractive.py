@@ -78,7 +78,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for start, end in heading_lines(text):  # a heading never runs into the sentence below it
         cuts.extend((start, end))
     cuts.append(len(text))
-    spans = []
+    spans: list[tuple[int, int]] = []
     for start, end in zip(sorted(cuts), sorted(cuts)[1:], strict=False):
         while start < end and text[start].isspace():
             start += 1
@@ -185,7 +185,7 @@ def score_sentences(
 ) -> list[ScoredSentence]:
     """Every sentence of `passages`, scored in [0, 1], best first."""
     weights = weights or Weights()
-    spans = []
+    spans: list[tuple[int, int, int]] = []
     for index, passage in enumerate(passages):
         headings = set(heading_lines(passage.text))  # a heading alone answers nothing
         spans.extend((index, a, b) for a, b in split_sentences(passage.text) if (a, b) not in headings)
