@@ -322,13 +322,15 @@ def figures(outcomes: list[Outcome], threshold: float, *, timed: bool = True) ->
 
 def bench_settings(threads: int) -> Settings:
     """The default settings (DOCENT_* variables still apply) with the extractive answerer alone, no
-    relevance threshold, and no answer cache: every question must be answered, and timed, for real."""
+    relevance threshold or confidence gate, and no answer cache: every question must be answered, and
+    timed, for real."""
     return Settings(
         _env_file=None,
         env="development",
         llm_providers="extractive",
         embed_threads=threads,
         answer_min_relevance=NO_THRESHOLD,
+        answer_min_confidence=0.0,
         answer_cache=False,
     )
 

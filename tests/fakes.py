@@ -71,11 +71,13 @@ class FakeChat:
     - `drip`: the 200 pieces of DRIP, `drip_seconds` apart, after `first_token_seconds`;
     - `garbage`, `malformed`, `not-json`, `truncated`, `truncated-early`, `error-midstream`: broken replies;
     - `no-usage`: like any other name, without token counts;
+    - a name in `replies`: those pieces streamed;
     - any other name: `reply` streamed, or `rewrite` when not streamed.
 
     Stopping the server (`serve_chat`) cuts short the slow and dripping answers."""
 
     reply: Sequence[str] = tuple(PARIS)
+    replies: dict[str, Sequence[str]] = field(default_factory=dict)  # by model name, instead of `reply`
     rewrite: str = "Standalone: the leave policy?"
     usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
     rewrite_usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
@@ -167,7 +169,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
             else:
                 self._event({"error": {"message": f"overloaded (key {key})", "type": "server_error"}})
             return
-        for piece in self.fake.reply:
+        for piece in self.fake.replies.get(model, self.fake.reply):
             self._event(chat_chunk(piece))
         if model == "truncated":
             return  # the connection closes with no finish reason and no [DONE]

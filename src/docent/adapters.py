@@ -50,6 +50,7 @@ def build_provider_chain(
         ExtractiveAnswerer(embedder),
         cooldown_seconds=settings.llm_cooldown_seconds,
         min_relevance=settings.answer_min_relevance,
+        min_confidence=settings.answer_min_confidence,
         prices=prices,
     )
 

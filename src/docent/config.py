@@ -134,10 +134,12 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     llm_cooldown_seconds: float = Field(default=30.0, ge=0)
     llm_prices: str = ""  # USD per million tokens: `model=prompt/completion,provider:model=p/c`
-    # Cosine; below it a passage is not used, and with none left the answer is "not covered". Calibrated by
-    # bench/abstention.py: chosen on half of the SQuAD articles (questions no document covers against
-    # covered ones), then 0.938 right on the other half (0.932 of covered answered, 0.943 of others not).
-    answer_min_relevance: float = Field(default=0.39, ge=-1, le=1)
+    # Cosine; below it a passage is not shown to any answerer. Off by default: one cosine cut-off threw away
+    # right passages (issue 13); whether to answer is decided by the calibrated confidence below.
+    answer_min_relevance: float = Field(default=-1.0, ge=-1, le=1)
+    # Below this confidence (`docent.answer.confidence`: the probability, calibrated by bench/confidence.py,
+    # that the passages found hold the answer) the answer is "not covered"; unset: the calibrated threshold.
+    answer_min_confidence: float | None = Field(default=None, ge=0, le=1)
     answer_top_k: int = Field(default=8, ge=1, le=50)
     # Answer cache: in this process, or in Redis when DOCENT_REDIS_URL is set (shared by every process).
     answer_cache: bool = True
@@ -236,6 +238,7 @@ ANSWER_SHAPING_SETTINGS = frozenset(
         "llamacpp_context_tokens",
         "llamacpp_max_tokens",
         "answer_min_relevance",
+        "answer_min_confidence",
         "answer_top_k",
     }
 )

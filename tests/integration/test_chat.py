@@ -73,6 +73,46 @@ def test_it_says_it_does_not_know_when_the_documents_are_silent(
     assert "do not cover" in reply["answer"]
 
 
+def test_every_answer_says_whether_it_abstained_and_how_confident_it_is(
+    client: TestClient, admin: dict[str, str], corpus: list[dict[str, Any]]
+) -> None:
+    covered = ask(client, admin, "How often must passwords be rotated?")
+    assert covered["abstained"] is False and 0 <= covered["confidence"] <= 1
+    silent = ask(client, admin, "Who won the 1998 football world cup?")
+    assert silent["abstained"] is True and silent["citations"] == []
+    assert 0 <= silent["confidence"] < covered["confidence"]
+    body = {"question": "When are expense reports due?", "stream": True}
+    with client.stream("POST", "/api/v1/chat", json=body, headers=admin) as response:
+        done = parse_sse(response.read().decode())[-1]
+    assert done[0] == "done" and done[1]["abstained"] is False and 0 <= done[1]["confidence"] <= 1
+    completion = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "docent",
+            "messages": [{"role": "user", "content": "What is the capital of Mongolia?"}],
+        },
+        headers=admin,
+    ).json()
+    assert completion["abstained"] is True and 0 <= completion["confidence"] < covered["confidence"]
+
+
+def test_a_question_about_a_document_the_asker_may_not_read_is_not_covered(
+    client: TestClient, api: Api, admin: dict[str, str], member: dict[str, str]
+) -> None:
+    salaries = b"Salary bands\n\nThe salary band for senior engineers is 90,000 to 120,000 euros a year.\n"
+    stipend = b"On-call\n\nEngineers on call receive a stipend of 300 euros for each week on call.\n"
+    private = api.upload(admin, [("files", ("salaries.txt", salaries, "text/plain"))], visibility="private")
+    shared = api.upload(admin, [("files", ("on-call.txt", stipend, "text/plain"))], visibility="org")
+    for document in (*private, *shared):
+        assert api.wait_for(admin, document["id"])["status"] == "completed"
+
+    reply = ask(client, member, "What is the salary band for senior engineers?")
+
+    assert reply["abstained"] is True and reply["citations"] == [], reply
+    assert "stipend" not in reply["answer"]
+    assert ask(client, admin, "What is the salary band for senior engineers?")["abstained"] is False
+
+
 def test_a_follow_up_uses_the_session(client: TestClient, api: Api, admin: dict[str, str]) -> None:
     (document,) = api.upload(
         admin, [("files", ("leave.md", f"# Parental leave\n\n{LEAVE}\n".encode(), "text/markdown"))]

@@ -17,6 +17,13 @@ from tests.fakes import FakeChat, serve_chat
 
 REPLY = ["Parents receive", " sixteen weeks", " of paid parental leave", " [1]", "."]
 LEAVE = b"# Parental leave\n\nParents receive sixteen weeks of paid parental leave.\n"
+# What a broken model sends, by model name: a base model's template tokens, nothing, a loop, a made-up id.
+GARBAGE = {
+    "base": ["Parents receive sixteen weeks [1].", "<|im_end|>", "<|im_start|>user\nthanks"],
+    "mute": [""],
+    "looping": ["Parents receive [1]. ", *["I am sorry, I cannot help with that. "] * 8],
+    "inventive": ["Parents receive forty weeks [4]."],
+}
 
 
 @pytest.fixture
@@ -100,6 +107,30 @@ def test_a_failing_remote_model_falls_through_to_the_extractive_answerer(
             -1
         ]
         assert kept["provider"] == "extractive"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_garbage_from_a_model_falls_through_and_the_reader_never_sees_it(
+    database_url: str, tmp_path: Path, embedder: Any, stream: bool
+) -> None:
+    with serve_chat(FakeChat(reply=REPLY, replies=GARBAGE)) as fake:
+        providers = ", ".join(f"openai:{model}@{fake.url}" for model in GARBAGE) + ", extractive"
+        with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
+            _ask_and_check(client, admin, fake.asked, stream)
+
+
+def _ask_and_check(client: TestClient, admin: dict[str, str], hits: list[str], stream: bool) -> None:
+    body = {"question": QUESTION, "stream": stream}
+    response = client.post("/api/v1/chat", json=body, headers=admin)
+    assert response.status_code == 200
+    seen = response.text
+    assert hits == list(GARBAGE)  # each was asked once, in order
+    for sign in ("<|", "forty", "I am sorry"):
+        assert sign not in seen
+    assert "sixteen weeks" in seen and '"provider":"extractive"' in seen.replace(" ", "")
+    # One bad answer does not rest a provider: the next question asks them all again.
+    client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin)
+    assert hits == list(GARBAGE) * 2
 
 
 def test_a_client_may_choose_one_answerer_of_the_chain_and_an_unknown_one_is_refused(

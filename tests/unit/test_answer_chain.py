@@ -13,6 +13,7 @@ import pytest
 
 from docent.answer.chain import PROVIDER_FAILED, LLMAnswerer, ProviderChain
 from docent.answer.citations import marker_numbers, snippet_in
+from docent.answer.confidence import Calibration
 from docent.answer.cost import Price
 from docent.answer.events import Citations, Done, Error, Meta, StreamEvent, Token, to_sse
 from docent.answer.extractive import ExtractiveAnswerer
@@ -107,6 +108,8 @@ def text_of(events: list[StreamEvent]) -> str:
 
 
 def chain(*chats: ScriptedChat, clock: Clock | None = None, **options: object) -> ProviderChain:
+    """A chain that answers whatever its confidence (unless a test sets `min_confidence`)."""
+    options.setdefault("min_confidence", 0.0)
     return ProviderChain(
         [LLMAnswerer(chat) for chat in chats],
         ExtractiveAnswerer(),
@@ -218,13 +221,20 @@ def test_streaming_falls_through_before_the_first_token() -> None:
     assert down.closed == 1
 
 
+LONG_TAIL = [f" It has museum number {n} of many." for n in range(12)]  # past the guard's hold-back
+
+
 def test_a_failure_after_the_first_token_becomes_an_error_event() -> None:
-    flaky = ScriptedChat("flaky", ["Paris", " is", ChatModelUnavailable("connection reset")])
+    flaky = ScriptedChat(
+        "flaky", ["Paris is the capital [1].", *LONG_TAIL, ChatModelUnavailable("connection reset")]
+    )
     providers = chain(flaky)
 
     events, answer = run(providers.stream(ask()))
 
-    assert events == [Token("Paris"), Token(" is"), Error(PROVIDER_FAILED, events[-1].message)]  # type: ignore[union-attr]
+    sent = text_of(events)
+    assert sent.startswith("Paris is the capital [1].") and len(events) >= 2
+    assert events[-1] == Error(PROVIDER_FAILED, events[-1].message)  # type: ignore[union-attr]
     assert answer is None
     assert providers.resting() == ["fake:flaky"]
     assert flaky.closed == 1
@@ -240,10 +250,11 @@ def test_a_bug_in_an_answerer_becomes_an_internal_error_event() -> None:
 
 
 def test_closing_the_stream_closes_the_model() -> None:
-    chat = ScriptedChat("m", ["one ", "two ", "three [1]."])
+    chat = ScriptedChat("m", ["Paris is the capital [1].", *LONG_TAIL])
     stream = chain(chat).stream(ask())
 
-    assert next(stream) == Token("one")  # the space is held back: a marker may follow it
+    first = next(stream)
+    assert isinstance(first, Token) and first.text and "Paris is the capital [1].".startswith(first.text)
     stream.close()
 
     assert chat.closed == 1
@@ -264,6 +275,39 @@ def test_nothing_relevant_enough_says_so_without_asking_anyone() -> None:
     assert events[-2] == Citations(())
     assert chat.calls == []
     assert providers.answer(ask(scores=())).text == NOT_COVERED
+
+
+# Confidence from the question's words found in the passages alone: 0.05 with none, 0.999 with all.
+BY_OVERLAP = Calibration(intercept=-3.0, coefficients=(0.0, 0.0, 10.0, 0.0, 0.0), threshold=0.5)
+
+
+def test_below_the_calibrated_confidence_it_abstains_without_asking_anyone() -> None:
+    chat = ScriptedChat("m", ["Paris [1]."])
+    providers = chain(chat, calibration=BY_OVERLAP, min_confidence=None)
+
+    events, answer = run(providers.stream(ask("Who won the football world cup in 1998?")))
+
+    assert answer is not None and chat.calls == []
+    assert (answer.text, answer.abstained) == (NOT_COVERED, True)
+    assert answer.confidence == pytest.approx(0.0474, abs=1e-3)
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert done.payload()["abstained"] is True and done.payload()["confidence"] == answer.confidence
+
+
+def test_an_answer_carries_its_confidence_to_the_done_event() -> None:
+    chat = ScriptedChat("m", ["Paris is the capital [1]."])
+    providers = chain(chat, calibration=BY_OVERLAP, min_confidence=None)
+
+    events, answer = run(providers.stream(ask("What is the capital of France?")))
+
+    assert answer is not None and answer.provider == "fake" and not answer.abstained
+    assert answer.confidence == pytest.approx(0.9991, abs=1e-3)
+    assert events[-1] == Done.of(answer)
+    assert events[-1].payload()["abstained"] is False  # type: ignore[union-attr]
+    # A setting may ask for more confidence than the calibration's threshold.
+    strict = chain(chat, calibration=BY_OVERLAP, min_confidence=0.9995).answer(ask())
+    assert strict.abstained and strict.confidence == answer.confidence
 
 
 def test_passages_below_the_threshold_are_not_shown_to_the_model() -> None:
@@ -288,7 +332,9 @@ def test_answers_record_provider_usage_cost_and_latency() -> None:
     done = events[-1]
     assert isinstance(first, Token)
     assert isinstance(done, Done)
-    assert done == Done(Usage(1000, 500), "fake", "gpt-x", 1250.0, Decimal("0.00045"))
+    assert done == Done(
+        Usage(1000, 500), "fake", "gpt-x", 1250.0, Decimal("0.00045"), confidence=answer.confidence
+    )
     assert answer is not None
     assert (answer.cost_usd, answer.latency_ms) == (Decimal("0.00045"), 1250.0)
 
@@ -319,11 +365,20 @@ def test_the_first_available_model_rewrites_follow_ups() -> None:
     assert "User: What is the capital of France?" in up.calls[0][-1].content
 
 
+def test_a_rewrite_holding_special_tokens_falls_through() -> None:
+    base = ScriptedChat("base", [], rewrite="<|im_start|>assistant\nHow many people live in Paris?")
+    providers = chain(base)
+
+    rewritten = providers.rewrite("How many people live there?", HISTORY)
+
+    assert rewritten.provider == "extractive" and "<|" not in rewritten.question
+
+
 def test_without_a_model_the_rule_rewrites_and_without_history_nothing_does() -> None:
     providers = chain(ScriptedChat("down", [ChatModelUnavailable("503")]))
 
     assert providers.rewrite("How many people live there?", HISTORY) == (
-        "The capital of France: How many people live there?",
+        "How many people live there? (capital France)",
         "extractive",
     )
     assert providers.rewrite("  How many people live in Paris? ", ()) == (
@@ -369,6 +424,8 @@ def test_events_render_as_sse_frames() -> None:
         "latency_ms": 12.3,
         "cost_usd": "0.0001",
         "cached": False,
+        "abstained": False,
+        "confidence": None,
     }
     assert json.loads(frames[4].split("data: ")[1]) == {
         "error": {"code": "provider_failed", "message": "Try again."}

@@ -15,6 +15,7 @@ from docent.answer.citations import marker_numbers, snippet_in
 from docent.answer.extractive import (
     ExtractiveAnswerer,
     best_snippet,
+    heading_lines,
     score_sentences,
     split_sentences,
     with_marker,
@@ -148,17 +149,52 @@ def test_the_best_chunk_is_chosen_among_several() -> None:
     assert [c.chunk_id for c in answer.citations] == [2]
 
 
-def test_a_second_close_sentence_is_added_in_reading_order() -> None:
+def test_a_second_close_sentence_is_added_in_reading_order_with_its_chunks_one_marker() -> None:
     text = "The fee for a permit is 40 euros. The sky is blue. A permit fee is waived for students."
     answerer = ExtractiveAnswerer(second_ratio=0.5)
 
     answer = answerer.answer(AnswerRequest("What is the permit fee?", (passage(text),)))
 
-    assert answer.text == "The fee for a permit is 40 euros [1]. A permit fee is waived for students [2]."
-    assert [c.snippet for c in answer.citations] == [
-        "The fee for a permit is 40 euros.",
-        "A permit fee is waived for students.",
+    assert answer.text == "The fee for a permit is 40 euros [1]. A permit fee is waived for students [1]."
+    assert [c.snippet for c in answer.citations] == [text]
+
+
+def test_a_heading_is_never_glued_to_the_sentence_below_it() -> None:
+    for text in (
+        "Passwords\nPasswords must be rotated every 90 days.",
+        "Passwords\n\nPasswords must be rotated every 90 days.",
+        "# Passwords\nPasswords must be rotated every 90 days.",
+    ):
+        answer = ExtractiveAnswerer(second_ratio=0.1).answer(
+            AnswerRequest("How often must passwords be rotated?", (passage(text),))
+        )
+        assert answer.text == "Passwords must be rotated every 90 days [1].", text
+        assert answer.citations[0].snippet == "Passwords must be rotated every 90 days."
+
+
+def test_a_sentence_broken_over_lines_stays_one_sentence() -> None:
+    text = "Hotel Costs in North America\nThe cap is 200 USD per night\nin North America, taxes included."
+
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "Hotel Costs in North America",
+        "The cap is 200 USD per night\nin North America, taxes included.",
     ]
+    assert heading_lines(text) == [(0, 28)]
+
+
+def test_sentences_of_two_chunks_read_chunk_by_chunk_each_chunk_cited_once() -> None:
+    first = passage("The permit fee is 40 euros. Students pay no permit fee at all.", 1)
+    second = passage("A permit fee for visitors is 60 euros.", 2)
+    answerer = ExtractiveAnswerer(second_ratio=0.1, max_sentences=3)
+
+    answer = answerer.answer(AnswerRequest("What is the permit fee?", (first, second)))
+
+    markers = re.findall(r"\[(\d)\]", answer.text)
+    assert sorted(set(markers)) == ["1", "2"] and len(answer.citations) == 2
+    assert [c.number for c in answer.citations] == [1, 2]
+    assert len({c.chunk_id for c in answer.citations}) == 2
+    assert markers == sorted(markers)  # all sentences of [1] before those of [2]
+    assert answer.text.index("40 euros") < answer.text.index("no permit fee")  # a chunk's own order
 
 
 def test_the_same_sentence_in_overlapping_chunks_is_said_once() -> None:
@@ -216,12 +252,12 @@ def test_best_snippet_picks_the_sentence_sharing_most_with_the_claim() -> None:
     assert best_snippet("   ", "anything") == ""
 
 
-def test_rewrite_uses_the_rule() -> None:
+def test_rewrite_keeps_the_follow_ups_words_and_borrows_the_earlier_ones_it_lacks() -> None:
     history = [Turn("user", "What is the annual leave policy?"), Turn("assistant", "25 days [1].")]
 
     rewritten = ExtractiveAnswerer().rewrite("When does it expire?", history)
 
-    assert rewritten == "The annual leave policy: When does it expire?"
+    assert rewritten == "When does it expire? (annual leave policy)"
 
 
 def test_bad_parameters_are_refused() -> None:

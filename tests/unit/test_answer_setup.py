@@ -25,6 +25,7 @@ CHANGED: dict[str, Any] = {
     "llamacpp_context_tokens": 8192,
     "llamacpp_max_tokens": 256,
     "answer_min_relevance": 0.5,
+    "answer_min_confidence": 0.6,
     "answer_top_k": 4,
 }
 ANSWERERS = ["extractive:all-MiniLM-L6-v2"]

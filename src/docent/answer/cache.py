@@ -42,10 +42,19 @@ class CachedAnswer:
     model: str
     abstained: bool
     rewritten: str
+    confidence: float | None = None  # absent from answers cached before it was kept
 
     @classmethod
     def of(cls, answer: Answer, rewritten: str) -> CachedAnswer:
-        return cls(answer.text, answer.citations, answer.provider, answer.model, answer.abstained, rewritten)
+        return cls(
+            answer.text,
+            answer.citations,
+            answer.provider,
+            answer.model,
+            answer.abstained,
+            rewritten,
+            answer.confidence,
+        )
 
     def as_answer(self) -> Answer:
         """The answer served again: no model ran, so no tokens were used and nothing was spent."""
@@ -56,6 +65,7 @@ class CachedAnswer:
             self.provider,
             self.model,
             abstained=self.abstained,
+            confidence=self.confidence,
             cost_usd=Decimal(0),
             cached=True,
         )

@@ -18,9 +18,11 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from docent.answer.citations import MarkerRewriter, build_citations, normalize_space
+from docent.answer.confidence import CALIBRATED, Calibration, signals
 from docent.answer.cost import Price, cost_of
 from docent.answer.events import Citations, Done, Error, Token
 from docent.answer.extractive import best_snippet, pieces
+from docent.answer.guard import AnswerGuard, UnusableAnswer, special_token
 from docent.answer.prompt import build_prompt, clean_rewrite, rewrite_messages
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Turn, Usage
 from docent.errors import ErrorCode
@@ -115,6 +117,7 @@ class LLMAnswerer:
             history_tokens=self._history_tokens,
         )
         rewriter = MarkerRewriter(len(prompt.passages))
+        guard = AnswerGuard()
         parts: list[str] = []
         usage = Usage()
         deltas = self._chat.stream(
@@ -123,19 +126,18 @@ class LLMAnswerer:
         try:
             for delta in deltas:
                 usage = delta.usage or usage
-                text = rewriter.feed(delta.text)
+                text = guard.feed(rewriter.feed(delta.text), cited=bool(rewriter.used))
                 if text:
                     parts.append(text)
                     yield text
         finally:
             deltas.close()  # a reader who went away stops the model too
-        tail = rewriter.flush()
+        tail = guard.feed(rewriter.flush(), cited=bool(rewriter.used))
+        tail += guard.finish(cited=bool(rewriter.used))
         if tail:
             parts.append(tail)
             yield tail
         text = "".join(parts)
-        if not text.strip():
-            raise ChatModelError(f"{self.provider}:{self.model} sent an empty answer")
         cited = [prompt.passages[number - 1] for number in rewriter.used]
         citations = build_citations(text, cited, best_snippet)
         abstained = normalize_space(text).startswith(NOT_COVERED) and not citations
@@ -146,6 +148,9 @@ class LLMAnswerer:
             question, history, count_tokens=self._chat.count_tokens, history_tokens=self._history_tokens
         )
         reply = self._chat.complete(messages, max_tokens=96, temperature=0.0)
+        token = special_token(reply.text)
+        if token is not None:
+            raise UnusableAnswer(f"the rewrite holds the special token {token!r}")
         return clean_rewrite(reply.text, question)
 
 
@@ -154,15 +159,25 @@ class Rewritten(NamedTuple):
     provider: str  # who rewrote it; `ProviderStatus.NONE` when there was nothing to rewrite
 
 
-def _not_covered() -> Answer:
-    return Answer(NOT_COVERED, (), Usage(), ProviderStatus.NONE, ProviderStatus.NONE, abstained=True)
+def _not_covered(confidence: float) -> Answer:
+    return Answer(
+        NOT_COVERED,
+        (),
+        Usage(),
+        ProviderStatus.NONE,
+        ProviderStatus.NONE,
+        abstained=True,
+        confidence=confidence,
+    )
 
 
 class ProviderChain:
     """`providers` in order, then `last_resort`, which is never rested and should never fail.
 
-    Passages scoring below `min_relevance` are not shown to any answerer; when none is left, the answer is
-    `NOT_COVERED` without asking anyone. `prices` (see `docent.answer.cost`) give each answer its cost;
+    Passages scoring below `min_relevance` are not shown to any answerer. `calibration` turns the signals of
+    the passages left into the answer's `confidence`; below `min_confidence` (the calibration's threshold
+    when None), or when no passage is left, the answer is `NOT_COVERED` without asking anyone.
+    `prices` (see `docent.answer.cost`) give each answer its cost;
     `clock` (seconds, monotonic) times answers and rests.
     """
 
@@ -173,6 +188,8 @@ class ProviderChain:
         *,
         cooldown_seconds: float = 30.0,
         min_relevance: float = float("-inf"),
+        calibration: Calibration = CALIBRATED,
+        min_confidence: float | None = None,
         prices: Mapping[str, Price] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -180,6 +197,8 @@ class ProviderChain:
         self._last_resort = last_resort
         self._cooldown = cooldown_seconds
         self._min_relevance = min_relevance
+        self._calibration = calibration
+        self._min_confidence = calibration.threshold if min_confidence is None else min_confidence
         self._prices = dict(prices or {})
         self._clock = clock
         self._lock = threading.Lock()
@@ -218,9 +237,9 @@ class ProviderChain:
         """The first answer any provider completes (nothing is sent before it is whole, so a provider may
         fail at any point and the next one takes over)."""
         started = self._clock()
-        relevant = self._relevant(request)
+        relevant, confidence = self._relevant(request)
         if relevant is None:
-            return self._finish(_not_covered(), started, [])
+            return self._finish(_not_covered(confidence), started, [], confidence)
         failures: list[str] = []
         for index, answerer in self._candidates(request.answerer):
             replies = answerer.stream(relevant)
@@ -229,7 +248,7 @@ class ProviderChain:
                     next(replies)
             except StopIteration as stop:
                 answer: Answer = stop.value
-                return self._finish(answer, started, failures)
+                return self._finish(answer, started, failures, confidence)
             except ChatModelError as exc:
                 if index == len(self._providers):
                     raise
@@ -244,9 +263,9 @@ class ProviderChain:
         ends the stream with one `error` event, and the return value is None. Closing the generator stops
         the provider."""
         started = self._clock()
-        relevant = self._relevant(request)
+        relevant, confidence = self._relevant(request)
         if relevant is None:
-            answer = self._finish(_not_covered(), started, [])
+            answer = self._finish(_not_covered(confidence), started, [], confidence)
             yield from (Token(piece) for piece in pieces(answer.text))
             yield from self._closing(answer)
             return answer
@@ -259,7 +278,7 @@ class ProviderChain:
                     try:
                         delta = next(replies)
                     except StopIteration as stop:
-                        answer = self._finish(stop.value, started, failures)
+                        answer = self._finish(stop.value, started, failures, confidence)
                         break
                     sent = True
                     yield Token(delta)
@@ -294,9 +313,14 @@ class ProviderChain:
                 self._failed(index, candidate, exc)
         raise AssertionError("unreachable: the last resort either rewrites or raises")
 
-    def _relevant(self, request: AnswerRequest) -> AnswerRequest | None:
+    def _relevant(self, request: AnswerRequest) -> tuple[AnswerRequest | None, float]:
+        """The request with the passages worth showing, or None when the answer path should abstain; and
+        the confidence that the documents cover the question."""
         passages = tuple(p for p in request.passages if p.score >= self._min_relevance)
-        return replace(request, passages=passages) if passages else None
+        confidence = round(self._calibration.confidence(signals(request.question, passages)), 4)
+        if not passages or confidence < self._min_confidence:
+            return None, confidence
+        return replace(request, passages=passages), confidence
 
     def _candidates(self, chosen: str | None = None) -> Iterator[tuple[int, Answerer]]:
         """Providers not resting (only the `chosen` one, if any), in order, each judged when its turn comes;
@@ -324,9 +348,10 @@ class ProviderChain:
         )
         return f"{answerer.provider}:{answerer.model}: {exc}"
 
-    def _finish(self, answer: Answer, started: float, failures: list[str]) -> Answer:
+    def _finish(self, answer: Answer, started: float, failures: list[str], confidence: float) -> Answer:
         return replace(
             answer,
+            confidence=confidence,
             cost_usd=cost_of(self._prices, answer.provider, answer.model, answer.usage),
             latency_ms=(self._clock() - started) * 1000,
             failures=tuple(failures),
@@ -334,4 +359,4 @@ class ProviderChain:
 
     def _closing(self, answer: Answer) -> Iterator[ChainEvent]:
         yield Citations(answer.citations)
-        yield Done(answer.usage, answer.provider, answer.model, answer.latency_ms, answer.cost_usd)
+        yield Done.of(answer)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from docent.answer.types import Citation, Usage, cost_json, dump_citations, usage_json
+from docent.answer.types import Answer, Citation, Usage, cost_json, dump_citations, usage_json
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,21 @@ class Done:
     latency_ms: float
     cost_usd: Decimal | None = None
     cached: bool = False  # served from the answer cache: no model ran, no tokens were used
+    abstained: bool = False
+    confidence: float | None = None
+
+    @classmethod
+    def of(cls, answer: Answer) -> Done:
+        return cls(
+            answer.usage,
+            answer.provider,
+            answer.model,
+            answer.latency_ms,
+            answer.cost_usd,
+            cached=answer.cached,
+            abstained=answer.abstained,
+            confidence=answer.confidence,
+        )
 
     def payload(self) -> dict[str, object]:
         return {
@@ -60,6 +75,8 @@ class Done:
             "latency_ms": round(self.latency_ms, 1),
             "cost_usd": cost_json(self.cost_usd),
             "cached": self.cached,
+            "abstained": self.abstained,
+            "confidence": self.confidence,
         }
 
 

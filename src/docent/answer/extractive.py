@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from docent.answer.citations import MARKER, make_citation, normalize_space
-from docent.answer.prompt import rewrite_by_rule
+from docent.answer.followup import standalone_query
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
 from docent.llm.caching import CachingEmbedder
 from docent.llm.ports import Embedder
@@ -45,6 +45,10 @@ _END = re.compile(
     f"(?=\\s+[{_OPENERS}]?[A-Z0-9\u00c0-\u00d6\u00d8-\u00de])"
 )
 _BREAK = re.compile(r"\n\s*\n|\n(?=\s*(?:[-*•·]|\d{1,3}[.)])\s)")
+_LINE = re.compile(r"[^\n]+")
+_LIST_ITEM = re.compile(r"\s*(?:[-*•·]|\d{1,3}[.)])\s")
+_HEADING_WORDS = 10
+_SHORT_HEADING_WORDS = 4
 _WORD_BEFORE = re.compile(r"([\w.]+)\Z")
 _MIN_SENTENCE_CHARS = 2
 
@@ -71,8 +75,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if _ends_sentence(text, match.end("stop")):
             cuts.append(match.end())
     cuts.extend(match.start() for match in _BREAK.finditer(text))
+    for start, end in heading_lines(text):  # a heading never runs into the sentence below it
+        cuts.extend((start, end))
     cuts.append(len(text))
-    spans = []
+    spans: list[tuple[int, int]] = []
     for start, end in zip(sorted(cuts), sorted(cuts)[1:], strict=False):
         while start < end and text[start].isspace():
             start += 1
@@ -81,6 +87,41 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if end - start >= _MIN_SENTENCE_CHARS:
             spans.append((start, end))
     return spans
+
+
+def heading_lines(text: str) -> list[tuple[int, int]]:
+    """Lines of `text` that read as headings, as (start, end) without surrounding spaces: up to ten words,
+    no list item, no closing punctuation, and either marked (`#`) or followed by a line that starts anew
+    (a capital or a digit) while being short or in Title Case. A sentence a PDF broke over two lines
+    continues in lower case, or ends its first line with a small word, so it stays one sentence."""
+    found = []
+    for match in _LINE.finditer(text):
+        line = match.group()
+        words = line.split()
+        if (
+            not words
+            or len(words) > _HEADING_WORDS
+            or _LIST_ITEM.match(line)
+            or line.rstrip()[-1] in ".!?:;,"
+        ):
+            continue
+        start = match.start() + len(line) - len(line.lstrip())
+        end = match.start() + len(line.rstrip())
+        if line.lstrip().startswith("#"):
+            found.append((start, end))
+            continue
+        after = text[match.end() :].lstrip()
+        if not after or not (after[0].isupper() or after[0].isdigit()):
+            continue
+        title_case = all(w[0].isupper() or not w[0].isalpha() or len(w) <= 3 for w in words)
+        if len(words) <= _SHORT_HEADING_WORDS or title_case:
+            found.append((start, end))
+    return found
+
+
+def is_heading(text: str, start: int, end: int) -> bool:
+    """Whether the sentence `text[start:end]` is a heading line (not worth quoting on its own)."""
+    return any(start == h_start and end == h_end for h_start, h_end in heading_lines(text))
 
 
 # ---------- scoring ----------
@@ -144,9 +185,10 @@ def score_sentences(
 ) -> list[ScoredSentence]:
     """Every sentence of `passages`, scored in [0, 1], best first."""
     weights = weights or Weights()
-    spans = [
-        (index, start, end) for index, p in enumerate(passages) for start, end in split_sentences(p.text)
-    ]
+    spans: list[tuple[int, int, int]] = []
+    for index, passage in enumerate(passages):
+        headings = set(heading_lines(passage.text))  # a heading alone answers nothing
+        spans.extend((index, a, b) for a, b in split_sentences(passage.text) if (a, b) not in headings)
     if not spans:
         return []
     texts = [normalize_space(passages[index].text[start:end]) for index, start, end in spans]
@@ -221,6 +263,7 @@ def demote_instructions(scored: list[ScoredSentence], passages: Sequence[Passage
 # ---------- the answerer ----------
 
 _PIECE = re.compile(r"\S+\s*")
+_SNIPPET_CHARS = 400
 _TERMINAL = re.compile(f"([.!?]+[{_CLOSERS}]*)\\Z")
 
 
@@ -236,6 +279,33 @@ def pieces(text: str) -> Iterator[str]:
     """`text` cut into word-sized deltas (each word with the spaces after it), as a model would stream."""
     for match in _PIECE.finditer(text):
         yield match.group()
+
+
+def in_reading_order(chosen: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+    """The sentences grouped by chunk (the chunk of the best sentence first), each chunk's in its order."""
+    first_seen = {s.passage: rank for rank, s in reversed(list(enumerate(chosen)))}
+    return sorted(chosen, key=lambda s: (first_seen[s.passage], s.start))
+
+
+def quote(passages: Sequence[Passage], chosen: Sequence[ScoredSentence]) -> tuple[str, tuple[Citation, ...]]:
+    """The sentences as an answer, each followed by the marker of its chunk; one citation per chunk (its
+    snippet the chunk's text from its first quoted sentence to its last, or the first when that is long)."""
+    numbers: dict[int, int] = {}
+    parts: list[str] = []
+    for sentence in chosen:
+        number = numbers.setdefault(sentence.passage, len(numbers) + 1)
+        quoted = normalize_space(passages[sentence.passage].text[sentence.start : sentence.end])
+        # The document's own bracketed numbers ("… in 1066.[3]") would read as markers of this answer.
+        parts.append(with_marker(normalize_space(MARKER.sub("", quoted)) or quoted, number))
+    citations = []
+    for index, number in numbers.items():
+        mine = [s for s in chosen if s.passage == index]
+        text = passages[index].text
+        snippet = text[min(s.start for s in mine) : max(s.end for s in mine)]
+        if len(snippet) > _SNIPPET_CHARS:  # sentences far apart: the first one quoted stands for them
+            snippet = text[mine[0].start : mine[0].end]
+        citations.append(make_citation(number, passages[index], snippet))
+    return " ".join(parts), tuple(citations)
 
 
 class ExtractiveAnswerer:
@@ -286,23 +356,14 @@ class ExtractiveAnswerer:
             if text not in seen:  # the same sentence in two overlapping chunks is said once
                 chosen.append(candidate)
                 seen.add(text)
-        if len({s.passage for s in chosen}) == 1:
-            chosen.sort(key=lambda s: s.start)  # two sentences of one chunk read best in their own order
-        return chosen
+        return in_reading_order(chosen)
 
     def answer(self, request: AnswerRequest) -> Answer:
         chosen = self.select(request.question, request.passages)
         if not chosen:
             return Answer(NOT_COVERED, (), Usage(), self.provider, self.model, abstained=True)
-        parts: list[str] = []
-        citations: list[Citation] = []
-        for number, sentence in enumerate(chosen, start=1):
-            passage = request.passages[sentence.passage]
-            quote = normalize_space(passage.text[sentence.start : sentence.end])
-            # The document's own bracketed numbers ("… in 1066.[3]") would read as markers of this answer.
-            parts.append(with_marker(normalize_space(MARKER.sub("", quote)) or quote, number))
-            citations.append(make_citation(number, passage, quote))
-        return Answer(" ".join(parts), tuple(citations), Usage(), self.provider, self.model)
+        text, citations = quote(request.passages, chosen)
+        return Answer(text, citations, Usage(), self.provider, self.model)
 
     def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]:
         """The answer word by word, like a model's stream; the finished `Answer` is the return value."""
@@ -311,5 +372,5 @@ class ExtractiveAnswerer:
         return answer
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
-        """Follow-ups get the previous question's subject put in front (no model to do better)."""
-        return rewrite_by_rule(question, history)
+        """Follow-ups keep their own words and borrow the earlier question's missing ones (no model)."""
+        return standalone_query(question, history)

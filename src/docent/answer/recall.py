@@ -175,5 +175,5 @@ def replay(answer: Answer) -> Generator[ChainEvent, None, Answer]:
     citations, and `done` with no tokens used and `cached` set."""
     yield from (Token(piece) for piece in pieces(answer.text))
     yield Citations(answer.citations)
-    yield Done(answer.usage, answer.provider, answer.model, answer.latency_ms, answer.cost_usd, cached=True)
+    yield Done.of(answer)
     return answer

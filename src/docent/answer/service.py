@@ -162,7 +162,8 @@ class ChatService:
     def _passages(self, scope: ReaderScope, query: str, filters: SearchFilters | None) -> tuple[Passage, ...]:
         """Hybrid search ranks the passages; each carries its cosine similarity to the query as its score
         (0 when the vector ranking, DOCENT_SEARCH_CANDIDATES deep, did not reach it), which is what the
-        relevance threshold compares."""
+        relevance threshold compares, and its rank in the vector and the keyword ranking (the signals of
+        `docent.answer.confidence`)."""
         with self._database.unit_of_work(write=False) as uow:
             found = self._retriever.search(
                 uow,
@@ -173,6 +174,8 @@ class ChatService:
                 filters=filters,
             )
         cosine = found.cosines
+        by_cosine = sorted(cosine, key=lambda chunk_id: -cosine[chunk_id])
+        vector_rank = {chunk_id: rank for rank, chunk_id in enumerate(by_cosine, start=1)}
         return tuple(
             Passage(
                 chunk_id=r.chunk_id,
@@ -183,6 +186,8 @@ class ChatService:
                 section=tuple(r.section),
                 text=r.text,
                 score=cosine.get(r.chunk_id, 0.0),
+                vector_rank=vector_rank.get(r.chunk_id),
+                keyword_rank=found.keyword_ranks.get(r.chunk_id),
             )
             for r in found.results
         )

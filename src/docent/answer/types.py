@@ -38,7 +38,9 @@ NOT_COVERED = "The documents available to you do not cover this question."
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk, as the answer path sees it. `score` is the retrieval score (higher is better)."""
+    """A retrieved chunk, as the answer path sees it. `score` is the retrieval score (higher is better);
+    `vector_rank` and `keyword_rank` its place (1 = best) in each ranking hybrid search fused, None where
+    that ranking did not reach it (or is not known)."""
 
     chunk_id: int
     document_id: uuid.UUID
@@ -48,6 +50,8 @@ class Passage:
     section: tuple[str, ...]
     text: str
     score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Answer:
     provider: str
     model: str
     abstained: bool = False
+    confidence: float | None = None  # how likely the documents shown hold the answer (`answer.confidence`)
     cost_usd: Decimal | None = None
     latency_ms: float = 0.0
     failures: tuple[str, ...] = field(default=())

@@ -78,7 +78,8 @@ class OpenAIChunks:
             return (self._chunk({"content": sources_text(event.citations)}),)
         if isinstance(event, Done):
             usage = usage_json(event.usage, with_estimated=False)
-            return (self._chunk({}, "stop", usage=usage, citations=dump_citations(self.citations)),)
+            extra = {"abstained": event.abstained, "confidence": event.confidence}
+            return (self._chunk({}, "stop", usage=usage, citations=dump_citations(self.citations), **extra),)
         if isinstance(event, Error):
             return (_data(event.payload()),)
         return ()  # `meta`: the ids are the completion's own here

@@ -77,6 +77,8 @@ class SearchResponse:
     took_ms: float
     # Cosine similarity to the query of the chunks the vector ranking reached (hybrid and vector modes).
     cosines: dict[int, float] = field(default_factory=dict)
+    # Rank (1 = best) of the chunks the keyword ranking reached, in hybrid mode (the answer path's signals).
+    keyword_ranks: dict[int, int] = field(default_factory=dict)
 
 
 class Retriever:
@@ -109,11 +111,13 @@ class Retriever:
         _check(query, top_k, MAX_TOP_K)
         started = time.perf_counter()
         filters = filters or SearchFilters()
-        ranked, by_vector = self._rank(uow, scope, query, mode, top_k, filters)
+        ranked, by_vector, by_keyword = self._rank(uow, scope, query, mode, top_k, filters)
         hits = uow.search.hits(scope, filters, [r.chunk_id for r in ranked])
         results = [_result(hits[r.chunk_id], r.score, query) for r in ranked if r.chunk_id in hits]
         took_ms = round((time.perf_counter() - started) * 1000, 2)
-        return SearchResponse(results, mode, took_ms, {s.chunk_id: s.score for s in by_vector})
+        cosines = {s.chunk_id: s.score for s in by_vector}
+        keyword_ranks = {s.chunk_id: rank for rank, s in enumerate(by_keyword, start=1)}
+        return SearchResponse(results, mode, took_ms, cosines, keyword_ranks)
 
     def rank(
         self,
@@ -137,13 +141,14 @@ class Retriever:
         mode: SearchMode,
         top_k: int,
         filters: SearchFilters,
-    ) -> tuple[list[Scored], list[Scored]]:
-        """The ranking, and the vector index's own ranking it used (empty in keyword mode)."""
+    ) -> tuple[list[Scored], list[Scored], list[Scored]]:
+        """The ranking, and the vector and keyword indexes' own rankings that hybrid mode fused (in the
+        other modes, the vector ranking used, and no keyword ranking)."""
         if mode is SearchMode.KEYWORD:
-            return self.keywords.search(uow, scope, query, top_k, filters), []
+            return self.keywords.search(uow, scope, query, top_k, filters), [], []
         if mode is SearchMode.VECTOR:
             by_vector = self.vectors.search(uow, scope, self.embed_query(query), top_k, filters)
-            return by_vector, by_vector
+            return by_vector, by_vector, []
         vector = self.embed_query(query)
         depth = max(top_k, self.fusion.candidates)
         # Embedding the query in another thread while the keyword index answers saved nothing (measured at
@@ -155,7 +160,7 @@ class Retriever:
             [self.fusion.vector_weight, self.fusion.keyword_weight],
             k=self.fusion.k,
         )
-        return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]], by_vector
+        return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]], by_vector, by_keyword
 
     def embed_query(self, query: str) -> npt.NDArray[np.float32]:
         """The query's vector (read-only: it is shared by every caller that asks the same)."""

@@ -72,6 +72,13 @@ class ChatOut(BaseModel):
     session_id: uuid.UUID
     message_id: uuid.UUID
     usage: UsageOut
+    abstained: bool = Field(description="The documents the asker may read do not cover the question")
+    confidence: float | None = Field(
+        ge=0,
+        le=1,
+        description="Calibrated probability that the documents shown hold the answer (null for an answer "
+        "cached before confidence was kept)",
+    )
 
     @classmethod
     def of(cls, result: ChatResult) -> ChatOut:
@@ -92,6 +99,8 @@ class ChatOut(BaseModel):
             session_id=result.session_id,
             message_id=result.message_id,
             usage=usage,
+            abstained=answer.abstained,
+            confidence=answer.confidence,
         )
 
 
@@ -99,7 +108,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, "
         "`token` {text}…, `citations` {citations}, "
-        "`done` {usage, provider, model, latency_ms, cost_usd, cached}; "
+        "`done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, confidence}; "
         f"or `error` {{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }

@@ -112,6 +112,8 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
         "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
+        "abstained": answer.abstained,
+        "confidence": answer.confidence,
     }
 
 

@@ -1,0 +1,215 @@
+"""Calibrate the answer path's confidence (`docent.answer.confidence`) on one data set, report it on another.
+
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.confidence [--per-set 150] [--signals FILE]
+
+Two data sets from ../shared/data, each turned into covered and uncovered questions over documents a
+`document_ids` filter makes readable (applied inside retrieval, as permissions are):
+
+* SQuAD 2.0 dev subset: articles dealt into halves; over one half's paragraphs, that half's answerable
+  questions are covered and the other half's are not (and the reverse);
+* SciFact (BEIR): claims with relevance judgments (train and test) and a sample of the other abstracts;
+  the claims are dealt into halves X and Y; with Y's cited abstracts hidden, X's claims are covered and Y's
+  are not (and the reverse). Claims are statements, not questions, and the abstracts are biomedical: a
+  data set unlike SQuAD, which is the point.
+
+Both are loaded straight into the index, one chunk per paragraph or abstract (as bench/search.py does),
+and asked through `ChatService.retrieve` (hybrid search with its cosines and the two rankings). The
+logistic model is fitted on one data set (the calibration set, equal numbers of covered and uncovered
+questions), its threshold chosen there (balanced accuracy), and both are then applied unchanged to the
+other (held out). Printed: answered/declined on both, the gap, and the held-out reliability by
+confidence decile (share of questions in the decile that the documents cover: what `confidence` claims).
+Subsampled (`--per-set` questions of each kind per half) so it runs in minutes on a loaded machine;
+`--signals FILE` keeps the measured signals, so a second run only fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from bench.answers import DATA as SQUAD
+from bench.answers import bench_settings, read_squad
+from bench.search import EMAIL, fill
+from docent.answer.confidence import FEATURES, Calibration, signals
+from docent.auth.policy import CredentialKind, Principal
+from docent.db.tables import Chunk
+from docent.evaluation import throwaway_container
+from docent.types import Role, SearchFilters
+
+SCIFACT = SQUAD.parent / "scifact"
+SEED = 13
+Rows = list[dict[str, Any]]  # {"set", "covered": bool, "signals": [...]}
+
+
+# ---------- measuring ----------
+
+
+def measure(documents: dict[str, str], runs: list[tuple[list[str], list[str], bool]], name: str) -> Rows:
+    """Load `documents` (key -> text) into the index, one chunk each (as bench/search.py does: the parsing
+    and chunking pipeline is too slow on a shared machine, and SQuAD paragraphs fit in one chunk); for each
+    run (readable keys, questions, covered) the signals of the passages hybrid search finds."""
+    rows: Rows = []
+    keys = list(documents)
+    with throwaway_container(bench_settings(2), None) as container:
+        bodies = [documents[key] for key in keys]
+        print(f"{name}: embedding {len(bodies)} documents", file=sys.stderr)
+        scope = fill(container, bodies, container.embedder.embed(bodies), len(bodies))
+        with container.database.unit_of_work(write=False) as uow:
+            found = uow.session.execute(select(Chunk.text_hash, Chunk.document_id))
+            ids = {keys[int(number)]: document_id for number, document_id in found}
+        principal = Principal(scope.user_id, scope.org_id, EMAIL, Role.ADMIN, CredentialKind.COMMAND_LINE)
+        for readable, questions, covered in runs:
+            filters = SearchFilters(document_ids=tuple(ids[key] for key in readable))
+            for question in questions:
+                passages = container.chat.retrieve(principal, question, filters)
+                found = signals(question, passages).vector()
+                rows.append({"set": name, "covered": covered, "signals": found})
+    return rows
+
+
+def squad_runs(per_set: int) -> tuple[dict[str, str], list[tuple[list[str], list[str], bool]]]:
+    documents, halves = read_squad(SQUAD / "dev-v2.0-subset.json", None, None, None)
+    rng = random.Random(SEED)
+    asked = {
+        h.name: [q.text for q in rng.sample([q for q in h.questions if q.answers], per_set)] for h in halves
+    }
+    runs = []
+    for half, other in ((halves[0], halves[1]), (halves[1], halves[0])):
+        keys = [key for key in documents if key.rsplit("-", 1)[0] in half.articles]
+        runs += [(keys, asked[half.name], True), (keys, asked[other.name], False)]
+    return documents, runs
+
+
+def scifact_runs(per_set: int, others: int) -> tuple[dict[str, str], list[tuple[list[str], list[str], bool]]]:
+    corpus = {
+        row["_id"]: f"{row['title']}\n\n{row['text']}"
+        for row in map(json.loads, (SCIFACT / "corpus.jsonl").open())
+    }
+    claims = {row["_id"]: row["text"] for row in map(json.loads, (SCIFACT / "queries.jsonl").open())}
+    cited: dict[str, set[str]] = {}
+    for split in ("train", "test"):
+        for line in list((SCIFACT / "qrels" / f"{split}.tsv").open())[1:]:
+            query, doc, _ = line.rstrip("\n").split("\t")
+            cited.setdefault(query, set()).add(doc)
+    rng = random.Random(SEED)
+    chosen = rng.sample(sorted(cited), 2 * per_set)
+    halves = (chosen[:per_set], chosen[per_set:])
+    relevant = [set().union(*(cited[q] for q in half)) for half in halves]
+    shared = relevant[0] & relevant[1]  # an abstract cited by claims of both halves would cover both
+    halves = tuple([q for q in half if not cited[q] & shared] for half in halves)  # type: ignore[assignment]
+    pool = sorted(set(corpus) - relevant[0] - relevant[1])
+    distractors = rng.sample(pool, others)
+    documents = {key: corpus[key] for key in sorted(relevant[0] | relevant[1] | set(distractors))}
+    runs = []
+    for mine, theirs, hidden in ((0, 1, relevant[1]), (1, 0, relevant[0])):
+        readable = [key for key in documents if key not in hidden]
+        runs += [
+            (readable, [claims[q] for q in halves[mine]], True),
+            (readable, [claims[q] for q in halves[theirs]], False),
+        ]
+    return documents, runs
+
+
+# ---------- fitting and reporting ----------
+
+
+def fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2, steps: int = 50) -> tuple[float, np.ndarray]:
+    """Logistic regression by Newton's method (a small L2 penalty keeps it finite on separable data)."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(design.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-design @ w))
+        gradient = design.T @ (p - y) + ridge * np.r_[0, w[1:]]
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + ridge * np.diag(
+            np.r_[0, np.ones(len(w) - 1)]
+        )
+        w -= np.linalg.solve(hessian, gradient)
+    return float(w[0]), w[1:]
+
+
+def rates(model: Calibration, rows: Rows) -> tuple[float, float]:
+    conf = np.array([model.confidence_of(r["signals"]) for r in rows])
+    covered = np.array([r["covered"] for r in rows])
+    answered = conf >= model.threshold
+    return float(answered[covered].mean()), float((~answered[~covered]).mean())
+
+
+def choose_threshold(model: Calibration, rows: Rows) -> float:
+    best = max(
+        (round(t, 3) for t in np.arange(0.05, 0.951, 0.005)),
+        key=lambda t: (sum(rates(Calibration(model.intercept, model.coefficients, t), rows)), -t),
+    )
+    return float(best)
+
+
+def reliability(model: Calibration, rows: Rows) -> list[str]:
+    lines = []
+    conf = np.array([model.confidence_of(r["signals"]) for r in rows])
+    covered = np.array([r["covered"] for r in rows])
+    for decile in range(10):
+        low, high = decile / 10, (decile + 1) / 10
+        inside = (conf >= low) & ((conf < high) if decile < 9 else (conf <= high))
+        if inside.any():
+            lines.append(
+                f"  {low:.1f}-{high:.1f}: {int(inside.sum()):4d} questions, mean confidence "
+                f"{conf[inside].mean():.3f}, covered {covered[inside].mean():.3f}"
+            )
+    return lines
+
+
+def report(calibration: Rows, held_out: Rows) -> Calibration:
+    x = np.array([r["signals"] for r in calibration])
+    y = np.array([float(r["covered"]) for r in calibration])
+    intercept, coefficients = fit(x, y)
+    model = Calibration(round(intercept, 3), tuple(round(float(c), 3) for c in coefficients), 0.5)
+    model = Calibration(model.intercept, model.coefficients, choose_threshold(model, calibration))
+    name, other = calibration[0]["set"], held_out[0]["set"]
+    print(f"\ncalibrated on {name} ({len(calibration)} questions), held out: {other} ({len(held_out)})")
+    print(f"  {model}  features {FEATURES}")
+    answered_c, declined_c = rates(model, calibration)
+    answered_h, declined_h = rates(model, held_out)
+    print(f"  {name} (calibration): covered answered {answered_c:.3f}, uncovered declined {declined_c:.3f}")
+    print(f"  {other} (held out):   covered answered {answered_h:.3f}, uncovered declined {declined_h:.3f}")
+    gaps = abs(answered_c - answered_h) * 100, abs(declined_c - declined_h) * 100
+    print(f"  gap: answered {gaps[0]:.1f} points, declined {gaps[1]:.1f} points")
+    print(f"  reliability on {other} (held out), by confidence decile:")
+    print("\n".join(reliability(model, held_out)))
+    return model
+
+
+def main() -> None:
+    from docent.observability.logs import configure_logging
+
+    configure_logging("WARNING")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--per-set", type=int, default=150, help="questions of each kind per half")
+    parser.add_argument(
+        "--distractors", type=int, default=600, help="SciFact abstracts cited by no claim asked"
+    )
+    parser.add_argument("--signals", type=Path, help="keep the measured signals here, and reuse them")
+    args = parser.parse_args()
+    if args.signals and args.signals.exists():
+        rows = json.loads(args.signals.read_text())
+    else:
+        rows = measure(*squad_runs(args.per_set), "squad") + measure(
+            *scifact_runs(args.per_set, args.distractors), "scifact"
+        )
+        if args.signals:
+            args.signals.write_text(json.dumps(rows))
+    squad = [r for r in rows if r["set"] == "squad"]
+    scifact = [r for r in rows if r["set"] == "scifact"]
+    report(squad, scifact)
+    report(scifact, squad)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Follow-ups without a model: how often the second answer of a two-turn conversation cites the right
+passage, with the old rule (the earlier question's subject glued in front) and the new one
+(`docent.answer.followup`: the follow-up's own words, and only the earlier words it lacks).
+
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.follow_ups [--vectors-cache FILE]
+
+The conversations are bench/data/follow_ups.json (written for this bench) over the SQuAD 2.0 dev subset
+in ../shared/data. The paragraphs of the articles they ask about are loaded straight into the index, one
+chunk each (as bench/search.py does); each conversation is asked over its own article's paragraphs (a
+`document_ids` filter). The first answer comes from the extractive chain as in production (retrieval, the
+calibrated confidence, the extractive answerer); the follow-up is rewritten by each rule, retrieved and
+answered the same way. Printed per rule: the share of second answers citing the paragraph that answers
+them, and the share whose retrieved passages hold it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from bench.answers import DATA as SQUAD
+from bench.answers import bench_settings, read_squad
+from bench.search import EMAIL, fill
+from docent.answer.chain import ProviderChain
+from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.followup import standalone_query
+from docent.answer.prompt import rewrite_by_rule
+from docent.answer.types import AnswerRequest, Turn
+from docent.auth.policy import CredentialKind, Principal
+from docent.db.tables import Chunk
+from docent.evaluation import throwaway_container
+from docent.types import Role, SearchFilters
+
+CONVERSATIONS = Path(__file__).parent / "data" / "follow_ups.json"
+RULES: dict[str, Callable[[str, Sequence[Turn]], str]] = {
+    "before (subject glued in front)": rewrite_by_rule,
+    "after (own words + missing earlier words)": standalone_query,
+}
+
+
+def main() -> None:
+    from docent.observability.logs import configure_logging
+
+    configure_logging("WARNING")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--vectors-cache", type=Path, help="keep the paragraphs' vectors here (.npy)")
+    args = parser.parse_args()
+    conversations = json.loads(CONVERSATIONS.read_text())["conversations"]
+    documents, _ = read_squad(SQUAD / "dev-v2.0-subset.json", None, None, None)
+    articles = {c["paragraph"].rsplit("-", 1)[0] for c in conversations}
+    keys = [key for key in documents if key.rsplit("-", 1)[0] in articles]
+    bodies = [documents[key] for key in keys]
+    with throwaway_container(bench_settings(2), None) as container:
+        if args.vectors_cache and args.vectors_cache.exists():
+            vectors = np.load(args.vectors_cache)
+        else:
+            print(f"embedding {len(bodies)} paragraphs", file=sys.stderr)
+            vectors = container.embedder.embed(bodies)
+            if args.vectors_cache:
+                np.save(args.vectors_cache, vectors)
+        scope = fill(container, bodies, vectors, len(bodies))
+        with container.database.unit_of_work(write=False) as uow:
+            found = uow.session.execute(select(Chunk.text_hash, Chunk.document_id))
+            ids = {keys[int(number)]: document_id for number, document_id in found}
+        principal = Principal(scope.user_id, scope.org_id, EMAIL, Role.ADMIN, CredentialKind.COMMAND_LINE)
+        chain = ProviderChain([], ExtractiveAnswerer(container.embedder))
+        cited = dict.fromkeys(RULES, 0)
+        retrieved = dict.fromkeys(RULES, 0)
+        for conversation in conversations:
+            article = conversation["paragraph"].rsplit("-", 1)[0]
+            filters = SearchFilters(
+                document_ids=tuple(ids[k] for k in keys if k.rsplit("-", 1)[0] == article)
+            )
+            first = conversation["first"]
+            answer = chain.answer(AnswerRequest(first, container.chat.retrieve(principal, first, filters)))
+            history = (Turn("user", first), Turn("assistant", answer.text))
+            gold = ids[conversation["paragraph"]]
+            for name, rule in RULES.items():
+                query = rule(conversation["follow_up"], history)
+                passages = container.chat.retrieve(principal, query, filters)
+                second = chain.answer(AnswerRequest(query, passages, history))
+                cited[name] += any(c.document_id == gold for c in second.citations)
+                retrieved[name] += any(p.document_id == gold for p in passages)
+    total = len(conversations)
+    print(
+        f"{total} two-turn conversations (bench/data/follow_ups.json), extractive chain, "
+        f"{len(keys)} paragraphs"
+    )
+    for name in RULES:
+        print(
+            f"  {name}: second answer cites the right paragraph {cited[name]}/{total} "
+            f"({cited[name] / total:.3f}); retrieved among the passages {retrieved[name]}/{total}"
+        )
+
+
+if __name__ == "__main__":
+    main()
