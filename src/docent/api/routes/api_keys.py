@@ -44,6 +44,8 @@ def create_api_key(
     uow: TransactionDep,
     context: ContextDep,
 ) -> NewApiKeyOut:
+    """An API key acts as its owner, with the owner's permissions, until revoked or the owner is deactivated.
+    `key` is shown only in this answer; Docent keeps only its hash."""
     created = api_keys.create(uow, principal, body.name, context)
     return NewApiKeyOut.model_validate(
         {**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret}
@@ -52,6 +54,8 @@ def create_api_key(
 
 @router.get("", response_model=ApiKeyList, summary="The caller's API keys (never their secrets)")
 def list_api_keys(principal: PrincipalDep, api_keys: ApiKeyServiceDep, uow: ReadOnlyDep) -> Any:
+    """The caller's own keys: name, prefix, when created and last used (updated at most once a minute). Never
+    the secrets."""
     return {"items": api_keys.list(uow, principal)}
 
 
@@ -63,4 +67,5 @@ def revoke_api_key(
     uow: TransactionDep,
     context: ContextDep,
 ) -> None:
+    """The key stops working at once. Only the caller's own keys can be revoked."""
     api_keys.revoke(uow, principal, key_id, context)

@@ -15,6 +15,7 @@ from docent.api.deps import (
     TransactionDep,
     require_admin,
 )
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, page_out
 from docent.db.tables import Group
@@ -50,10 +51,17 @@ class GroupOut(BaseModel):
         )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut, summary="Create a group")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupOut,
+    summary="Create a group",
+    responses=errors(409),
+)
 def create_group(
     body: GroupIn, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> GroupOut:
+    """Admins only. Names are unique within the organisation (409 `group_name_taken`)."""
     return GroupOut.of(groups.create(uow, admin, body.name, body.description, context))
 
 
@@ -65,6 +73,7 @@ def list_groups(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    """Admins only. The organisation's groups with their member ids, a page at a time."""
     result = groups.list(uow, admin, PageRequest(page, page_size))
     return page_out(
         Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size), GroupOut
@@ -73,6 +82,7 @@ def list_groups(
 
 @router.get("/{group_id}", response_model=GroupOut, summary="One group with its members")
 def get_group(group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: ReadOnlyDep) -> GroupOut:
+    """Admins only. One group with its member ids."""
     return GroupOut.of(groups.get(uow, admin, group_id))
 
 
@@ -80,6 +90,7 @@ def get_group(group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow
 def delete_group(
     group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> None:
+    """Admins only. Deletes the group and its memberships: no one reads a document through it any more."""
     groups.delete(uow, admin, group_id, context)
 
 
@@ -92,6 +103,7 @@ def add_member(
     uow: TransactionDep,
     context: ContextDep,
 ) -> GroupOut:
+    """Admins only. Adds a user of the organisation; adding a member again changes nothing."""
     return GroupOut.of(groups.add_member(uow, admin, group_id, body.user_id, context))
 
 
@@ -106,4 +118,5 @@ def remove_member(
     uow: TransactionDep,
     context: ContextDep,
 ) -> None:
+    """Admins only. The user loses access to documents shared with this group alone at once."""
     groups.remove_member(uow, admin, group_id, user_id, context)

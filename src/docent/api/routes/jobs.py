@@ -44,10 +44,13 @@ def list_jobs(
     status: JobStatus | None = None,
     batch: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Any:
+    """Ingestion jobs, newest first: a member sees their own, an admin the organisation's. Filter by `status`
+    or by the `batch` an upload named."""
     found = jobs.list(uow, principal, PageRequest(page, page_size), status=status, batch_id=batch)
     return page_out(found, JobOut)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
 def get_job(job_id: uuid.UUID, principal: PrincipalDep, jobs: JobServiceDep, uow: ReadOnlyDep) -> Any:
+    """One job: status, attempts, progress (chunks embedded of total) and error."""
     return JobOut.model_validate(jobs.get(uow, principal, job_id))
