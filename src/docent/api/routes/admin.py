@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, Field
 
 from docent.answer.usage import UsageReport
 from docent.api.deps import (
@@ -31,14 +31,16 @@ router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[D
 
 
 class AuditEventOut(OrmModel):
+    """Something that happened: who did what to what, from where."""
+
     id: uuid.UUID
-    action: str
-    actor_id: uuid.UUID | None
-    target_type: str | None
+    action: str = Field(description="e.g. `auth.login`, `user.created`, `document.deleted`")
+    actor_id: uuid.UUID | None = Field(description="The user who acted; null for an unknown account")
+    target_type: str | None = Field(description="`user`, `group`, `document`, ...")
     target_id: str | None
-    ip: str | None
-    request_id: str | None
-    details: dict[str, Any]
+    ip: str | None = Field(description="The client's address")
+    request_id: str | None = Field(description="The request's `X-Request-ID`, to find it in the logs")
+    details: dict[str, Any] = Field(description="More, depending on the action; never secrets")
     created_at: datetime
 
 
@@ -59,23 +61,29 @@ def list_audit_events(
 
 
 class UsageSumOut(BaseModel):
+    """Answers and what they cost."""
+
     answers: int
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    cost_usd: str | None
-    unpriced_answers: int
+    cost_usd: str | None = Field(description="USD as a decimal string; null if any answer had no price")
+    unpriced_answers: int = Field(description="Answers by models without a price")
 
 
 class KeyedUsageOut(UsageSumOut):
-    key: str
+    """The sums of one user, model or day."""
+
+    key: str = Field(description="The user's email, `provider:model`, or the day (YYYY-MM-DD)")
 
 
 class UsageReportOut(BaseModel):
-    total: UsageSumOut
-    by_user: list[KeyedUsageOut]
-    by_model: list[KeyedUsageOut]
-    by_day: list[KeyedUsageOut]
+    """The organisation's usage over the days asked for."""
+
+    total: UsageSumOut = Field(description="All answers")
+    by_user: list[KeyedUsageOut] = Field(description="Per user")
+    by_model: list[KeyedUsageOut] = Field(description="Per provider and model")
+    by_day: list[KeyedUsageOut] = Field(description="Per day (UTC)")
 
 
 def _usage_out(report: UsageReport) -> UsageReportOut:
@@ -117,10 +125,12 @@ def usage(
 
 
 class IndexReportOut(BaseModel):
-    ok: bool
-    chunks: int
-    embedding_model: str | None
-    problems: dict[str, int]
+    """The search index compared with the chunks it is derived from."""
+
+    ok: bool = Field(description="No problem found")
+    chunks: int = Field(description="Chunks in the database")
+    embedding_model: str | None = Field(description="The model the vectors were made with")
+    problems: dict[str, int] = Field(description="Each kind of problem and how many were found")
 
 
 def _report_out(report: IndexReport) -> IndexReportOut:
@@ -152,6 +162,8 @@ def rebuild_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
 
 
 class RatedAnswerOut(BaseModel):
+    """A rated answer with its question."""
+
     message_id: uuid.UUID
     session_id: uuid.UUID
     rating: str

@@ -15,15 +15,19 @@ router = APIRouter(prefix=f"{API_PREFIX}/api-keys", tags=["api keys"])
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    """A new API key."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="What it is for; not blank")
 
 
 class ApiKeyOut(OrmModel):
+    """An API key, without its secret."""
+
     id: uuid.UUID
-    name: str
-    prefix: str
+    name: str = Field(description="What it is for")
+    prefix: str = Field(description="The key's first characters, to recognise it")
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = Field(description="Last request with it (updated at most once a minute)")
 
 
 class NewApiKeyOut(ApiKeyOut):
@@ -31,7 +35,9 @@ class NewApiKeyOut(ApiKeyOut):
 
 
 class ApiKeyList(BaseModel):
-    items: list[ApiKeyOut]
+    """The caller's API keys."""
+
+    items: list[ApiKeyOut] = Field(description="Oldest first")
 
 
 @router.post(

@@ -151,30 +151,36 @@ def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: Ev
 
 
 class SessionOut(OrmModel):
+    """A conversation of the caller's."""
+
     id: uuid.UUID
-    title: str
+    title: str = Field(description="Its first question, shortened")
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(description="Its last message")
 
 
 class MessageOut(OrmModel):
+    """A question (`user`) or an answer (`assistant`) of a conversation."""
+
     id: uuid.UUID
-    role: str
-    text: str
-    citations: list[Citation]
-    provider: str | None
-    model: str | None
+    role: str = Field(description="`user` or `assistant`")
+    text: str = Field(description="The question or the answer")
+    citations: list[Citation] = Field(description="An answer's cited passages")
+    provider: str | None = Field(description="Who answered")
+    model: str | None = Field(description="The model that answered")
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: str | None
+    cost_usd: str | None = Field(description="USD as a decimal string; null when the model has no price")
     retrieval_ms: int | None
     generation_ms: int | None
-    rewritten_question: str | None
+    rewritten_question: str | None = Field(description="A follow-up as it was searched for, standing alone")
     created_at: datetime
 
 
 class SessionDetailOut(SessionOut):
-    messages: list[MessageOut]
+    """A conversation with its messages."""
+
+    messages: list[MessageOut] = Field(description="Oldest first")
 
 
 @router.get(
@@ -215,15 +221,19 @@ def delete_session(
 
 
 class FeedbackIn(BaseModel):
+    """A rating of an answer."""
+
     model_config = ConfigDict(extra="forbid")
 
-    rating: Literal["up", "down"]
-    comment: str | None = Field(default=None, max_length=2000)
+    rating: Literal["up", "down"] = Field(description="Helpful or not")
+    comment: str | None = Field(default=None, max_length=2000, description="What was right or wrong")
 
 
 class FeedbackOut(OrmModel):
-    message_id: uuid.UUID
-    rating: str
+    """The caller's rating of an answer."""
+
+    message_id: uuid.UUID = Field(description="The answer rated")
+    rating: str = Field(description="`up` or `down`")
     comment: str | None
     created_at: datetime
 

@@ -25,19 +25,25 @@ router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"], dependencies=
 
 
 class GroupIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    description: str | None = Field(default=None, max_length=1000)
+    """A new group."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="Unique in the organisation")
+    description: str | None = Field(default=None, max_length=1000, description="What the group is for")
 
 
 class MemberIn(BaseModel):
-    user_id: uuid.UUID
+    """A user to add to the group."""
+
+    user_id: uuid.UUID = Field(description="A user of the organisation")
 
 
 class GroupOut(BaseModel):
+    """A group, whose members read the documents shared with it."""
+
     id: uuid.UUID
-    name: str
-    description: str | None
-    member_ids: list[uuid.UUID]
+    name: str = Field(description="Unique in the organisation")
+    description: str | None = Field(description="What the group is for")
+    member_ids: list[uuid.UUID] = Field(description="Its members' user ids")
     created_at: datetime
 
     @classmethod

@@ -27,17 +27,21 @@ Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_P
 
 
 class UserCreateIn(BaseModel):
-    email: EmailStr = Field(max_length=320)
-    password: Password
-    role: Role = Role.MEMBER
-    full_name: str | None = Field(default=None, max_length=200)
+    """A new user of the admin's organisation."""
+
+    email: EmailStr = Field(max_length=320, description="Unique in the organisation; the login name")
+    password: Password = Field(description=f"At least {MIN_PASSWORD_LENGTH} characters")
+    role: Role = Field(default=Role.MEMBER, description="`member` or `admin`")
+    full_name: str | None = Field(default=None, max_length=200, description="Shown in lists")
 
 
 class UserUpdateIn(BaseModel):
-    role: Role | None = None
-    is_active: StrictBool | None = None
-    full_name: str | None = Field(default=None, max_length=200)
-    password: Password | None = None
+    """The changes to make; fields left out stay as they are."""
+
+    role: Role | None = Field(default=None, description="`member` or `admin`")
+    is_active: StrictBool | None = Field(default=None, description="False: deactivate; true: reactivate")
+    full_name: str | None = Field(default=None, max_length=200, description="Shown in lists")
+    password: Password | None = Field(default=None, description="A new password; ends the user's sessions")
 
 
 @router.post(
