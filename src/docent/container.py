@@ -148,12 +148,14 @@ class Container:
         self.close()
 
 
-def build_container(settings: Settings, *, embedder: Embedder | None = None) -> Container:
-    """Every adapter and service, built from `settings`; `with build_container(settings) as container:`
-    closes them. `embedder` replaces the configured one (tests share one loaded model across containers)."""
+def build_container(
+    settings: Settings, *, embedder: Embedder | None = None, hasher: PasswordHasher | None = None
+) -> Container:
+    """Every adapter and service, built from `settings`; `with build_container(settings) as c:` closes them.
+    `embedder` and `hasher` replace the configured ones (tests share one model and hash passwords cheaply)."""
     settings.check_secret_key()
     database = Database(build_engine(settings.database_url))
-    hasher = PasswordHasher()
+    hasher = hasher or PasswordHasher()
     blobs = BlobStore(settings.storage_dir or settings.data_dir / "files")
     queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
     embedder = embedder or build_embedder(settings)

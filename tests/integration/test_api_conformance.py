@@ -28,6 +28,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
 from docent.api.app import create_app
+from docent.auth.passwords import PasswordHasher
 from docent.container import build_container
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, make_settings
 from tests.http_servers import uvicorn_serving
@@ -117,7 +118,9 @@ def served(sqlite_template: Path, tmp_path: Path, embedder: Any) -> Iterator[Ser
     database = tmp_path / "docent.db"
     shutil.copy(sqlite_template, database)
     settings = make_settings(f"sqlite:///{database}", tmp_path, log_level="WARNING", embedded_worker=False)
-    app = create_app(settings, build_container(settings, embedder=embedder))
+    # Cheap argon2 parameters: the run creates users, logs in and changes passwords hundreds of times.
+    hasher = PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=hasher))
     with uvicorn_serving(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         admin_key = _api_key(client, ADMIN_EMAIL, ADMIN_PASSWORD)
         created = client.post(
