@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from docent.api.schemas import OrmModel
 from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
-from docent.ingest.service import Accepted, Visibility
+from docent.ingest.service import MAX_TAG_LENGTH, MAX_TAGS, Accepted, Visibility
 from docent.ingest.types import ContentType
 from docent.types import VersionStatus
+
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+_GROUP_IDS = rf"^\s*({_UUID}\s*(,\s*{_UUID}\s*)*)?$"
 
 UPLOAD_BODY = {
     "required": True,
@@ -38,6 +41,7 @@ UPLOAD_BODY = {
                     },
                     "group_ids": {
                         "type": "string",
+                        "pattern": _GROUP_IDS,
                         "description": "Comma-separated group ids (visibility=group)",
                     },
                     "title": {"type": "string", "description": "Title, when one file is sent"},
@@ -144,7 +148,9 @@ class UrlIn(BaseModel):
         max_length=2000,
         description="An http:// or https:// address; anything else is 400 `invalid_url`",
     )
-    tags: list[str] = Field(default_factory=list, max_length=50, description="Tags for the document")
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="Tags for the document"
+    )
     visibility: Visibility = Field(default=Visibility.PRIVATE, description="Who may read it")
     group_ids: list[uuid.UUID] = Field(
         default_factory=list, max_length=100, description="Groups that may read it (visibility `group`)"

@@ -55,7 +55,7 @@ def _upload_options(form: UploadForm) -> UploadOptions:
         ) from None
     title = fields.get("title", "").strip() or None
     if title and len(form.files) > 1:
-        raise DocentError(ErrorCode.VALIDATION_ERROR, "A title can be given only when one file is sent.")
+        raise DocentError(ErrorCode.BAD_REQUEST, "A title can be given only when one file is sent.")
     batch_id = fields.get("batch_id", "").strip()[:64] or None
     return UploadOptions(
         visibility=visibility,
