@@ -76,7 +76,7 @@ def run_schemathesis(base_url: str, headers: dict[str, str]) -> Outcome:
             "max-failures": 1000,
         }
     )
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config, timeout=300)
     outcome = Outcome()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
