@@ -7,14 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from docent.api.schemas import OrmModel
 from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
 from docent.ingest.service import MAX_TAG_LENGTH, MAX_TAGS, Accepted, Visibility
 from docent.ingest.types import ContentType
-from docent.types import VersionStatus
+from docent.types import VersionStatus, display_text
 
 _UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 _GROUP_IDS = rf"^\s*({_UUID}\s*(,\s*{_UUID}\s*)*)?$"
@@ -83,7 +83,9 @@ class VersionOut(OrmModel):
     """One uploaded version of a document."""
 
     number: int = Field(description="1 for the first upload, then 2, 3, ...")
-    filename: str = Field(description="The file's name as uploaded")
+    filename: Annotated[str, AfterValidator(display_text)] = Field(  # stored as given, shown safely
+        description="The file's name as uploaded (control and bidi characters removed)"
+    )
     content_type: str = Field(description="The type Docent recognised from the bytes")
     size_bytes: int
     sha256: str = Field(description="Hex digest of the file")
@@ -180,13 +182,13 @@ def document_out(
     indexed = next((v.number for v in document.versions if v.id == document.indexed_version_id), None)
     return DocumentOut(
         id=document.id,
-        title=document.title,
+        title=display_text(document.title),
         visibility=document.visibility,
         tags=document.tags,
         group_ids=document.group_ids,
         owner_id=document.owner_id,
         source_url=document.source_url,
-        filename=latest.filename,
+        filename=display_text(latest.filename),
         content_type=latest.content_type,
         size_bytes=latest.size_bytes,
         version=latest.number,

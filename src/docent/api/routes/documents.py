@@ -17,6 +17,7 @@ from docent.api.deps import (
     TransactionDep,
     UrlIngestServiceDep,
 )
+from docent.api.downloads import content_disposition
 from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.api.routes.document_shapes import (
@@ -189,12 +190,11 @@ def get_document_file(
     version, path = documents.original(uow, principal, document_id)
     # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
     shown = inline and version.content_type == "application/pdf"
+    disposition = content_disposition(version.filename, inline=shown)
     return FileResponse(
         path,
         media_type=version.content_type,
-        filename=version.filename,
-        headers={"X-Content-Type-Options": "nosniff"},
-        content_disposition_type="inline" if shown else "attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": disposition},
     )
 
 
