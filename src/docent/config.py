@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     trust_forwarded_for: bool = False
 
+    # OpenID Connect single sign-on (see docent.auth.oidc): on when issuer and client id are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_organization: str = "default"  # the slug of the organisation SSO users belong to
+    oidc_groups_claim: str = "groups"
+    oidc_scopes: str = "openid email profile"
+    oidc_redirect_url: str | None = None  # the callback as the provider knows it; default: from the request
+    oidc_only: bool = False  # the SSO organisation signs in with SSO only: no local passwords
+
     # Documents and ingestion
     max_upload_mb: int = Field(default=50, ge=1, le=10_000)
     max_files_per_upload: int = Field(default=100, ge=1, le=10_000)
@@ -180,6 +190,10 @@ class Settings(BaseSettings):
         return self.embedded_worker if self.embedded_worker is not None else not self.redis_url
 
     @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
     def is_development(self) -> bool:
         return self.env is Environment.DEVELOPMENT
 
@@ -232,6 +246,8 @@ OTHER_SETTINGS = frozenset(
         *("admin_email", "admin_password", "access_token_minutes", "refresh_token_days"),
         *("login_failures_per_account", "login_failures_per_address", "login_failure_window_seconds"),
         *("max_json_body_kb", "log_level", "trust_forwarded_for", "max_upload_mb", "max_files_per_upload"),
+        *("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_organization", "oidc_groups_claim"),
+        *("oidc_scopes", "oidc_redirect_url", "oidc_only"),
         # how fast or where work runs, not what it computes
         *(
             "embedder_base_url",

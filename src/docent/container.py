@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from docent.adapters import (
     OwnedChatModel,
@@ -31,6 +32,9 @@ from docent.auth.service import AuthService
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec
 from docent.auth.users import UserService
+
+if TYPE_CHECKING:
+    from docent.auth.sso import SsoService
 from docent.config import ConfigurationError, Settings
 from docent.db import migrate
 from docent.db.engine import build_engine
@@ -78,6 +82,7 @@ class Container:
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
     feedback: FeedbackService = field(default_factory=FeedbackService)
+    sso: SsoService | None = None  # OpenID Connect sign-in, when configured
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -169,10 +174,12 @@ def build_container(
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     fetch_policy = FetchPolicy.from_settings(settings)
+    auth, sso = _auth(settings, hasher)
     return Container(
         settings=settings,
         database=database,
-        auth=_auth(settings, hasher),
+        auth=auth,
+        sso=sso,
         users=UserService(hasher),
         groups=GroupService(),
         api_keys=ApiKeyService(),
@@ -193,7 +200,7 @@ def build_container(
     )
 
 
-def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
+def _auth(settings: Settings, hasher: PasswordHasher) -> tuple[AuthService, SsoService | None]:
     codec = AccessTokenCodec(_signing_key(settings), timedelta(minutes=settings.access_token_minutes))
     throttle = LoginThrottle(
         settings.redis_url or "memory://",
@@ -201,7 +208,33 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
         per_address=settings.login_failures_per_address,
         window_seconds=settings.login_failure_window_seconds,
     )
-    return AuthService(hasher, codec, throttle, timedelta(days=settings.refresh_token_days))
+    sso_only = settings.oidc_organization if settings.oidc_enabled and settings.oidc_only else None
+    auth = AuthService(
+        hasher, codec, throttle, timedelta(days=settings.refresh_token_days), sso_only_org=sso_only
+    )
+    return auth, _sso(settings, auth, hasher, codec)
+
+
+def _sso(
+    settings: Settings, auth: AuthService, hasher: PasswordHasher, codec: AccessTokenCodec
+) -> SsoService | None:
+    if not (settings.oidc_enabled and settings.oidc_issuer and settings.oidc_client_id):
+        return None
+    from docent.auth.oidc import OidcConfig, OidcProvider  # Authlib and joserfc, only when SSO is on
+    from docent.auth.sso import SsoService
+
+    secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
+    provider = OidcProvider(
+        OidcConfig(settings.oidc_issuer, settings.oidc_client_id, secret, settings.oidc_scopes)
+    )
+    return SsoService(
+        provider,
+        auth,
+        hasher,
+        codec.sign,
+        org_slug=settings.oidc_organization,
+        groups_claim=settings.oidc_groups_claim,
+    )
 
 
 def _job_runner(

@@ -15,11 +15,14 @@ def _me(client: TestClient, token: str) -> int:
     return client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code
 
 
-def test_login_returns_the_token_shape(api: Api) -> None:
+def test_login_returns_the_token_shape_and_is_audited(client: TestClient, api: Api) -> None:
     tokens = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
     assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert tokens["token_type"] == "bearer"
     assert 0 < tokens["expires_in"] <= 3600
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    events = client.get("/api/v1/admin/audit?action=auth.login", headers=headers).json()["items"]
+    assert [e["action"] for e in events] == ["auth.login"]
 
 
 def test_login_is_case_insensitive_on_email(api: Api) -> None:

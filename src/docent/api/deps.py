@@ -36,6 +36,7 @@ from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
 from docent.auth.policy import Principal, ensure_admin
 from docent.auth.service import AuthService
+from docent.auth.sso import SsoService
 from docent.auth.users import UserService
 from docent.config import Settings
 from docent.container import Container
@@ -69,6 +70,7 @@ def _part(read: Callable[[Container], Any]) -> Any:
 SettingsDep = Annotated[Settings, _part(lambda c: c.settings)]
 AuthServiceDep = Annotated[AuthService, _part(lambda c: c.auth)]
 UserServiceDep = Annotated[UserService, _part(lambda c: c.users)]
+SsoServiceDep = Annotated[SsoService | None, _part(lambda c: c.sso)]
 GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
 AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
