@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from docent.api import session as web_session
 from docent.api.deps import AuthServiceDep, ContextDep, SettingsDep, SsoServiceDep, TransactionDep
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.auth.oidc import refuse
 from docent.auth.sso import FLOW_SECONDS, SsoService
@@ -51,7 +52,7 @@ def oidc_info(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> Oi
     )
 
 
-@router.get("/login", summary="Sign in with SSO: a redirect to the identity provider")
+@router.get("/login", summary="Sign in with SSO: a redirect to the identity provider", responses=errors(404))
 def oidc_login(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> RedirectResponse:
     """Starts the Authorization Code flow with PKCE: redirects the browser to the identity provider, with the
     flow sealed in a short-lived cookie."""
@@ -65,7 +66,9 @@ def oidc_login(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> R
     return response
 
 
-@router.get("/callback", summary="Where the identity provider sends the browser back")
+@router.get(
+    "/callback", summary="Where the identity provider sends the browser back", responses=errors(401, 404)
+)
 def oidc_callback(
     request: Request,
     settings: SettingsDep,
