@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "malformed_json", 400
     EMPTY_FILE = "empty_file", 400
     URL_FORBIDDEN = "url_forbidden", 400
+    INVALID_URL = "invalid_url", 400, "The URL is not an http:// or https:// address that can be fetched."
+    UNKNOWN_MODEL = "unknown_model", 400, "No answerer of that name is configured."
+    NO_QUESTION = "no_question", 400, "The messages need a user message with text."
     WRONG_PASSWORD = "wrong_password", 400, "The current password is not correct."
     ORGANIZATION_REQUIRED = (
         "organization_required",
@@ -75,7 +78,6 @@ class ErrorCode(StrEnum):
     CONTENT_TYPE_MISMATCH = "content_type_mismatch", 415
     # 422
     VALIDATION_ERROR = "validation_error", 422
-    INVALID_URL = "invalid_url", 422
     # 422: a stored file that cannot be read as its type (kept on the failed version)
     PDF_CORRUPT = "pdf_corrupt", 422, "The PDF is damaged and cannot be read."
     PDF_ENCRYPTED = "pdf_encrypted", 422, "The PDF is encrypted and could not be decrypted."

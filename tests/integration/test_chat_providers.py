@@ -158,9 +158,9 @@ def test_a_client_may_choose_one_answerer_of_the_chain_and_an_unknown_one_is_ref
 
         before = client.get("/api/v1/chat/sessions", headers=admin).json()["total"]
         unknown = client.post("/api/v1/chat", json={"question": QUESTION, "model": "gpt-9"}, headers=admin)
-        assert unknown.status_code == 422
+        assert unknown.status_code == 400
         body = unknown.json()
-        assert body["error"]["code"] == "validation_error" and "openai:scripted" in body["error"]["message"]
+        assert body["error"]["code"] == "unknown_model" and "openai:scripted" in body["error"]["message"]
         assert client.get("/api/v1/chat/sessions", headers=admin).json()["total"] == before
         assert hits == ["scripted", "first"]
 

@@ -79,7 +79,7 @@ def test_bad_uploads_are_refused_and_change_nothing(
         "content_type_mismatch",
     )
     assert_error(post([good], data={"visibility": "everyone"}), 422, "validation_error")
-    assert_error(post([good], data={"visibility": "group"}), 422, "validation_error")
+    assert_error(post([good], data={"visibility": "group"}), 400, "bad_request")
     assert_error(post([good], data={"visibility": "group", "group_ids": "not-a-uuid"}), 422)
     assert_error(post([("other", ("ok.txt", b"text", "text/plain"))]), 400, "bad_request")
     assert_error(client.post(DOCS, data={"tags": "x"}, headers=admin), 415, "unsupported_media_type")

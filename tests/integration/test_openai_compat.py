@@ -91,6 +91,8 @@ def test_bad_requests_get_the_error_shape(served: str, token: str) -> None:
         no_user = http.post(
             "/v1/chat/completions", json={"messages": [{"role": "system", "content": "x"}]}, headers=headers
         )
-        assert no_user.status_code == 422 and no_user.json()["error"]["code"] == "validation_error"
+        assert no_user.status_code == 400 and no_user.json()["error"]["code"] == "no_question"
+        tool_only = http.post("/v1/chat/completions", json={"messages": [{"role": "tool"}]}, headers=headers)
+        assert tool_only.status_code == 400 and tool_only.json()["error"]["code"] == "no_question"
         assert http.post("/v1/embeddings", json={"input": []}, headers=headers).status_code == 422
         assert http.get("/v1/models").status_code == 401

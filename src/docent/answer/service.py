@@ -117,7 +117,7 @@ class ChatService:
         try:
             answerer = self._chain.choose(model)
         except ValueError as exc:
-            raise DocentError(ErrorCode.VALIDATION_ERROR, str(exc)) from None
+            raise DocentError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
         started = time.perf_counter()
         with self._database.unit_of_work(write=False) as uow:
             scope = scope_of(uow, principal)

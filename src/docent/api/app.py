@@ -15,6 +15,7 @@ from docent.api import web
 from docent.api.errors import install_error_handlers
 from docent.api.mcp.http import MCP_PATH, McpEndpoint
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from docent.api.openapi import document_errors
 from docent.api.routes import (
     admin,
     api_keys,
@@ -30,7 +31,6 @@ from docent.api.routes import (
     session,
     users,
 )
-from docent.api.schemas import ERROR_RESPONSES
 from docent.api.security_headers import SecurityHeadersMiddleware
 from docent.auth.users import BootstrapResult
 from docent.config import ConfigurationError, Settings
@@ -69,7 +69,6 @@ def create_app(
         version=docent.__version__,
         description="Grounded answers from your organisation's documents.",
         lifespan=lifespan,
-        responses=ERROR_RESPONSES,
         docs_url=None,  # /docs and /redoc come from docent.api.web, with no CDN
         redoc_url=None,
     )
@@ -98,6 +97,7 @@ def create_app(
         health,
         web,
     ):
+        document_errors(module.router)  # each operation lists the errors it can answer with
         app.include_router(module.router)
     return app
 

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from docent.errors import DocentError, ErrorCode
 from docent.observability.logs import get_logger
@@ -57,13 +59,25 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return error_response(DocentError(ErrorCode.VALIDATION_ERROR, "The request is invalid.", details=details))
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     message = exc.detail if isinstance(exc.detail, str) else code.value.replace("_", " ").capitalize()
     response = JSONResponse(error_body(code, message), status_code=exc.status_code)
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed_methods(request)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only those of the first route whose path
+    matched, and GET and DELETE of one path are two routes."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:

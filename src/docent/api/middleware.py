@@ -51,7 +51,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path_format", None) or "unmatched"
             self.metrics.observe(scope["method"], template, status, elapsed)
             _access_log.info(
                 "http_request",

@@ -75,10 +75,11 @@ def display_name(filename: str) -> str:
 
 def normalise_tags(raw: list[str]) -> tuple[str, ...]:
     tags = sorted({tag.strip().lower() for tag in raw if tag.strip()})
+    # 400, not 422: a form's comma-separated tags match the API's schema however many there are.
     if len(tags) > MAX_TAGS:
-        raise DocentError(ErrorCode.VALIDATION_ERROR, f"At most {MAX_TAGS} tags per document.")
+        raise DocentError(ErrorCode.BAD_REQUEST, f"At most {MAX_TAGS} tags per document.")
     if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
-        raise DocentError(ErrorCode.VALIDATION_ERROR, f"A tag has at most {MAX_TAG_LENGTH} characters.")
+        raise DocentError(ErrorCode.BAD_REQUEST, f"A tag has at most {MAX_TAG_LENGTH} characters.")
     return tuple(tags)
 
 
@@ -286,10 +287,11 @@ class DocumentService:
             raise DocentError(exc.code, f"{name}: {exc.message}") from None
 
     def _check_groups(self, uow: UnitOfWork, principal: Principal, options: UploadOptions) -> None:
+        # 400, not 422: each field matches the API's schema; together they cannot be done.
         if options.visibility is Visibility.GROUP and not options.group_ids:
-            raise DocentError(ErrorCode.VALIDATION_ERROR, "Visibility 'group' needs at least one group id.")
+            raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
         if options.visibility is not Visibility.GROUP and options.group_ids:
-            raise DocentError(ErrorCode.VALIDATION_ERROR, "Group ids are only for visibility 'group'.")
+            raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
         for group_id in options.group_ids:
             if uow.groups.get_in_org(principal.org_id, group_id) is None:
                 raise DocentError(ErrorCode.GROUP_NOT_FOUND)

@@ -3,12 +3,13 @@ only)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, Field
 
 from docent.answer.usage import UsageReport
 from docent.api.deps import (
@@ -30,14 +31,16 @@ router = APIRouter(prefix=f"{API_PREFIX}/admin", tags=["admin"], dependencies=[D
 
 
 class AuditEventOut(OrmModel):
+    """Something that happened: who did what to what, from where."""
+
     id: uuid.UUID
-    action: str
-    actor_id: uuid.UUID | None
-    target_type: str | None
+    action: str = Field(description="e.g. `auth.login`, `user.created`, `document.deleted`")
+    actor_id: uuid.UUID | None = Field(description="The user who acted; null for an unknown account")
+    target_type: str | None = Field(description="`user`, `group`, `document`, ...")
     target_id: str | None
-    ip: str | None
-    request_id: str | None
-    details: dict[str, Any]
+    ip: str | None = Field(description="The client's address")
+    request_id: str | None = Field(description="The request's `X-Request-ID`, to find it in the logs")
+    details: dict[str, Any] = Field(description="More, depending on the action; never secrets")
     created_at: datetime
 
 
@@ -52,27 +55,35 @@ def list_audit_events(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     action: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
+    """Admins only. Logins, user, group, key and document changes of the organisation, newest first,
+    optionally of one `action`."""
     return page_out(audit.list(uow, admin, PageRequest(page, page_size), action), AuditEventOut)
 
 
 class UsageSumOut(BaseModel):
+    """Answers and what they cost."""
+
     answers: int
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    cost_usd: str | None
-    unpriced_answers: int
+    cost_usd: str | None = Field(description="USD as a decimal string; null if any answer had no price")
+    unpriced_answers: int = Field(description="Answers by models without a price")
 
 
 class KeyedUsageOut(UsageSumOut):
-    key: str
+    """The sums of one user, model or day."""
+
+    key: str = Field(description="The user's email, `provider:model`, or the day (YYYY-MM-DD)")
 
 
 class UsageReportOut(BaseModel):
-    total: UsageSumOut
-    by_user: list[KeyedUsageOut]
-    by_model: list[KeyedUsageOut]
-    by_day: list[KeyedUsageOut]
+    """The organisation's usage over the days asked for."""
+
+    total: UsageSumOut = Field(description="All answers")
+    by_user: list[KeyedUsageOut] = Field(description="Per user")
+    by_model: list[KeyedUsageOut] = Field(description="Per provider and model")
+    by_day: list[KeyedUsageOut] = Field(description="Per day (UTC)")
 
 
 def _usage_out(report: UsageReport) -> UsageReportOut:
@@ -87,24 +98,39 @@ def _usage_out(report: UsageReport) -> UsageReportOut:
     )
 
 
+def _iso_date(value: object) -> object:
+    """YYYY-MM-DD, as the document says: pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+Day = Annotated[date | None, BeforeValidator(_iso_date)]
+
+
 @router.get("/usage", response_model=UsageReportOut, summary="Answers, tokens and cost by user, model, day")
 def usage(
     admin: AdminDep,
     history: ChatHistoryDep,
     uow: ReadOnlyDep,
-    from_: Annotated[date | None, Query(alias="from", description="First day (UTC), included")] = None,
-    to: Annotated[date | None, Query(description="Last day (UTC), included")] = None,
+    from_: Annotated[Day, Query(alias="from", description="First day (UTC), included")] = None,
+    to: Annotated[Day, Query(description="Last day (UTC), included")] = None,
 ) -> UsageReportOut:
+    """Admins only. Answers, tokens and cost in USD summed over the organisation, and by user, model and day,
+    for the days between `from` and `to` (both included, UTC)."""
     start = datetime.combine(from_, time(), tzinfo=UTC) if from_ else None
     end = datetime.combine(to + timedelta(days=1), time(), tzinfo=UTC) if to else None
     return _usage_out(history.usage(uow, admin, start, end))
 
 
 class IndexReportOut(BaseModel):
-    ok: bool
-    chunks: int
-    embedding_model: str | None
-    problems: dict[str, int]
+    """The search index compared with the chunks it is derived from."""
+
+    ok: bool = Field(description="No problem found")
+    chunks: int = Field(description="Chunks in the database")
+    embedding_model: str | None = Field(description="The model the vectors were made with")
+    problems: dict[str, int] = Field(description="Each kind of problem and how many were found")
 
 
 def _report_out(report: IndexReport) -> IndexReportOut:
@@ -119,6 +145,8 @@ def _report_out(report: IndexReport) -> IndexReportOut:
     "/index/check", response_model=IndexReportOut, summary="Compare chunks, vectors, keyword rows, files"
 )
 def check_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
+    """Admins only. Compares chunks with their vectors, keyword rows and stored files and counts each kind of
+    problem; changes nothing."""
     return _report_out(index.check())
 
 
@@ -128,10 +156,14 @@ def check_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
     summary="Re-derive keyword rows and vectors, remove strays; other requests keep being answered",
 )
 def rebuild_search_index(index: IndexMaintenanceDep) -> IndexReportOut:
+    """Admins only. Re-derives keyword rows and vectors from the chunks and removes strays, batch by batch;
+    searches keep being answered meanwhile."""
     return _report_out(index.rebuild())
 
 
 class RatedAnswerOut(BaseModel):
+    """A rated answer with its question."""
+
     message_id: uuid.UUID
     session_id: uuid.UUID
     rating: str
@@ -173,6 +205,8 @@ def list_feedback(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    """Admins only. Rated answers with their question, answer, citations and comment, newest rating first,
+    optionally only `up` or `down`."""
     found = feedback.page(uow, admin, rating, PageRequest(page, page_size))
     items = [_out(r) for r in found.items]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}

@@ -15,15 +15,19 @@ router = APIRouter(prefix=f"{API_PREFIX}/api-keys", tags=["api keys"])
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    """A new API key."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="What it is for; not blank")
 
 
 class ApiKeyOut(OrmModel):
+    """An API key, without its secret."""
+
     id: uuid.UUID
-    name: str
-    prefix: str
+    name: str = Field(description="What it is for")
+    prefix: str = Field(description="The key's first characters, to recognise it")
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = Field(description="Last request with it (updated at most once a minute)")
 
 
 class NewApiKeyOut(ApiKeyOut):
@@ -31,7 +35,9 @@ class NewApiKeyOut(ApiKeyOut):
 
 
 class ApiKeyList(BaseModel):
-    items: list[ApiKeyOut]
+    """The caller's API keys."""
+
+    items: list[ApiKeyOut] = Field(description="Oldest first")
 
 
 @router.post(
@@ -44,6 +50,8 @@ def create_api_key(
     uow: TransactionDep,
     context: ContextDep,
 ) -> NewApiKeyOut:
+    """An API key acts as its owner, with the owner's permissions, until revoked or the owner is deactivated.
+    `key` is shown only in this answer; Docent keeps only its hash."""
     created = api_keys.create(uow, principal, body.name, context)
     return NewApiKeyOut.model_validate(
         {**ApiKeyOut.model_validate(created.record).model_dump(), "key": created.secret}
@@ -52,6 +60,8 @@ def create_api_key(
 
 @router.get("", response_model=ApiKeyList, summary="The caller's API keys (never their secrets)")
 def list_api_keys(principal: PrincipalDep, api_keys: ApiKeyServiceDep, uow: ReadOnlyDep) -> Any:
+    """The caller's own keys: name, prefix, when created and last used (updated at most once a minute). Never
+    the secrets."""
     return {"items": api_keys.list(uow, principal)}
 
 
@@ -63,4 +73,5 @@ def revoke_api_key(
     uow: TransactionDep,
     context: ContextDep,
 ) -> None:
+    """The key stops working at once. Only the caller's own keys can be revoked."""
     api_keys.revoke(uow, principal, key_id, context)

@@ -13,6 +13,7 @@ from docent.api.deps import (
     TransactionDep,
     UserServiceDep,
 )
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import UserOut
 from docent.auth.service import TokenPair
@@ -21,10 +22,12 @@ router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
 class TokenOut(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
-    expires_in: int
+    """A login session's tokens."""
+
+    access_token: str = Field(description="Send as `Authorization: Bearer <token>`; short-lived")
+    refresh_token: str = Field(description="Trade at `/auth/refresh` for a new pair; each works once")
+    token_type: str = Field(default="bearer", description="Always `bearer`")
+    expires_in: int = Field(description="Seconds until the access token expires")
 
     @classmethod
     def of(cls, pair: TokenPair) -> TokenOut:
@@ -34,35 +37,48 @@ class TokenOut(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: str = Field(min_length=1, max_length=512, description="From the last login or refresh")
 
 
 class LogoutIn(BaseModel):
-    refresh_token: str | None = Field(default=None, max_length=512)
+    refresh_token: str | None = Field(default=None, max_length=512, description="A session to end as well")
 
 
 class MeOut(UserOut):
-    credential: str
+    credential: str = Field(description="How the caller authenticated: `access_token` or `api_key`")
+
+
+_LOGIN = {"username": "ada@example.com", "password": "correct-horse-battery-staple"}
 
 
 @router.post(
-    "/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)"
+    "/login",
+    response_model=TokenOut,
+    summary="Log in with email and password (OAuth2 password form)",
+    responses=errors(401, 429),
+    openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"example": _LOGIN}}}},
 )
 def login(
     auth: AuthServiceDep,
     uow: TransactionDep,
     context: ContextDep,
     username: Annotated[str, Form(min_length=1, max_length=320, description="The account's email")],
-    password: Annotated[str, Form(min_length=1, max_length=256)],
+    password: Annotated[str, Form(min_length=1, max_length=256, description="The account's password")],
     organization: Annotated[
         str | None, Form(max_length=100, description="Org slug, if the email is in several")
     ] = None,
 ) -> TokenOut:
+    """An OAuth2 password form (`username` is the email). Answers a short-lived access token and a rotating
+    refresh token; send the access token as `Authorization: Bearer <token>`. When the email is in several
+    organisations, name one with `organization` (400 `organization_required` says which). Repeated failures
+    for an account or address are slowed down with 429 `too_many_attempts` and `Retry-After`."""
     return TokenOut.of(auth.login(uow, username, password, context, organization))
 
 
-@router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token")
+@router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token", responses=errors(401))
 def refresh(body: RefreshIn, auth: AuthServiceDep, uow: TransactionDep, context: ContextDep) -> TokenOut:
+    """Trades a refresh token for a new pair; the old refresh token stops working. Presenting a refresh token
+    that was already used revokes its whole login session (401 `token_revoked`)."""
     return TokenOut.of(auth.refresh(uow, body.refresh_token, context))
 
 
@@ -74,11 +90,14 @@ def logout(
     context: ContextDep,
     body: LogoutIn | None = None,
 ) -> None:
+    """Ends the caller's login session (its access and refresh tokens stop working at once), and the
+    session of the refresh token in the body, if one is sent."""
     auth.logout(uow, principal, body.refresh_token if body else None, context)
 
 
 @router.get("/me", response_model=MeOut, summary="The caller")
 def me(principal: PrincipalDep, users: UserServiceDep, uow: ReadOnlyDep) -> MeOut:
+    """The authenticated user, and how they authenticated (`credential`: `access_token` or `api_key`)."""
     user = users.profile(uow, principal)
     return MeOut.model_validate(
         {**UserOut.model_validate(user).model_dump(), "credential": principal.credential}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from docent.answer.chain import PROVIDER_FAILED
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
@@ -20,6 +20,7 @@ from docent.api.deps import (
     ReadOnlyDep,
     TransactionDep,
 )
+from docent.api.openapi import DOCENT_EVENT, errors, event_stream
 from docent.api.routes import API_PREFIX
 from docent.api.routes.search import FiltersIn
 from docent.api.schemas import OrmModel, PageOut, page_out
@@ -36,30 +37,53 @@ def _not_blank(value: str) -> str:
 
 
 class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A question to answer from the documents the caller may read."""
 
-    question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS), AfterValidator(_not_blank)]
-    session_id: uuid.UUID | None = None
-    stream: bool = False
-    filters: FiltersIn = Field(default_factory=FiltersIn)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": "How many days of parental leave do we get?", "filters": {"tags": ["hr"]}},
+                {
+                    "question": "And for part-time staff?",
+                    "session_id": "0b6f9a8e-3c1d-4e5f-8a7b-9c0d1e2f3a4b",
+                },
+            ]
+        },
+    )
+
+    question: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The question; not blank"),
+        AfterValidator(_not_blank),
+    ]
+    session_id: uuid.UUID | None = Field(
+        default=None, description="Continue this conversation of the caller's; omitted: start one"
+    )
+    stream: StrictBool = Field(
+        default=False, description="Answer as Server-Sent Events (see the 200 response)"
+    )
+    filters: FiltersIn = Field(default_factory=FiltersIn, description="Answer only from these documents")
     model: str | None = Field(
         default=None,
         max_length=200,
         description="One answerer of the chain, as `GET /v1/models` lists it (`provider:model`), to answer "
         "alone with the extractive answerer standing by; omitted or `docent`: the whole chain. An unknown "
-        "name is 422.",
+        "name is 400 `unknown_model`.",
     )
 
 
 class UsageOut(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    """What the answer cost."""
+
+    prompt_tokens: int = Field(description="Tokens sent to the model")
+    completion_tokens: int = Field(description="Tokens the model wrote")
+    total_tokens: int = Field(description="Both")
     cost_usd: str | None = Field(description="USD as a decimal string; null when the model has no price")
-    provider: str
-    model: str
-    retrieval_ms: float
-    generation_ms: float
+    provider: str = Field(description="Who answered, e.g. `openai` or `extractive`")
+    model: str = Field(description="The model that answered")
+    retrieval_ms: float = Field(description="Time spent finding passages, in milliseconds")
+    generation_ms: float = Field(description="Time spent writing the answer, in milliseconds")
     cached: bool = Field(
         default=False,
         description="Served from the answer cache: no model ran; provider and model are the original's",
@@ -67,11 +91,16 @@ class UsageOut(BaseModel):
 
 
 class ChatOut(BaseModel):
-    answer: str
-    citations: list[Citation]
-    session_id: uuid.UUID
-    message_id: uuid.UUID
-    usage: UsageOut
+    """An answer grounded in the caller's documents."""
+
+    answer: str = Field(
+        description="The answer, citing passages as [1], [2], ...; or that the documents "
+        "do not cover the question"
+    )
+    citations: list[Citation] = Field(description="The passages cited, by their number in the answer")
+    session_id: uuid.UUID = Field(description="The conversation; send it back to ask a follow-up")
+    message_id: uuid.UUID = Field(description="This answer; rate it at `/chat/messages/{id}/feedback`")
+    usage: UsageOut = Field(description="Tokens, cost and time")
     abstained: bool = Field(description="The documents the asker may read do not cover the question")
     confidence: float | None = Field(
         ge=0,
@@ -105,18 +134,22 @@ class ChatOut(BaseModel):
 
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, "
-        "`token` {text}…, `citations` {citations}, "
-        "`done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, confidence}; "
-        f"or `error` {{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    }
+    200: event_stream(
+        DOCENT_EVENT,
+        "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, `token` {text}…, "
+        "`citations` {citations}, `done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, confidence}; or `error` "
+        f"{{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`) when the answer fails after it began.",
+    ),
+    **errors(400, 404, 502),
 }
 
 
 @router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
 def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep) -> Any:
+    """Answers the question from the documents the caller may read, citing the passages it used as [1], [2],
+    ...; when they do not cover it, says so instead of guessing. `session_id` continues a conversation (a
+    follow-up is rewritten to stand alone). With `stream: true` the answer comes as Server-Sent Events (see
+    the 200 response)."""
     filters = body.filters.to_filters()
     prepared = chat.prepare(
         principal, body.question, session_id=body.session_id, filters=filters, model=body.model
@@ -127,30 +160,36 @@ def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: Ev
 
 
 class SessionOut(OrmModel):
+    """A conversation of the caller's."""
+
     id: uuid.UUID
-    title: str
+    title: str = Field(description="Its first question, shortened")
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(description="Its last message")
 
 
 class MessageOut(OrmModel):
+    """A question (`user`) or an answer (`assistant`) of a conversation."""
+
     id: uuid.UUID
-    role: str
-    text: str
-    citations: list[Citation]
-    provider: str | None
-    model: str | None
+    role: str = Field(description="`user` or `assistant`")
+    text: str = Field(description="The question or the answer")
+    citations: list[Citation] = Field(description="An answer's cited passages")
+    provider: str | None = Field(description="Who answered")
+    model: str | None = Field(description="The model that answered")
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: str | None
+    cost_usd: str | None = Field(description="USD as a decimal string; null when the model has no price")
     retrieval_ms: int | None
     generation_ms: int | None
-    rewritten_question: str | None
+    rewritten_question: str | None = Field(description="A follow-up as it was searched for, standing alone")
     created_at: datetime
 
 
 class SessionDetailOut(SessionOut):
-    messages: list[MessageOut]
+    """A conversation with its messages."""
+
+    messages: list[MessageOut] = Field(description="Oldest first")
 
 
 @router.get(
@@ -163,6 +202,7 @@ def list_sessions(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    """The caller's own conversations, most recently active first."""
     return page_out(history.sessions(uow, principal, PageRequest(page, page_size)), SessionOut)
 
 
@@ -172,6 +212,7 @@ def list_sessions(
 def get_session(
     session_id: uuid.UUID, principal: PrincipalDep, history: ChatHistoryDep, uow: ReadOnlyDep
 ) -> Any:
+    """One of the caller's conversations with its questions and answers, oldest first."""
     chat, messages = history.session(uow, principal, session_id)
     return SessionDetailOut(
         **SessionOut.model_validate(chat).model_dump(),
@@ -183,20 +224,25 @@ def get_session(
 def delete_session(
     session_id: uuid.UUID, principal: PrincipalDep, history: ChatHistoryDep, uow: TransactionDep
 ) -> Response:
+    """Deletes one of the caller's conversations and its messages."""
     history.delete_session(uow, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class FeedbackIn(BaseModel):
+    """A rating of an answer."""
+
     model_config = ConfigDict(extra="forbid")
 
-    rating: Literal["up", "down"]
-    comment: str | None = Field(default=None, max_length=2000)
+    rating: Literal["up", "down"] = Field(description="Helpful or not")
+    comment: str | None = Field(default=None, max_length=2000, description="What was right or wrong")
 
 
 class FeedbackOut(OrmModel):
-    message_id: uuid.UUID
-    rating: str
+    """The caller's rating of an answer."""
+
+    message_id: uuid.UUID = Field(description="The answer rated")
+    rating: str = Field(description="`up` or `down`")
     comment: str | None
     created_at: datetime
 
@@ -209,5 +255,7 @@ def rate_answer(
     history: ChatHistoryDep,
     uow: TransactionDep,
 ) -> Any:
+    """Rates one of the caller's answers `up` or `down`, with an optional comment; rating again replaces the
+    rating. Admins read ratings at `GET /admin/feedback`."""
     feedback = history.rate(uow, principal, message_id, body.rating, body.comment)
     return FeedbackOut.model_validate(feedback)

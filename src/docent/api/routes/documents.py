@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
-from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from docent.api.deps import (
@@ -20,180 +18,31 @@ from docent.api.deps import (
     UrlIngestServiceDep,
 )
 from docent.api.downloads import content_disposition
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
-from docent.api.schemas import OrmModel, PageOut
+from docent.api.routes.document_shapes import (
+    FILE_CONTENT,
+    UPLOAD_BODY,
+    VERSION_BODY,
+    AcceptedOut,
+    ChunkOut,
+    DocumentOut,
+    UploadOut,
+    UrlIn,
+    accepted_out,
+    documents_out,
+)
+from docent.api.schemas import PageOut
 from docent.api.uploads import UploadForm, read_upload
 from docent.db.repositories.documents import DocumentFilters
-from docent.db.tables import Document, DocumentVersion, Job
-from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
-from docent.ingest.service import Accepted, IncomingFile, UploadOptions, Visibility, normalise_tags
+from docent.ingest.service import IncomingFile, UploadOptions, Visibility, normalise_tags
 from docent.storage.blobs import BlobStore
-from docent.types import PageRequest, VersionStatus, display_text
+from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
-
-_UPLOAD_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {
-                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "tags": {"type": "string", "description": "Comma-separated tags"},
-                    "visibility": {"type": "string", "enum": [v.value for v in Visibility]},
-                    "group_ids": {
-                        "type": "string",
-                        "description": "Comma-separated group ids (visibility=group)",
-                    },
-                    "title": {"type": "string", "description": "Title, when one file is sent"},
-                    "batch_id": {"type": "string", "description": "Groups the ingest jobs; see GET /jobs"},
-                },
-            }
-        }
-    },
-}
-_VERSION_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {"files": {"type": "string", "format": "binary"}},
-            }
-        }
-    },
-}
-
-
-class Progress(BaseModel):
-    done: int
-    total: int
-
-
-class VersionOut(OrmModel):
-    number: int
-    filename: Annotated[str, AfterValidator(display_text)]  # stored as given, shown safely
-    content_type: str
-    size_bytes: int
-    sha256: str
-    status: str
-    error: str | None
-    error_code: str | None
-    page_count: int | None
-    chunk_count: int | None
-    chunks_embedded: int
-    chunks_reused: int
-    created_at: datetime
-    processed_at: datetime | None
-
-
-class DocumentOut(BaseModel):
-    id: uuid.UUID
-    title: str
-    visibility: str
-    tags: list[str]
-    group_ids: list[uuid.UUID]
-    owner_id: uuid.UUID | None
-    source_url: str | None
-    filename: str
-    content_type: str
-    size_bytes: int
-    version: int
-    indexed_version: int | None
-    status: str
-    error: str | None
-    progress: Progress
-    page_count: int | None
-    chunk_count: int | None
-    chunks_reused: int
-    created_at: datetime
-    updated_at: datetime
-    versions: list[VersionOut] | None = None
-
-
-class AcceptedOut(DocumentOut):
-    duplicate: bool = Field(description="The same content was already here: this is that document.")
-    job_id: uuid.UUID | None
-
-
-class UploadOut(BaseModel):
-    documents: list[AcceptedOut]
-    batch_id: str | None
-
-
-class UrlIn(BaseModel):
-    url: str = Field(min_length=1, max_length=2000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    visibility: Visibility = Visibility.PRIVATE
-    group_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
-    title: str | None = Field(default=None, max_length=500)
-
-
-class ChunkOut(OrmModel):
-    id: int
-    ordinal: int
-    text: str
-    token_count: int
-    page: int | None
-    section: list[str] = Field(validation_alias="section_path")
-
-
-def _document_out(
-    document: Document, jobs: dict[uuid.UUID, Job], *, with_versions: bool = False
-) -> DocumentOut:
-    latest = next(v for v in document.versions if v.number == document.latest_version)
-    indexed = next((v.number for v in document.versions if v.id == document.indexed_version_id), None)
-    return DocumentOut(
-        id=document.id,
-        title=display_text(document.title),
-        visibility=document.visibility,
-        tags=document.tags,
-        group_ids=document.group_ids,
-        owner_id=document.owner_id,
-        source_url=document.source_url,
-        filename=display_text(latest.filename),
-        content_type=latest.content_type,
-        size_bytes=latest.size_bytes,
-        version=latest.number,
-        indexed_version=indexed,
-        status=latest.status,
-        error=latest.error,
-        progress=_progress(latest, jobs.get(latest.id)),
-        page_count=latest.page_count,
-        chunk_count=latest.chunk_count,
-        chunks_reused=latest.chunks_reused,
-        created_at=document.created_at,
-        updated_at=document.updated_at,
-        versions=[VersionOut.model_validate(v) for v in document.versions] if with_versions else None,
-    )
-
-
-def _progress(version: DocumentVersion, job: Job | None) -> Progress:
-    if version.status == VersionStatus.COMPLETED:
-        return Progress(done=version.chunk_count or 0, total=version.chunk_count or 0)
-    if job is None:
-        return Progress(done=0, total=0)
-    return Progress(done=job.progress_done, total=job.progress_total)
-
-
-def _documents_out(uow: UnitOfWork, documents: list[Document], **kwargs: Any) -> list[DocumentOut]:
-    latest_ids = [v.id for d in documents for v in d.versions if v.number == d.latest_version]
-    jobs = uow.jobs.latest_for_versions(latest_ids)
-    return [_document_out(d, jobs, **kwargs) for d in documents]
-
-
-def _accepted_out(uow: UnitOfWork, accepted: list[Accepted]) -> list[AcceptedOut]:
-    shaped = _documents_out(uow, [a.document for a in accepted])
-    return [
-        AcceptedOut(**out.model_dump(), duplicate=a.duplicate, job_id=a.job_id)
-        for out, a in zip(shaped, accepted, strict=True)
-    ]
 
 
 def _upload_options(form: UploadForm) -> UploadOptions:
@@ -207,7 +56,7 @@ def _upload_options(form: UploadForm) -> UploadOptions:
         ) from None
     title = fields.get("title", "").strip() or None
     if title and len(form.files) > 1:
-        raise DocentError(ErrorCode.VALIDATION_ERROR, "A title can be given only when one file is sent.")
+        raise DocentError(ErrorCode.BAD_REQUEST, "A title can be given only when one file is sent.")
     batch_id = fields.get("batch_id", "").strip()[:64] or None
     return UploadOptions(
         visibility=visibility,
@@ -233,7 +82,8 @@ def _incoming(form: UploadForm) -> list[IncomingFile]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadOut,
     summary="Upload documents (multipart field `files`, repeatable); ingestion runs in the background",
-    openapi_extra={"requestBody": _UPLOAD_BODY},
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses=errors(404, 415),
 )
 async def upload_documents(
     request: Request,
@@ -244,13 +94,18 @@ async def upload_documents(
     uow: TransactionDep,
     context: ContextDep,
 ) -> UploadOut:
+    """Multipart: one or more `files` (PDF, DOCX, HTML, Markdown or plain text, recognised by their bytes),
+    with optional `tags`, `visibility` (`private`, `group` with `group_ids`, or `org`), `title` (one file
+    only) and `batch_id`. Answers 202 at once with one record per file; poll `GET /documents/{id}` or `GET
+    /jobs?batch=` until `status` is `completed` or `failed`. A file whose content is already in a document
+    the caller can read comes back as that document with `duplicate: true`."""
     form = await _receive(request, blobs, settings.max_upload_bytes, settings.max_files_per_upload)
     with form.discarded_on_error(blobs):
         options = _upload_options(form)
         accepted = await run_in_threadpool(
             documents.accept_files, uow, principal, _incoming(form), options, context
         )
-        shaped = await run_in_threadpool(_accepted_out, uow, accepted)
+        shaped = await run_in_threadpool(accepted_out, uow, accepted)
     return UploadOut(documents=shaped, batch_id=options.batch_id)
 
 
@@ -259,6 +114,7 @@ async def upload_documents(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadOut,
     summary="Fetch a web page or PDF and ingest it",
+    responses=errors(404, 415, 502, 504),
 )
 def ingest_url(
     body: UrlIn,
@@ -267,6 +123,9 @@ def ingest_url(
     uow: TransactionDep,
     context: ContextDep,
 ) -> UploadOut:
+    """Docent fetches the address (http or https; private and cloud-metadata addresses are refused with 400
+    `url_forbidden`) and ingests the page or PDF like an upload. A site that cannot be reached is 502
+    `fetch_failed`, a slow one 504 `fetch_timeout`."""
     options = UploadOptions(
         visibility=body.visibility,
         tags=normalise_tags(body.tags),
@@ -274,7 +133,7 @@ def ingest_url(
         title=body.title,
     )
     accepted = url_ingest.ingest(uow, principal, body.url, options, context)
-    return UploadOut(documents=_accepted_out(uow, [accepted]), batch_id=None)
+    return UploadOut(documents=accepted_out(uow, [accepted]), batch_id=None)
 
 
 @router.get("", response_model=PageOut[DocumentOut], summary="Documents the caller may read")
@@ -290,6 +149,8 @@ def list_documents(
     q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     sort: Sort = "-created_at",
 ) -> Any:
+    """Only documents the caller may read (their own, their groups', the organisation's; admins see all of the
+    organisation), filtered by status, tag, owner or words of the title."""
     filters = DocumentFilters(
         status=status,
         tag=tag.strip().lower() if tag else None,
@@ -298,19 +159,25 @@ def list_documents(
         sort=sort,
     )
     found = documents.page(uow, principal, filters, PageRequest(page, page_size))
-    items = _documents_out(uow, found.items)
+    items = documents_out(uow, found.items)
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
-@router.get("/{document_id}", response_model=DocumentOut, summary="One document, with its versions")
+@router.get("/{document_id:uuid}", response_model=DocumentOut, summary="One document, with its versions")
 def get_document(
     document_id: uuid.UUID, principal: PrincipalDep, documents: DocumentServiceDep, uow: ReadOnlyDep
 ) -> DocumentOut:
+    """The latest version's status, progress and error, and every version."""
     document = documents.get(uow, principal, document_id)
-    return _documents_out(uow, [document], with_versions=True)[0]
+    return documents_out(uow, [document], with_versions=True)[0]
 
 
-@router.get("/{document_id}/file", summary="The original file of the latest version")
+@router.get(
+    "/{document_id:uuid}/file",
+    summary="The original file of the latest version",
+    response_class=Response,
+    responses=FILE_CONTENT,
+)
 def get_document_file(
     document_id: uuid.UUID,
     principal: PrincipalDep,
@@ -318,6 +185,8 @@ def get_document_file(
     uow: ReadOnlyDep,
     inline: Annotated[bool, Query(description="Open a PDF in the browser (e.g. at #page=N)")] = False,
 ) -> FileResponse:
+    """The latest version's file as uploaded, as a download (or, for a PDF with `inline=true`, shown in the
+    browser)."""
     version, path = documents.original(uow, principal, document_id)
     # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
     shown = inline and version.content_type == "application/pdf"
@@ -329,7 +198,7 @@ def get_document_file(
     )
 
 
-@router.get("/{document_id}/chunks", response_model=PageOut[ChunkOut], summary="The indexed chunks")
+@router.get("/{document_id:uuid}/chunks", response_model=PageOut[ChunkOut], summary="The indexed chunks")
 def get_document_chunks(
     document_id: uuid.UUID,
     principal: PrincipalDep,
@@ -338,17 +207,19 @@ def get_document_chunks(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
+    """The chunks of the indexed version, in order, with their page and section path."""
     found = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
     items = [ChunkOut.model_validate(c) for c in found.items]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
 @router.put(
-    "/{document_id}",
+    "/{document_id:uuid}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
     summary="Upload a new version (multipart field `files`, one file)",
-    openapi_extra={"requestBody": _VERSION_BODY},
+    openapi_extra={"requestBody": VERSION_BODY},
+    responses=errors(415),
 )
 async def upload_version(
     document_id: uuid.UUID,
@@ -360,6 +231,8 @@ async def upload_version(
     uow: TransactionDep,
     context: ContextDep,
 ) -> AcceptedOut:
+    """Owner or admin. Multipart with one file in `files`; the document keeps its id, title and sharing, and
+    the new version replaces the old one in search once it is indexed."""
     form = await _receive(request, blobs, settings.max_upload_bytes, 1)
     with form.discarded_on_error(blobs):
         if len(form.files) != 1:
@@ -368,12 +241,12 @@ async def upload_version(
         accepted = await run_in_threadpool(
             documents.new_version, uow, principal, document_id, incoming, context
         )
-        (shaped,) = await run_in_threadpool(_accepted_out, uow, [accepted])
+        (shaped,) = await run_in_threadpool(accepted_out, uow, [accepted])
     return shaped
 
 
 @router.post(
-    "/{document_id}/reprocess",
+    "/{document_id:uuid}/reprocess",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
     summary="Run ingestion again for the latest version",
@@ -385,12 +258,14 @@ def reprocess_document(
     uow: TransactionDep,
     context: ContextDep,
 ) -> AcceptedOut:
+    """Owner or admin. Parses, chunks and embeds the latest version again, e.g. after a failure or a change of
+    embedding model."""
     accepted = documents.reprocess(uow, principal, document_id, context)
-    return _accepted_out(uow, [accepted])[0]
+    return accepted_out(uow, [accepted])[0]
 
 
 @router.delete(
-    "/{document_id}",
+    "/{document_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete (soft); `purge=true` (admins) removes the file, chunks and vectors too",
 )
@@ -402,4 +277,6 @@ def delete_document(
     context: ContextDep,
     purge: bool = False,
 ) -> None:
+    """Owner or admin. The document disappears from lists, search and answers at once. With `purge=true`
+    (admins only) its files, chunks and vectors are removed too."""
     documents.delete(uow, principal, document_id, context, purge=purge)

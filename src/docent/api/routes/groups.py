@@ -15,6 +15,7 @@ from docent.api.deps import (
     TransactionDep,
     require_admin,
 )
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import PageOut, page_out
 from docent.db.tables import Group
@@ -24,19 +25,25 @@ router = APIRouter(prefix=f"{API_PREFIX}/groups", tags=["groups"], dependencies=
 
 
 class GroupIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    description: str | None = Field(default=None, max_length=1000)
+    """A new group."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S", description="Unique in the organisation")
+    description: str | None = Field(default=None, max_length=1000, description="What the group is for")
 
 
 class MemberIn(BaseModel):
-    user_id: uuid.UUID
+    """A user to add to the group."""
+
+    user_id: uuid.UUID = Field(description="A user of the organisation")
 
 
 class GroupOut(BaseModel):
+    """A group, whose members read the documents shared with it."""
+
     id: uuid.UUID
-    name: str
-    description: str | None
-    member_ids: list[uuid.UUID]
+    name: str = Field(description="Unique in the organisation")
+    description: str | None = Field(description="What the group is for")
+    member_ids: list[uuid.UUID] = Field(description="Its members' user ids")
     created_at: datetime
 
     @classmethod
@@ -50,10 +57,17 @@ class GroupOut(BaseModel):
         )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=GroupOut, summary="Create a group")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupOut,
+    summary="Create a group",
+    responses=errors(409),
+)
 def create_group(
     body: GroupIn, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> GroupOut:
+    """Admins only. Names are unique within the organisation (409 `group_name_taken`)."""
     return GroupOut.of(groups.create(uow, admin, body.name, body.description, context))
 
 
@@ -65,6 +79,7 @@ def list_groups(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
+    """Admins only. The organisation's groups with their member ids, a page at a time."""
     result = groups.list(uow, admin, PageRequest(page, page_size))
     return page_out(
         Page([GroupOut.of(g) for g in result.items], result.total, result.page, result.page_size), GroupOut
@@ -73,6 +88,7 @@ def list_groups(
 
 @router.get("/{group_id}", response_model=GroupOut, summary="One group with its members")
 def get_group(group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: ReadOnlyDep) -> GroupOut:
+    """Admins only. One group with its member ids."""
     return GroupOut.of(groups.get(uow, admin, group_id))
 
 
@@ -80,6 +96,7 @@ def get_group(group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow
 def delete_group(
     group_id: uuid.UUID, admin: AdminDep, groups: GroupServiceDep, uow: TransactionDep, context: ContextDep
 ) -> None:
+    """Admins only. Deletes the group and its memberships: no one reads a document through it any more."""
     groups.delete(uow, admin, group_id, context)
 
 
@@ -92,6 +109,7 @@ def add_member(
     uow: TransactionDep,
     context: ContextDep,
 ) -> GroupOut:
+    """Admins only. Adds a user of the organisation; adding a member again changes nothing."""
     return GroupOut.of(groups.add_member(uow, admin, group_id, body.user_id, context))
 
 
@@ -106,4 +124,5 @@ def remove_member(
     uow: TransactionDep,
     context: ContextDep,
 ) -> None:
+    """Admins only. The user loses access to documents shared with this group alone at once."""
     groups.remove_member(uow, admin, group_id, user_id, context)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from docent.api import session as web_session
 from docent.api.deps import AuthServiceDep, ContextDep, SettingsDep, SsoServiceDep, TransactionDep
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.auth.oidc import refuse
 from docent.auth.sso import FLOW_SECONDS, SsoService
@@ -42,6 +43,8 @@ def _redirect_uri(request: Request, settings: Settings) -> str:
 
 @router.get("", response_model=OidcInfoOut, summary="Whether single sign-on is offered")
 def oidc_info(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> OidcInfoOut:
+    """Whether the sign-in page should offer single sign-on (OpenID Connect), where it starts, and whether
+    password sign-in stays available. Needs no credentials."""
     return OidcInfoOut(
         enabled=sso is not None,
         login_url=str(request.url_for("oidc_login").path) if sso is not None else None,
@@ -49,8 +52,10 @@ def oidc_info(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> Oi
     )
 
 
-@router.get("/login", summary="Sign in with SSO: a redirect to the identity provider")
+@router.get("/login", summary="Sign in with SSO: a redirect to the identity provider", responses=errors(404))
 def oidc_login(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> RedirectResponse:
+    """Starts the Authorization Code flow with PKCE: redirects the browser to the identity provider, with the
+    flow sealed in a short-lived cookie."""
     url, sealed_flow = _configured(sso).start(_redirect_uri(request, settings))
     response = RedirectResponse(url, status_code=302)
     # Lax: the cookie must come back with the provider's top-level redirect to the callback.
@@ -61,7 +66,9 @@ def oidc_login(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> R
     return response
 
 
-@router.get("/callback", summary="Where the identity provider sends the browser back")
+@router.get(
+    "/callback", summary="Where the identity provider sends the browser back", responses=errors(401, 404)
+)
 def oidc_callback(
     request: Request,
     settings: SettingsDep,
@@ -73,6 +80,8 @@ def oidc_callback(
     state: Annotated[str | None, Query(max_length=512)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RedirectResponse:
+    """The identity provider sends the browser back here with `code` and `state`; Docent verifies the ID
+    token, signs the user in with session cookies and redirects to `/`."""
     service = _configured(sso)
     flow = service.open_flow(request.cookies.get(_FLOW_COOKIE), state or "")
     if error is not None or not code:

@@ -20,6 +20,7 @@ from docent.api.deps import (
     TransactionDep,
     UserServiceDep,
 )
+from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import UserOut
 from docent.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -66,7 +67,12 @@ def _open(
     )
 
 
-@router.post("/session", response_model=SessionOut, summary="Sign in: tokens in HttpOnly cookies")
+@router.post(
+    "/session",
+    response_model=SessionOut,
+    summary="Sign in: tokens in HttpOnly cookies",
+    responses=errors(401, 403, 429),
+)
 def sign_in(
     body: SessionIn,
     request: Request,
@@ -77,6 +83,8 @@ def sign_in(
     uow: TransactionDep,
     context: ContextDep,
 ) -> Any:
+    """For the web app: the same login as `/auth/login`, but the tokens are set as HttpOnly cookies and a CSRF
+    token as a readable cookie. Requests from other sites are refused (403 `csrf_failed`)."""
     # Login CSRF: another site must not sign a visitor in to an account of its choosing.
     web_session.ensure_same_origin(request)
     pair = auth.login(uow, body.email, body.password, context, body.organization)
@@ -89,10 +97,13 @@ def sign_in(
     "/session/refresh",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Rotate the session's refresh cookie (send X-CSRF-Token)",
+    responses=errors(401, 403),
 )
 def refresh_session(
     request: Request, auth: AuthServiceDep, settings: SettingsDep, uow: TransactionDep, context: ContextDep
 ) -> Response:
+    """Rotates the refresh cookie and sets a new access cookie. The page must send the CSRF cookie's value in
+    `X-CSRF-Token`."""
     web_session.ensure_same_origin(request)
     token = web_session.refresh_cookie(request)
     if token is None:
@@ -113,6 +124,7 @@ def sign_out(
     uow: TransactionDep,
     context: ContextDep,
 ) -> Response:
+    """Ends the cookie session (its refresh token is revoked) and clears the cookies."""
     auth.logout(uow, principal, web_session.refresh_cookie(request), context)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     web_session.clear_session_cookies(request, response)
@@ -123,6 +135,7 @@ def sign_out(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change one's own password; the caller's other sessions end",
+    responses=errors(429),
 )
 def change_password(
     body: PasswordIn,
@@ -131,5 +144,7 @@ def change_password(
     uow: TransactionDep,
     context: ContextDep,
 ) -> Response:
+    """Needs the current password (400 `wrong_password` otherwise). The caller's other login sessions end; API
+    keys keep working."""
     auth.change_password(uow, principal, body.current_password, body.new_password, context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
