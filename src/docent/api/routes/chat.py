@@ -137,7 +137,8 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: event_stream(
         DOCENT_EVENT,
         "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, `token` {text}…, "
-        "`citations` {citations}, `done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, confidence}; or `error` "
+        "`citations` {citations}, `done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, "
+        "confidence}; or `error` "
         f"{{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`) when the answer fails after it began.",
     ),
     **errors(400, 404, 502),
