@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_threads: int | None = Field(default=None, ge=1)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=200)
+    # What is embedded and keyword-indexed for a chunk starts with its document's title and section path.
+    chunk_context: bool = True
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
     url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
@@ -229,6 +231,7 @@ OTHER_SETTINGS = frozenset(
             "query_embed_threads",
         ),
         "chunk_overlap_tokens",  # chunks are cut at ingestion: a changed document changes the readable state
+        "chunk_context",  # likewise applied at ingestion
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",
         *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),

@@ -71,3 +71,9 @@ class SearchFilters:
     content_types: tuple[str, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+def indexed_text(context: str, text: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: its context (the document's title and section
+    path), a line break, then its text; the text alone is what is stored and shown."""
+    return f"{context}\n{text}" if context else text
