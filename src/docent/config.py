@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_threads: int | None = Field(default=None, ge=1)
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=200)
-    # What is embedded and keyword-indexed for a chunk starts with its document's title and section path.
-    chunk_context: bool = True
+    # Embed and keyword-index a chunk with its document's title and section path before its text. Off: on
+    # SciFact train it lowered nDCG@10 (bench/context.py, README "Structure and context").
+    chunk_context: bool = False
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
     url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)

@@ -65,7 +65,7 @@ class IngestHandler:
         batch_size: int,
         embed_batch_size: int,
         overlap_tokens: int,
-        contextual_chunks: bool = True,
+        contextual_chunks: bool = False,
     ) -> None:
         self._database = database
         self._blobs = blobs
