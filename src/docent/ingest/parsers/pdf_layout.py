@@ -9,6 +9,7 @@ A line repeated on many pages (a running header, a page number) is never a headi
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -76,8 +77,10 @@ def is_bold_font(font: object) -> bool:
         name = str(font.get("/BaseFont", ""))
         if _BOLD_NAME.search(name):
             return True
-        descriptor = font.get("/FontDescriptor")
-        descriptor = descriptor.get_object() if hasattr(descriptor, "get_object") else descriptor
+        descriptor: object = font.get("/FontDescriptor")
+        resolve = getattr(descriptor, "get_object", None)  # an indirect reference: read what it names
+        if callable(resolve):
+            descriptor = resolve()
         if isinstance(descriptor, dict):
             weight = float(descriptor.get("/FontWeight", 0) or 0)
             flags = int(descriptor.get("/Flags", 0) or 0)
@@ -92,7 +95,7 @@ def _scaled_size(cm: Sequence[float], tm: Sequence[float], size: float) -> float
     try:
         c = tm[2] * cm[0] + tm[3] * cm[2]
         d = tm[2] * cm[1] + tm[3] * cm[3]
-        scaled = abs(float(size)) * (c * c + d * d) ** 0.5
+        scaled = abs(float(size)) * math.hypot(c, d)
     except (TypeError, IndexError):
         return 0.0
     return round(scaled * 2) / 2  # half points: one size drawn slightly differently is still one size
