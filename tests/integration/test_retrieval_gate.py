@@ -25,6 +25,7 @@ DATA = ROOT.parent / "shared" / "data" / "scifact"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 2 CPU-minutes of ingestion; a machine shared by many stretches that
 def test_retrieval_quality_has_not_regressed(tmp_path: Path, embedder: Any) -> None:
     assert (DATA / "corpus.jsonl").is_file(), (
         f"the gate needs SciFact at {DATA} (../shared/data beside the repo)"
