@@ -36,6 +36,50 @@ def make_pdf(pages: Sequence[str | Sequence[str]]) -> bytes:
     return out.getvalue()
 
 
+def make_styled_pdf(
+    pages: Sequence[Sequence[tuple[str, float, bool]]], *, scale_by_matrix: bool = False
+) -> bytes:
+    """A PDF whose lines are (text, size in points, bold) in Helvetica or Helvetica-Bold. With
+    `scale_by_matrix` the font is set at 1 pt and the text matrix scales it, as many generators do."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
+    regular, bold = 3 + 2 * len(pages), 4 + 2 * len(pages)
+    for i, lines in enumerate(pages):
+        shown, y = [], 740.0
+        for text, size, is_bold in lines:
+            font = "/F2" if is_bold else "/F1"
+            if scale_by_matrix:
+                shown.append(f"{font} 1 Tf {size} 0 0 {size} 72 {y} Tm ({text}) Tj")
+            else:
+                shown.append(f"{font} {size} Tf 1 0 0 1 72 {y} Tm ({text}) Tj")
+            y -= size * 1.6
+        stream = "BT " + " ".join(shown) + " ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 {regular} 0 R /F2 {bold} 0 R >> >> /Contents {4 + 2 * i} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>")
+    return _pdf_file(objects)
+
+
+def _pdf_file(objects: list[str]) -> bytes:
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
 def make_encrypted_pdf(text: str) -> bytes:
     from pypdf import PdfReader, PdfWriter
 

@@ -248,6 +248,7 @@ def _job_runner(
         batch_size=settings.ingest_batch_jobs,
         embed_batch_size=settings.embed_batch_size,
         overlap_tokens=settings.chunk_overlap_tokens,
+        contextual_chunks=settings.chunk_context,
     )
     runner = JobRunner(database, queue, [ingest], RunnerPolicy.from_settings(settings))
     queue.bind(runner.run)

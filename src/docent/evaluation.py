@@ -82,7 +82,12 @@ def run_evaluation(
     queries, qrels = read_queries(folder), read_qrels(folder, split)  # fail before the long part
     report = _ingest(container, folder, limit, progress)
     principal = admin_principal(container)
-    judged = [q for q in qrels if q in queries]
+    ingested = set(source_names(container).values())
+    # Only the first `limit` documents are in the index: a query whose relevant documents are not all among
+    # them measures the slice, not the ranking, so it is not judged.
+    judged = [
+        q for q in qrels if q in queries and (limit is None or all(doc in ingested for doc in qrels[q]))
+    ]
     report.split, report.queries = split, len(judged)
     owner = source_names(container)
     for mode in modes:

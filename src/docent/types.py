@@ -74,6 +74,12 @@ class SearchFilters:
     created_before: datetime | None = None
 
 
+def indexed_text(context: str, text: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: its context (the document's title and section
+    path), a line break, then its text; the text alone is what is stored and shown."""
+    return f"{context}\n{text}" if context else text
+
+
 # Never shown to a reader: C0 and C1 controls (NUL, terminal escapes), the bidirectional formatting
 # characters that make "invoice\u202etxt.exe.txt" read as "invoicetxt.exe.txt" backwards, and a stray BOM.
 _UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")

@@ -57,3 +57,14 @@ def test_eval_refuses_a_folder_without_judgments(tmp_path: Path) -> None:
     result = _run("eval", str(folder), "--mode", "keyword", env=_env(tmp_path, HF_HUB_OFFLINE="1"))
     assert result.returncode == 2
     assert "no judgments" in result.stderr
+
+
+def test_eval_of_a_slice_judges_only_the_queries_it_can_answer_and_joins_splits(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path)
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq2\td1\t1\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq3\td5\t1\n")
+    env = _env(tmp_path, HF_HUB_OFFLINE="1", DOCENT_EMBED_THREADS="1")
+    # the first three documents hold d1 (q2, train) and d2 (q1, test), not d5 (q3, test)
+    result = _run("eval", str(folder), "--limit", "3", "--split", "train+test", "--mode", "keyword", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "3 documents" in result.stdout and "2 queries" in result.stdout

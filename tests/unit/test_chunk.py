@@ -332,3 +332,47 @@ def test_a_tokenizer_that_cannot_fit_one_character_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="cannot cut"):
         chunk_sections([Section(text="ab cd")], two_per_character, max_tokens=1, overlap_tokens=0)
+
+
+# ---------- contextual chunks ----------
+
+
+def test_contextual_chunks_carry_title_and_section_path_but_keep_their_text() -> None:
+    sections = [
+        Section("Intro words here.", section_path=("Travel policy",)),
+        Section(" ".join(f"h{i}" for i in range(30)), section_path=("Travel policy", "Hotels")),
+    ]
+    plain = chunk_sections(sections, count_words, max_tokens=16, overlap_tokens=0, title="Travel policy")
+    chunks = chunk_sections(
+        sections, count_words, max_tokens=16, overlap_tokens=0, title="Travel policy", contextual=True
+    )
+    assert all(c.context == "" and c.indexed_text == c.text for c in plain)
+    # the first chunk opens with its context already ("Intro" has none of its own: a path element equal
+    # to the title is not repeated), so it is not given it twice
+    first = chunk_sections(
+        [Section("Travel policy intro.", section_path=("Travel policy",))],
+        count_words,
+        max_tokens=16,
+        title="Travel policy",
+        contextual=True,
+    )
+    assert [c.context for c in first] == [""]
+    assert chunks[0].context == "Travel policy"
+    assert {c.context for c in chunks[1:]} == {"Travel policy > Hotels"}
+    assert chunks[1].indexed_text == f"Travel policy > Hotels\n{chunks[1].text}"
+    # the room the context takes is kept free: text and context together fit the model
+    assert all(count_words(c.indexed_text) <= 16 for c in chunks)
+    assert " ".join(c.text for c in chunks[1:]).split() == [f"h{i}" for i in range(30)]
+
+
+def test_a_long_context_is_cut_to_a_quarter_of_the_chunk() -> None:
+    title = " ".join(f"t{i}" for i in range(40))
+    (chunk,) = chunk_sections(
+        [Section("body text")], count_words, max_tokens=20, overlap_tokens=0, title=title, contextual=True
+    )
+    assert chunk.context == "t0 t1 t2 t3 t4"
+    (cut,) = chunk_sections(
+        [Section("body", section_path=("Hotels",))], count_words, max_tokens=8, title="A B", contextual=True
+    )
+    assert cut.context == "A B"  # "A B > Hotels" is cut to two words, without a dangling ">"
+    assert chunk.text == "body text"

@@ -20,7 +20,7 @@ from docent.errors import ErrorCode
 from docent.ingest.parsers import parse
 from docent.ingest.parsers.markup import read_markup
 from docent.ingest.types import ContentType, ParsedDocument, ParseFailure
-from tests.samples import make_blank_pdf, make_docx, make_pdf
+from tests.samples import make_blank_pdf, make_docx, make_pdf, make_styled_pdf
 
 # ---------- sample builders (documents are made here, not committed) ----------
 
@@ -109,6 +109,60 @@ def test_pdf_text_is_reflowed() -> None:
     text = parse(ContentType.PDF, data).sections[0].text
     assert "example of hyphenation in spaced text." in text
     assert "Anglo-\nSaxon" in text
+
+
+BODY = 10.0
+TRAVEL_POLICY = [
+    [
+        ("Travel policy", 20.0, True),
+        ("How to travel for work.", BODY, False),
+        ("Hotels", 14.0, True),
+        ("The hotel cap in North America is 250 USD", BODY, False),
+        ("per night.", BODY, False),
+        ("Booking", BODY, True),
+        ("Book through the portal.", BODY, False),
+    ],
+    [
+        ("More about booking on page two.", BODY, False),
+        ("Meals", 14.0, True),
+        ("Meals are paid up to 60 USD a day.", BODY, False),
+        ("2", BODY, False),
+    ],
+]
+
+
+@pytest.mark.parametrize("scale_by_matrix", [False, True])
+def test_pdf_headings_from_font_size_and_weight_become_section_paths(scale_by_matrix: bool) -> None:
+    document = parse(ContentType.PDF, make_styled_pdf(TRAVEL_POLICY, scale_by_matrix=scale_by_matrix))
+    assert [(s.page, s.section_path, s.text) for s in document.sections] == [
+        (1, ("Travel policy",), "Travel policy\nHow to travel for work."),
+        (1, ("Travel policy", "Hotels"), "Hotels\nThe hotel cap in North America is 250 USD\nper night."),
+        (1, ("Travel policy", "Hotels", "Booking"), "Booking\nBook through the portal."),
+        (2, ("Travel policy", "Hotels", "Booking"), "More about booking on page two."),  # carried over
+        (2, ("Travel policy", "Meals"), "Meals\nMeals are paid up to 60 USD a day.\n2"),
+    ]
+    assert document.title == "Travel policy"  # no metadata title: the first page's outermost heading
+
+
+def test_pdf_running_headers_sentences_and_contents_lines_are_not_headings() -> None:
+    header = ("Acme handbook", 14.0, True)
+    pages = [
+        [
+            header,
+            ("Contents . . . . . . . . 3", 14.0, False),
+            ("Leave is booked in the portal.", BODY, False),
+        ],
+        [header, ("A whole bold sentence at body size ends here.", BODY, True), ("More text.", BODY, False)],
+        [header, ("Remote work", 16.0, False), ("Work from anywhere.", BODY, False)],
+    ]
+    sections = parse(ContentType.PDF, make_styled_pdf(pages)).sections
+    assert [(s.page, s.section_path) for s in sections] == [(1, ()), (2, ()), (3, ()), (3, ("Remote work",))]
+    assert sections[0].text.startswith("Acme handbook\nContents")
+
+
+def test_pdf_in_one_font_has_no_headings() -> None:
+    data = make_pdf([["Short line", "Another short line without a stop"], ["Third line"]])
+    assert [s.section_path for s in parse(ContentType.PDF, data).sections] == [(), ()]
 
 
 def test_pdf_title_comes_from_metadata() -> None:

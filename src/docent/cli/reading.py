@@ -115,8 +115,15 @@ def eval_retrieval(
     mode: Annotated[
         list[str] | None, typer.Option(help="hybrid, vector or keyword (repeatable; default all)")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N corpus documents")] = None,
-    split: Annotated[str, typer.Option(help="Which qrels file: test, train or dev")] = "test",
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="Only the first N corpus documents, and the queries all of whose documents they hold"
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="Which qrels file: test, train or dev (or several: train+test)")
+    ] = "test",
     database_url: Annotated[
         str | None, typer.Option(help="An EMPTY database to use (default: a temp SQLite)")
     ] = None,

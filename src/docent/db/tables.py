@@ -334,7 +334,9 @@ class Chunk(Base):
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
-    text_hash: Mapped[str] = mapped_column(String(64))
+    # The document's title and section path, embedded and keyword-indexed before `text` (never shown).
+    context: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text_hash: Mapped[str] = mapped_column(String(64))  # of the indexed text: context, then text
     token_count: Mapped[int] = mapped_column(Integer)
     page: Mapped[int | None] = mapped_column(Integer)
     section_path: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -18,6 +18,7 @@ DEFAULT_OVERLAP_TOKENS = 32
 
 # Sections are joined with a paragraph break so semchunk prefers to cut between them.
 _SECTION_JOINER = "\n\n"
+_CONTEXT_JOINER = " > "
 # Bound on the per-call memo of token counts; semchunk re-counts the same prefixes while it searches.
 _COUNT_CACHE_SIZE = 16_384
 # A section longer than this many characters per allowed token cannot fit, so it is not counted whole
@@ -34,6 +35,7 @@ def chunk_sections(
     max_tokens: int,
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
     title: str | None = None,
+    contextual: bool = False,
 ) -> list[ChunkDraft]:
     """Chunks of at most `max_tokens` tokens, in document order, ordinals 0..n-1.
 
@@ -45,13 +47,16 @@ def chunk_sections(
       the one before. The overlap is clamped to `max_tokens // 2`.
     - Chunk text is the original words in order with every run of whitespace made one space;
       chunks that are blank, or that the tokenizer reads as zero tokens, are dropped.
-    - `title` is accepted for callers that have one and deliberately ignored: it is not put into chunk
-      text, because the caller decides how (and whether) to prepend context before embedding.
+    - Chunk text is never changed by context. With `contextual`, each chunk's `context` is its
+      document's `title` and its section path ("Title > Section > Subsection", a path element equal to
+      the title left out), at most `max_tokens // 4` tokens, unless the chunk text already starts with
+      it (the first chunk under a heading usually does); what is embedded and keyword-indexed is
+      `ChunkDraft.indexed_text` (context, a line break, text), and the room it needs is kept free, so
+      `count_tokens(indexed_text)` stays within `max_tokens` too (give or take the line break).
 
     Raises ValueError for impossible limits, including a tokenizer that counts a single character
     above `max_tokens`.
     """
-    del title  # see the docstring: accepted, never inserted
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     if overlap_tokens < 0:
@@ -61,11 +66,38 @@ def chunk_sections(
     counter = cast(TokenCounter, functools.lru_cache(maxsize=_COUNT_CACHE_SIZE)(count_tokens))
     drafts: list[ChunkDraft] = []
     for page, path, text in _runs(sections):
-        for piece, tokens in _chunk_run(text, counter, max_tokens, overlap):
-            drafts.append(
-                ChunkDraft(ordinal=len(drafts), text=piece, token_count=tokens, page=page, section_path=path)
-            )
+        context = _context(title, path, counter, max_tokens // 4) if contextual else ""
+        room = max_tokens - (counter(context) + 1 if context else 0)
+        for piece, tokens in _chunk_run(text, counter, room, min(overlap, room // 2)):
+            # A chunk that opens with its context already (the first under a heading) is not given it twice.
+            told = "" if piece.startswith(context) else context
+            drafts.append(ChunkDraft(len(drafts), piece, tokens, page=page, section_path=path, context=told))
     return drafts
+
+
+def chunk_context(title: str | None, path: Sequence[str]) -> str:
+    """ "Title > Section > Subsection": where a chunk sits, for what is embedded and keyword-indexed."""
+    parts = [_normalise(title or "")]
+    for heading in map(_normalise, path):
+        if heading and heading.casefold() not in {p.casefold() for p in parts}:
+            parts.append(heading)
+    return _CONTEXT_JOINER.join(p for p in parts if p)
+
+
+def _context(title: str | None, path: tuple[str, ...], counter: TokenCounter, budget: int) -> str:
+    """The chunk context, cut to its first words that fit in `budget` tokens."""
+    context = chunk_context(title, path)
+    if not context or counter(context) <= budget:
+        return context
+    words = context.split(" ")
+    low, high = 0, min(len(words), max(budget, 0))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if counter(" ".join(words[:middle])) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(words[:low]).removesuffix(_CONTEXT_JOINER.rstrip())
 
 
 def _runs(sections: Sequence[Section]) -> Iterator[tuple[int | None, tuple[str, ...], str]]:

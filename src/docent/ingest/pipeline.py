@@ -65,6 +65,7 @@ class IngestHandler:
         batch_size: int,
         embed_batch_size: int,
         overlap_tokens: int,
+        contextual_chunks: bool = False,
     ) -> None:
         self._database = database
         self._blobs = blobs
@@ -73,6 +74,7 @@ class IngestHandler:
         self.batch_size = batch_size
         self._embed_batch_size = embed_batch_size
         self._overlap_tokens = overlap_tokens
+        self._contextual_chunks = contextual_chunks
 
     def process(self, jobs: list[ClaimedJob], progress: ProgressReporter) -> dict[uuid.UUID, JobOutcome]:
         outcomes: dict[uuid.UUID, JobOutcome] = {}
@@ -137,6 +139,8 @@ class IngestHandler:
             version.status, version.error, version.error_code = VersionStatus.PROCESSING, None, None
             key, content_type = version.sha256, ContentType(version.content_type)
             ids = (job.id, version.id, document.id, document.org_id)
+            named_by_file = document.title == version.filename
+            title = document.title
             uow.commit()
         path = self._blobs.path_of(key)
         if not path.is_file():  # the store's fault, not the document's: retried
@@ -147,6 +151,9 @@ class IngestHandler:
             self._embedder.count_tokens,
             max_tokens=self._embedder.max_tokens,
             overlap_tokens=self._overlap_tokens,
+            # the title the document will have once written (`_write`): the parsed one replaces a file name
+            title=(parsed.title or title) if named_by_file else title,
+            contextual=self._contextual_chunks,
         )
         if not drafts:
             raise ParseFailure(ErrorCode.NO_TEXT, ErrorCode.NO_TEXT.default_message)
@@ -156,7 +163,7 @@ class IngestHandler:
 
     def _reuse_vectors(self, work: _Work) -> None:
         """Chunks whose text did not change since an earlier version keep the vectors they have."""
-        hashes = {text_hash(draft.text): draft.ordinal for draft in work.drafts}
+        hashes = {text_hash(draft.indexed_text): draft.ordinal for draft in work.drafts}
         with self._database.unit_of_work(write=False) as uow:
             known = uow.chunks.reusable_vectors(work.document_id, self._embedder.model_id, set(hashes))
         for digest, vector in known.items():
@@ -172,7 +179,7 @@ class IngestHandler:
         size = self._embed_batch_size
         for start in range(0, len(pending), size):
             group = pending[start : start + size]
-            vectors: Vectors = self._embedder.embed([draft.text for _, draft in group])
+            vectors: Vectors = self._embedder.embed([draft.indexed_text for _, draft in group])
             touched: dict[uuid.UUID, _Work] = {}
             for (work, draft), vector in zip(group, vectors, strict=True):
                 work.vectors[draft.ordinal] = vector
@@ -217,7 +224,8 @@ def _row(work: _Work, draft: ChunkDraft, model_id: str) -> Chunk:
         org_id=work.org_id,
         ordinal=draft.ordinal,
         text=draft.text,
-        text_hash=text_hash(draft.text),
+        context=draft.context,
+        text_hash=text_hash(draft.indexed_text),  # of what was embedded: a vector is reused for the same
         token_count=draft.token_count,
         page=draft.page,
         section_path=list(draft.section_path),

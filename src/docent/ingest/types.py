@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from docent.errors import ErrorCode
+from docent.types import indexed_text
 
 
 class ContentType(StrEnum):
@@ -44,6 +45,12 @@ class ChunkDraft:
     token_count: int
     page: int | None
     section_path: tuple[str, ...]
+    context: str = ""  # the document's title and section path, when chunks are contextual
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and keyword-indexed: the context, then the text (which is what is shown)."""
+        return indexed_text(self.context, self.text)
 
 
 class ParseFailure(Exception):  # noqa: N818 - the name is the shared contract

@@ -40,13 +40,15 @@ def read_queries(folder: Path) -> dict[str, str]:
 
 
 def read_qrels(folder: Path, split: str = "test") -> dict[str, dict[str, int]]:
-    path = folder / "qrels" / f"{split}.tsv"
-    if not path.is_file():
-        raise BeirFormatError(f"no judgments at {path}")
+    """The judgments of one split, or of several joined by `+` ("train+test")."""
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    for name in split.split("+"):
+        path = folder / "qrels" / f"{name}.tsv"
+        if not name or not path.is_file():
+            raise BeirFormatError(f"no judgments at {path}")
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     return qrels
 
 

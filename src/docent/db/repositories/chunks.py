@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from docent.db.tables import Chunk, Document, DocumentVersion
+from docent.types import indexed_text
 
 
 class ChunkRepository:
@@ -30,7 +31,7 @@ class ChunkRepository:
         if self._sqlite and chunks:
             self.session.execute(
                 text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :text)"),
-                [{"id": c.id, "text": c.text} for c in chunks],
+                [{"id": c.id, "text": indexed_text(c.context or "", c.text)} for c in chunks],
             )
 
     def delete_for_versions(self, version_ids: Sequence[uuid.UUID]) -> int:
@@ -140,16 +141,32 @@ class ChunkRepository:
         if not self._sqlite:
             return
         self.session.execute(text("DELETE FROM chunks_fts"))
-        self.session.execute(text("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks"))
+        self.session.execute(
+            text(
+                "INSERT INTO chunks_fts(rowid, text) SELECT id, "
+                "CASE WHEN context = '' THEN text ELSE context || char(10) || text END FROM chunks"
+            )
+        )
 
     def ids_not_of_model(self, model_id: str, limit: int) -> list[tuple[int, str]]:
+        """Chunks whose vector another model made, with the text to embed (context, then text)."""
         query = (
-            select(Chunk.id, Chunk.text)
+            select(Chunk.id, Chunk.context, Chunk.text)
             .where(Chunk.embedding_model != model_id)
             .order_by(Chunk.id)
             .limit(limit)
         )
-        return [(row.id, row.text) for row in self.session.execute(query)]
+        return [(row.id, indexed_text(row.context, row.text)) for row in self.session.execute(query)]
+
+    def indexed_texts(self, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """What the keyword index reads of each chunk (context, then text), by chunk id."""
+        found: dict[int, str] = {}
+        for start in range(0, len(chunk_ids), 500):
+            query = select(Chunk.id, Chunk.context, Chunk.text).where(
+                Chunk.id.in_(chunk_ids[start : start + 500])
+            )
+            found.update((int(r.id), indexed_text(r.context, r.text)) for r in self.session.execute(query))
+        return found
 
     def set_vectors(self, model_id: str, vectors: dict[int, Any]) -> None:
         for chunk_id, vector in vectors.items():

@@ -124,7 +124,7 @@ class JobRepository:
     def batch_counts(self, batch_id: str) -> dict[str, int]:
         """How many of the batch's jobs are in each status."""
         query = select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
-        return {status: int(count) for status, count in self.session.execute(query).tuples()}
+        return {str(row[0]): int(row[1]) for row in self.session.execute(query)}
 
     def batch_progress(self, batch_id: str) -> BatchProgress:
         """One query: the batch's documents by state, and its chunks embedded of those known."""

@@ -1,4 +1,7 @@
-"""PDF to one Section per page, with pypdf. pypdf is imported here, on first use, not at import."""
+"""PDF to Sections per page and heading (headings found from font size and weight), with pypdf.
+
+pypdf is imported here, on first use, not at import.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ import io
 from typing import TYPE_CHECKING
 
 from docent.errors import ErrorCode
-from docent.ingest.parsers.cleanup import clean_line, reflow
+from docent.ingest.parsers.cleanup import clean_line
+from docent.ingest.parsers.pdf_layout import LineCollector, StyledLine, sections_from_pages
 from docent.ingest.parsers.quiet import failing_as, quiet_libraries
 from docent.ingest.types import ParsedDocument, ParseFailure, Section
 
@@ -26,7 +30,7 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         _unlock(reader)
         page_count = _count_pages(reader)
         sections, unreadable = _read_pages(reader, page_count)
-        title = _title(reader)
+        title = _title(reader) or _first_heading(sections)
     if not sections:
         if len(unreadable) == page_count:
             raise ParseFailure(ErrorCode.PDF_CORRUPT, "The PDF is damaged: none of its pages could be read.")
@@ -75,21 +79,28 @@ def _count_pages(reader: PdfReader) -> int:
 
 
 def _read_pages(reader: PdfReader, page_count: int) -> tuple[list[Section], list[int]]:
-    """Text of each page; a page pypdf chokes on is recorded, so one bad page does not sink the file."""
-    sections: list[Section] = []
+    """Text of each page, cut at the headings found from font size and weight; a page pypdf chokes on is
+    recorded, so one bad page does not sink the file."""
+    pages: list[tuple[int, list[StyledLine]]] = []
     unreadable: list[int] = []
     for number in range(1, page_count + 1):
+        lines = LineCollector()
         try:
-            raw = reader.pages[number - 1].extract_text()
+            reader.pages[number - 1].extract_text(visitor_text=lines.visit)
         except MemoryError:
             raise  # the file, not the page, is the problem: the parse process reports it
         except Exception:  # undocumented pypdf failures cost only this page; the file goes on
             unreadable.append(number)
             continue
-        text = reflow(raw)
-        if text:
-            sections.append(Section(text=text, page=number))
-    return sections, unreadable
+        lines.end_line()
+        pages.append((number, lines.lines))
+    return sections_from_pages(pages), unreadable
+
+
+def _first_heading(sections: list[Section]) -> str | None:
+    """Without a title in the metadata, the outermost heading the first page opens with."""
+    first = sections[0] if sections else None
+    return first.section_path[0] if first and first.page == 1 and first.section_path else None
 
 
 def _title(reader: PdfReader) -> str | None:

@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from docent.db.tables import Chunk
 from docent.db.uow import UnitOfWork
 from docent.search.backends.memory_rows import (
     NO_ROWS,
@@ -139,7 +136,7 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         self, uow: UnitOfWork, old: _Postings, stamps: list[ChunkStamp], generation: int
     ) -> _Postings:
         diff = changes(old.rows, stamps)
-        texts = _texts(uow.session, [s.chunk_id for s in diff.load])
+        texts = uow.chunks.indexed_texts([s.chunk_id for s in diff.load])
         load = [s for s in diff.load if s.chunk_id in texts]  # deleted since the stamps were read
         columns: list[int] = []
         frequencies: list[int] = []
@@ -170,11 +167,3 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         return _Postings(
             merged(old.rows, diff.keep, load, generation), by_row, sparse.csc_matrix(by_row.tocsc()), lengths
         )
-
-
-def _texts(session: Session, chunk_ids: list[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for start in range(0, len(chunk_ids), 500):
-        query = select(Chunk.id, Chunk.text).where(Chunk.id.in_(chunk_ids[start : start + 500]))
-        found.update((int(row[0]), str(row[1])) for row in session.execute(query))
-    return found
