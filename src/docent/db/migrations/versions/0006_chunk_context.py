@@ -1,6 +1,6 @@
 """chunks carry a context (their document's title and section path) that is embedded and keyword-indexed
 
-Revision ID: 0011_chunk_context
+Revision ID: 0006_chunk_context
 Revises: 0005_error_codes
 Create Date: 2026-12-02 13:00:00
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_chunk_context"
+revision = "0006_chunk_context"
 down_revision = "0005_error_codes"
 branch_labels = None
 depends_on = None
