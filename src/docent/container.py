@@ -41,6 +41,7 @@ from docent.ingest.limits import ParseLimits
 from docent.ingest.pipeline import IngestHandler
 from docent.ingest.sandbox import ParseSandbox
 from docent.ingest.service import DocumentService
+from docent.ingest.sharing import SharingService
 from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
@@ -67,6 +68,7 @@ class Container:
     queue: HueyQueue
     embedder: Embedder
     documents: DocumentService
+    sharing: SharingService
     url_ingest: UrlIngestService
     jobs: JobService
     runner: JobRunner
@@ -177,6 +179,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         queue=queue,
         embedder=embedder,
         documents=documents,
+        sharing=SharingService(documents),
         url_ingest=UrlIngestService(UrlFetcher(_fetch_policy(settings)), blobs, documents, max_fetch),
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),

@@ -25,6 +25,7 @@ from docent.api.routes import (
     openai_compat,
     search,
     session,
+    sharing,
     users,
 )
 from docent.api.schemas import ERROR_RESPONSES
@@ -83,6 +84,7 @@ def create_app(
         groups,
         api_keys,
         documents,
+        sharing,
         jobs,
         search,
         chat,

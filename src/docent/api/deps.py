@@ -43,6 +43,7 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.from_url import UrlIngestService
 from docent.ingest.service import DocumentService
+from docent.ingest.sharing import SharingService
 from docent.jobs.service import JobService
 from docent.llm.ports import Embedder
 from docent.search.maintenance import IndexMaintenance
@@ -73,6 +74,7 @@ GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
 AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
 DocumentServiceDep = Annotated[DocumentService, _part(lambda c: c.documents)]
+SharingServiceDep = Annotated[SharingService, _part(lambda c: c.sharing)]
 UrlIngestServiceDep = Annotated[UrlIngestService, _part(lambda c: c.url_ingest)]
 BlobStoreDep = Annotated[BlobStore, _part(lambda c: c.blobs)]
 JobServiceDep = Annotated[JobService, _part(lambda c: c.jobs)]

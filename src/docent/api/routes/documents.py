@@ -98,6 +98,7 @@ class DocumentOut(BaseModel):
     visibility: str
     tags: list[str]
     group_ids: list[uuid.UUID]
+    shared_with: list[uuid.UUID] = Field(description="Users it is shared with, whatever its visibility")
     owner_id: uuid.UUID | None
     source_url: str | None
     filename: str
@@ -154,6 +155,7 @@ def _document_out(
         visibility=document.visibility,
         tags=document.tags,
         group_ids=document.group_ids,
+        shared_with=document.shared_with,
         owner_id=document.owner_id,
         source_url=document.source_url,
         filename=latest.filename,
@@ -181,14 +183,14 @@ def _progress(version: DocumentVersion, job: Job | None) -> Progress:
     return Progress(done=job.progress_done, total=job.progress_total)
 
 
-def _documents_out(uow: UnitOfWork, documents: list[Document], **kwargs: Any) -> list[DocumentOut]:
+def documents_out(uow: UnitOfWork, documents: list[Document], **kwargs: Any) -> list[DocumentOut]:
     latest_ids = [v.id for d in documents for v in d.versions if v.number == d.latest_version]
     jobs = uow.jobs.latest_for_versions(latest_ids)
     return [_document_out(d, jobs, **kwargs) for d in documents]
 
 
 def _accepted_out(uow: UnitOfWork, accepted: list[Accepted]) -> list[AcceptedOut]:
-    shaped = _documents_out(uow, [a.document for a in accepted])
+    shaped = documents_out(uow, [a.document for a in accepted])
     return [
         AcceptedOut(**out.model_dump(), duplicate=a.duplicate, job_id=a.job_id)
         for out, a in zip(shaped, accepted, strict=True)
@@ -297,7 +299,7 @@ def list_documents(
         sort=sort,
     )
     found = documents.page(uow, principal, filters, PageRequest(page, page_size))
-    items = _documents_out(uow, found.items)
+    items = documents_out(uow, found.items)
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 
 
@@ -306,7 +308,7 @@ def get_document(
     document_id: uuid.UUID, principal: PrincipalDep, documents: DocumentServiceDep, uow: ReadOnlyDep
 ) -> DocumentOut:
     document = documents.get(uow, principal, document_id)
-    return _documents_out(uow, [document], with_versions=True)[0]
+    return documents_out(uow, [document], with_versions=True)[0]
 
 
 @router.get("/{document_id}/file", summary="The original file of the latest version")
