@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     TOKEN_REVOKED = "token_revoked", 401, "The token has been revoked."
     # 403
     FORBIDDEN = "forbidden", 403, "You are not allowed to do this."
+    INSUFFICIENT_SCOPE = "insufficient_scope", 403, "This API key does not have the scope this request needs."
     CSRF_FAILED = (
         "csrf_failed",
         403,

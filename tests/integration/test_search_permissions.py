@@ -269,8 +269,11 @@ def apply_sharing(container: Container, world: World, built: Built) -> None:
                 assert allowed, change
                 uow.commit()
             except DocentError as error:
-                assert error.code in REFUSALS, change
+                refused = error.code
                 uow.rollback()
+            else:
+                refused = None
+            assert refused is None or refused in REFUSALS, change
         check_every_reader(container, world, built)
 
 

@@ -34,7 +34,7 @@ from docent.api.streaming import EventStreams
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
-from docent.auth.policy import Principal, ensure_admin
+from docent.auth.policy import Principal, Scope, ensure_admin, ensure_scope
 from docent.auth.service import AuthService
 from docent.auth.users import UserService
 from docent.config import Settings
@@ -138,12 +138,26 @@ def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None) -
     return (cookie, True) if cookie else (None, False)
 
 
+_READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes that are POSTed but only read documents: an API key with the scope `read` may call them.
+_READING_POSTS = ("/api/v1/search", "/api/v1/chat", "/v1/chat/completions", "/v1/embeddings", "/mcp")
+
+
+def required_scope(method: str, path: str) -> Scope:
+    """The scope an API key needs for a request: `read` to read, search and chat, `write` for anything
+    else (the scope `admin` is asked where the admin role is, `Principal.is_admin`)."""
+    if method in _READING_METHODS or path.startswith(_READING_POSTS):
+        return Scope.READ
+    return Scope.WRITE
+
+
 async def current_principal(request: Request, background: BackgroundTasks, bearer: BearerDep) -> Principal:
     credential, from_cookie = _credential(request, bearer)
     if credential is None:
         raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
     container = _container(request)
     principal = await run_in_threadpool(_authenticate, container, credential)
+    ensure_scope(principal, required_scope(request.method, request.url.path))
     if from_cookie:
         csrf = container.auth.session_csrf_token(principal.family_id or principal.user_id)
         web_session.ensure_csrf(request, csrf)
