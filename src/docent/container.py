@@ -23,6 +23,7 @@ from docent.answer.cache import AnswerCache
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
+from docent.auth.access import AccessRecorder, AccessService
 from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
@@ -63,6 +64,8 @@ class Container:
     groups: GroupService
     api_keys: ApiKeyService
     key_uses: KeyUseRecorder
+    access: AccessRecorder
+    access_log: AccessService
     audit: AuditService
     blobs: BlobStore
     queue: HueyQueue
@@ -135,6 +138,7 @@ class Container:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        self.access.close()
         for model in self.chat_models:
             model.close()
         if self.answer_cache is not None:
@@ -166,6 +170,11 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     max_fetch = settings.url_fetch_max_mb * 1024 * 1024
+    access = AccessRecorder(
+        database,
+        enabled=settings.access_log_enabled,
+        retention=timedelta(days=settings.access_retention_days),
+    )
     return Container(
         settings=settings,
         database=database,
@@ -174,6 +183,8 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         groups=GroupService(),
         api_keys=ApiKeyService(),
         key_uses=KeyUseRecorder(database),
+        access=access,
+        access_log=AccessService(access),
         audit=AuditService(),
         blobs=blobs,
         queue=queue,

@@ -31,6 +31,7 @@ from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
 from docent.api import session as web_session
 from docent.api.streaming import EventStreams
+from docent.auth.access import AccessRecorder, AccessService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
@@ -72,6 +73,8 @@ AuthServiceDep = Annotated[AuthService, _part(lambda c: c.auth)]
 UserServiceDep = Annotated[UserService, _part(lambda c: c.users)]
 GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
+AccessRecorderDep = Annotated[AccessRecorder, _part(lambda c: c.access)]
+AccessServiceDep = Annotated[AccessService, _part(lambda c: c.access_log)]
 AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
 DocumentServiceDep = Annotated[DocumentService, _part(lambda c: c.documents)]
 SharingServiceDep = Annotated[SharingService, _part(lambda c: c.sharing)]

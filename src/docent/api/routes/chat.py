@@ -12,7 +12,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from docent.answer.chain import PROVIDER_FAILED
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
 from docent.answer.types import Citation, cost_json, usage_json
+from docent.api import shown
 from docent.api.deps import (
+    AccessRecorderDep,
     ChatHistoryDep,
     ChatServiceDep,
     EventStreamsDep,
@@ -107,11 +109,18 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
-def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep) -> Any:
+def ask(
+    body: ChatIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    access: AccessRecorderDep,
+) -> Any:
     filters = body.filters.to_filters()
     prepared = chat.prepare(
         principal, body.question, session_id=body.session_id, filters=filters, model=body.model
     )
+    access.record(principal, "chat", shown.answer_passages(prepared))
     if body.stream:
         return streams.respond(chat.stream(prepared), DocentEvents())
     return ChatOut.of(chat.answer(prepared))

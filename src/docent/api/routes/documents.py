@@ -9,7 +9,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from docent.api import shown
 from docent.api.deps import (
+    AccessRecorderDep,
     BlobStoreDep,
     ContextDep,
     DocumentServiceDep,
@@ -316,18 +318,20 @@ def get_document_file(
     document_id: uuid.UUID,
     principal: PrincipalDep,
     documents: DocumentServiceDep,
+    access: AccessRecorderDep,
     uow: ReadOnlyDep,
     inline: Annotated[bool, Query(description="Open a PDF in the browser (e.g. at #page=N)")] = False,
 ) -> FileResponse:
     version, path = documents.original(uow, principal, document_id)
+    access.record(principal, "documents.file", shown.file_download(version))
     # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
-    shown = inline and version.content_type == "application/pdf"
+    in_place = inline and version.content_type == "application/pdf"
     return FileResponse(
         path,
         media_type=version.content_type,
         filename=version.filename,
         headers={"X-Content-Type-Options": "nosniff"},
-        content_disposition_type="inline" if shown else "attachment",
+        content_disposition_type="inline" if in_place else "attachment",
     )
 
 
@@ -336,11 +340,13 @@ def get_document_chunks(
     document_id: uuid.UUID,
     principal: PrincipalDep,
     documents: DocumentServiceDep,
+    access: AccessRecorderDep,
     uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
-    found = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    found, version = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    access.record(principal, "documents.chunks", shown.chunk_listing(found.items, version))
     items = [ChunkOut.model_validate(c) for c in found.items]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from docent.answer.chain import CHAIN_MODEL
 from docent.answer.service import ChatResult
 from docent.answer.types import Turn, dump_citations, usage_json
-from docent.api.deps import ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
+from docent.api import shown
+from docent.api.deps import AccessRecorderDep, ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
 from docent.api.streaming import OpenAIChunks, sources_text
 from docent.errors import DocentError, ErrorCode
 
@@ -84,10 +85,15 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
 
 @router.post("/chat/completions", summary="Chat completions; the model `docent` answers from your documents")
 def chat_completions(
-    body: CompletionIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep
+    body: CompletionIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    access: AccessRecorderDep,
 ) -> Any:
     question, history = _conversation(body.messages)
     prepared = chat.prepare(principal, question, history=history, model=body.model)
+    access.record(principal, "v1.chat.completions", shown.answer_passages(prepared))
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
     if body.stream:
         return streams.respond(chat.stream(prepared), OpenAIChunks(completion_id, MODEL))
