@@ -1,21 +1,27 @@
 """OpenAI-compatible endpoints at the root (`/v1/...`), so OpenAI clients and chat front-ends work unchanged.
 
-The model `docent` answers with retrieval: the last user message is the question, earlier messages are the
-history. Citations are appended to the content as a sources list and also given in an extra `citations`
-field. Errors keep Docent's one error shape.
+The model `docent` answers with retrieval: the last user message is the question (a long one, such as the
+title and tag prompts chat front-ends send, is cut to its end: `docent.answer.questions`), earlier messages
+are the history. Citations are appended to the content as a sources list and also given in an extra
+`citations` field. `usage` counts tokens: the provider's count when a language model answered, else (the
+extractive answerer, a cached answer) the messages and the reply counted with the embedder's tokenizer.
+Errors keep Docent's one error shape.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from docent.answer.chain import CHAIN_MODEL
-from docent.answer.service import ChatResult
-from docent.answer.types import Turn, dump_citations, usage_json
+from docent.answer.questions import cut_question
+from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
+from docent.answer.types import Answer, Turn, Usage, dump_citations, usage_json
 from docent.api import shown
 from docent.api.deps import AccessRecorderDep, ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
 from docent.api.streaming import OpenAIChunks, sources_text
@@ -57,6 +63,7 @@ class EmbeddingsIn(BaseModel):
 
     model: str = Field(default="", max_length=200)
     input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
 
 
 def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
@@ -70,7 +77,15 @@ def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
         for m in messages[:last]
         if m.role in ("user", "assistant") and m.text().strip()
     )
-    return messages[last].text(), history
+    return cut_question(messages[last].text(), MAX_QUESTION_CHARS), history
+
+
+def counted_usage(answer: Answer, messages: list[MessageIn], reply: str, count: Any) -> Usage:
+    """The provider's usage when a model answered; else what was sent and replied, counted by `count`."""
+    if answer.usage.total_tokens > 0:
+        return answer.usage
+    prompt = sum(count(m.text()) for m in messages if m.text())
+    return Usage(prompt_tokens=prompt, completion_tokens=count(reply) if reply else 0, estimated=True)
 
 
 @router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
@@ -79,7 +94,10 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
     names = [MODEL, *(f"{a.provider}:{a.model}" for a in chat.answerers())]
     return {
         "object": "list",
-        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "docent"} for name in names],
+        "data": [
+            {"id": name, "object": "model", "created": chat.available_since, "owned_by": "docent"}
+            for name in names
+        ],
     }
 
 
@@ -90,17 +108,30 @@ def chat_completions(
     chat: ChatServiceDep,
     streams: EventStreamsDep,
     access: AccessRecorderDep,
+    embedder: EmbedderDep,
 ) -> Any:
     question, history = _conversation(body.messages)
     prepared = chat.prepare(principal, question, history=history, model=body.model)
     access.record(principal, "v1.chat.completions", shown.answer_passages(prepared))
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
+    count = embedder.count_tokens
     if body.stream:
-        return streams.respond(chat.stream(prepared), OpenAIChunks(completion_id, MODEL))
-    return _completion(chat.answer(prepared), completion_id)
+        prompt_tokens = sum(count(m.text()) for m in body.messages if m.text())
+        return streams.respond(
+            chat.stream(prepared),
+            OpenAIChunks(completion_id, MODEL, prompt_tokens=prompt_tokens, count=count),
+        )
+    result = chat.answer(prepared)
+    return _completion(
+        result, completion_id, counted_usage(result.answer, body.messages, _content(result), count)
+    )
 
 
-def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
+def _content(result: ChatResult) -> str:
+    return result.answer.text + sources_text(result.answer.citations)
+
+
+def _completion(result: ChatResult, completion_id: str, usage: Usage) -> dict[str, Any]:
     answer = result.answer
     return {
         "id": completion_id,
@@ -110,11 +141,11 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text + sources_text(answer.citations)},
+                "message": {"role": "assistant", "content": _content(result)},
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage_json(answer.usage, with_estimated=False),
+        "usage": usage_json(usage, with_estimated=False),
         "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
@@ -139,9 +170,16 @@ def embeddings(body: EmbeddingsIn, principal: PrincipalDep, embedder: EmbedderDe
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": [float(x) for x in vector]}
+            {"object": "embedding", "index": i, "embedding": _encoded(vector, body.encoding_format)}
             for i, vector in enumerate(vectors)
         ],
         "model": embedder.model_id,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _encoded(vector: Any, encoding_format: str) -> list[float] | str:
+    """`base64`: the little-endian float32 bytes, base64-encoded, as OpenAI's API (and SDKs) have them."""
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [float(x) for x in vector]
