@@ -164,12 +164,13 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
     embedder = embedder or build_embedder(settings)
     documents = DocumentService(blobs, queue, max_attempts=settings.job_max_attempts)
-    retriever = Retriever(embedder, *build_search_indexes(settings, embedder), _fusion(settings))
+    indexes = build_search_indexes(settings, embedder)
+    retriever = Retriever(embedder, *indexes, FusionSettings.from_settings(settings))
     chat_models: list[OwnedChatModel] = []
     chain = build_provider_chain(settings, embedder, chat_models)
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
-    max_fetch = settings.url_fetch_max_mb * 1024 * 1024
+    fetch_policy = FetchPolicy.from_settings(settings)
     access = AccessRecorder(
         database,
         enabled=settings.access_log_enabled,
@@ -191,7 +192,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         embedder=embedder,
         documents=documents,
         sharing=SharingService(documents),
-        url_ingest=UrlIngestService(UrlFetcher(_fetch_policy(settings)), blobs, documents, max_fetch),
+        url_ingest=UrlIngestService(UrlFetcher(fetch_policy), blobs, documents, fetch_policy.max_bytes),
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
@@ -213,15 +214,6 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
     return AuthService(hasher, codec, throttle, timedelta(days=settings.refresh_token_days))
 
 
-def _fetch_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        timeout_seconds=settings.url_fetch_timeout_seconds,
-        max_bytes=settings.url_fetch_max_mb * 1024 * 1024,
-        max_redirects=settings.url_fetch_max_redirects,
-        allow_private_addresses=settings.url_allow_private_addresses,
-    )
-
-
 def _job_runner(
     settings: Settings, database: Database, blobs: BlobStore, queue: HueyQueue, embedder: Embedder
 ) -> JobRunner:
@@ -234,23 +226,9 @@ def _job_runner(
         embed_batch_size=settings.embed_batch_size,
         overlap_tokens=settings.chunk_overlap_tokens,
     )
-    policy = RunnerPolicy(
-        lease_seconds=settings.job_lease_seconds,
-        backoff_base_seconds=settings.job_backoff_base_seconds,
-        resend_after_seconds=max(settings.job_lease_seconds, 2 * settings.job_sweep_seconds),
-    )
-    runner = JobRunner(database, queue, [ingest], policy)
+    runner = JobRunner(database, queue, [ingest], RunnerPolicy.from_settings(settings))
     queue.bind(runner.run)
     return runner
-
-
-def _fusion(settings: Settings) -> FusionSettings:
-    return FusionSettings(
-        k=settings.rrf_k,
-        vector_weight=settings.rrf_vector_weight,
-        keyword_weight=settings.rrf_keyword_weight,
-        candidates=settings.search_candidates,
-    )
 
 
 def _probe(state: Callable[[], str]) -> str:
