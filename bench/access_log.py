@@ -45,6 +45,7 @@ def settings(tmp: Path, *, enabled: bool) -> Settings:
         answer_cache=False,
         access_log_enabled=enabled,
         embedded_worker=enabled,  # one worker ingests
+        queue_name="docent" if enabled else "docent-bench-off",  # the other app never holds its jobs
     )
 
 
