@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from docent.api.app import create_app
+from docent.auth.passwords import PasswordHasher
 from docent.config import Settings
-from docent.container import build_container
+from docent.container import Container, build_container
 from docent.db import migrate
 from docent.db.engine import build_engine
 
@@ -30,6 +31,9 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "Adm1n-Passw0rd-Long!"
 MEMBER_PASSWORD = "Memb3r-Passw0rd-Long!"
 SECRET_KEY = "test-secret-key-" + "x7Kq9vRb2LmN4pZs8TdW1yHc"
+# argon2id still, with the smallest parameters: production's took 1.5-2 s per hash on the shared test machine,
+# and every app a test starts hashes three to five times (the timing dummy, the admin, each login).
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
 
 
 # ---------- databases ----------
@@ -146,14 +150,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    """The real local model, loaded once for the whole run and shared by every app the tests start."""
-    from docent.llm.local_embedder import LocalEmbedder
+    """The real local model on the default backend (ONNX Runtime), loaded once for the whole run and shared
+    by every app the tests start. Its export lands where servers the tests start look for it."""
+    from docent.llm.onnx_embedder import OnnxEmbedder
 
-    return LocalEmbedder("all-MiniLM-L6-v2", batch_size=32, threads=1)
+    cache = Settings(_env_file=None).model_cache_path  # type: ignore[call-arg]
+    return OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=cache, batch_size=32, threads=1)
 
 
 def start_client(settings: Settings, embedder: Any) -> TestClient:
-    app = create_app(settings, build_container(settings, embedder=embedder))
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=TEST_HASHER))
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -175,8 +181,17 @@ class Api:
         tokens: dict[str, Any] = response.json()
         return tokens
 
-    def headers(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.login(email, password)['access_token']}"}
+    def headers(self, email: str = ADMIN_EMAIL, password: str | None = None) -> dict[str, str]:
+        """A bearer header for the active user `email`: logged in over HTTP with `password`, or, without
+        one, tokens minted by the auth service, for the many tests whose subject is not the login."""
+        if password is not None:
+            return {"Authorization": f"Bearer {self.login(email, password)['access_token']}"}
+        container: Container = self.client.app.state.container  # type: ignore[attr-defined]
+        with container.database.unit_of_work() as uow:
+            (user,) = [u for u in uow.users.by_email(email) if u.is_active]
+            tokens = container.auth.open_session(uow, user)
+            uow.commit()
+        return {"Authorization": f"Bearer {tokens.access_token}"}
 
     def create_user(self, admin: dict[str, str], email: str, role: str = "member") -> dict[str, Any]:
         response = self.client.post(
@@ -219,7 +234,7 @@ def admin(api: Api) -> dict[str, str]:
 @pytest.fixture
 def member(api: Api, admin: dict[str, str]) -> dict[str, str]:
     api.create_user(admin, "member@example.com")
-    return api.headers("member@example.com", MEMBER_PASSWORD)
+    return api.headers("member@example.com")
 
 
 def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:

@@ -58,16 +58,27 @@ def make_blank_pdf(pages: int = 2) -> bytes:
     return out.getvalue()
 
 
-def make_docx(blocks: list[tuple[str, str]]) -> bytes:
-    """`blocks` are (style, text): style "h1"/"h2" for headings, "" for a paragraph."""
+def make_docx(
+    blocks: Sequence[tuple[str, str | Sequence[Sequence[str]]]], *, core_title: str | None = None
+) -> bytes:
+    """`blocks` are (style, content): style "h0".."h9" for a heading of that level (0 is the title), "" for
+    a paragraph of text, "table" for a table whose content is its rows of cell texts."""
     import docx
 
     document = docx.Document()
-    for style, text in blocks:
-        if style.startswith("h"):
-            document.add_heading(text, level=int(style[1:]))
+    if core_title is not None:
+        document.core_properties.title = core_title
+    for style, content in blocks:
+        if style == "table":
+            rows = [list(row) for row in content]
+            table = document.add_table(rows=len(rows), cols=len(rows[0]))
+            for row, texts in zip(table.rows, rows, strict=True):
+                for cell, text in zip(row.cells, texts, strict=True):
+                    cell.text = text
+        elif style.startswith("h"):
+            document.add_heading(str(content), level=int(style[1:]))
         else:
-            document.add_paragraph(text)
+            document.add_paragraph(str(content))
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()

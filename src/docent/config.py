@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     access_log_enabled: bool = True
     access_retention_days: int = Field(default=365, ge=1, le=36_500)
 
+    # OpenID Connect single sign-on (see docent.auth.oidc): on when issuer and client id are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_organization: str = "default"  # the slug of the organisation SSO users belong to
+    oidc_groups_claim: str = "groups"
+    oidc_scopes: str = "openid email profile"
+    oidc_redirect_url: str | None = None  # the callback as the provider knows it; default: from the request
+    oidc_only: bool = False  # the SSO organisation signs in with SSO only: no local passwords
+
     # Documents and ingestion
     max_upload_mb: int = Field(default=50, ge=1, le=10_000)
     max_files_per_upload: int = Field(default=100, ge=1, le=10_000)
@@ -89,6 +99,10 @@ class Settings(BaseSettings):
     embedder_dimension: int | None = Field(default=None, ge=1)
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_threads: int | None = Field(default=None, ge=1)
+    # How a `local:` model runs: ONNX Runtime (exported once from the local weights, README "Embedding
+    # model"), the same with int8 weights (a model of its own: its index is rebuilt), or torch.
+    embedder_backend: Literal["onnx", "onnx-int8", "torch"] = "onnx"
+    model_cache_dir: Path | None = None  # exported models; default: $XDG_CACHE_HOME/docent/models
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=200)
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
@@ -175,8 +189,20 @@ class Settings(BaseSettings):
         return self.max_upload_mb * 1024 * 1024
 
     @property
+    def model_cache_path(self) -> Path:
+        """Where exported models are kept: one place per machine by default, so that every data folder
+        (and every test run) reuses one export instead of making its own."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docent" / "models"
+
+    @property
     def runs_embedded_worker(self) -> bool:
         return self.embedded_worker if self.embedded_worker is not None else not self.redis_url
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def is_development(self) -> bool:
@@ -232,6 +258,8 @@ OTHER_SETTINGS = frozenset(
         *("login_failures_per_account", "login_failures_per_address", "login_failure_window_seconds"),
         *("max_json_body_kb", "log_level", "trust_forwarded_for", "max_upload_mb", "max_files_per_upload"),
         *("cors_origins", "access_log_enabled", "access_retention_days"),
+        *("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_organization", "oidc_groups_claim"),
+        *("oidc_scopes", "oidc_redirect_url", "oidc_only"),
         # how fast or where work runs, not what it computes
         *(
             "embedder_base_url",
@@ -239,7 +267,9 @@ OTHER_SETTINGS = frozenset(
             "embed_batch_size",
             "embed_threads",
             "query_embed_threads",
+            "model_cache_dir",
         ),
+        "embedder_backend",  # float32 ONNX gives torch's vectors; int8 changes the model id, which is keyed
         "chunk_overlap_tokens",  # chunks are cut at ingestion: a changed document changes the readable state
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from docent.adapters import (
     OwnedChatModel,
@@ -32,6 +33,9 @@ from docent.auth.service import AuthService
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec
 from docent.auth.users import UserService
+
+if TYPE_CHECKING:
+    from docent.auth.sso import SsoService
 from docent.config import ConfigurationError, Settings
 from docent.db import migrate
 from docent.db.engine import build_engine
@@ -47,6 +51,7 @@ from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
 from docent.jobs.worker import Worker
+from docent.llm.onnx_embedder import OnnxEmbedder
 from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
 from docent.search.backends.memory_rows import MemoryIndex
@@ -82,6 +87,7 @@ class Container:
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
     feedback: FeedbackService = field(default_factory=FeedbackService)
+    sso: SsoService | None = None  # OpenID Connect sign-in, when configured
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -114,20 +120,21 @@ class Container:
             self.worker.start()
         return self.worker
 
-    def warm_search(self) -> threading.Thread | None:
-        """Derive the in-memory search indexes in the background, so that the first query after start-up
-        does not wait for them (seconds at 100k chunks); a query arriving meanwhile waits for the same
-        derivation instead of starting its own."""
+    def warm_search(self) -> threading.Thread:
+        """Load the local embedding model (exporting it on the very first start) and derive the in-memory
+        search indexes in the background, so that the first query after start-up does not wait for them
+        (seconds at 100k chunks); a query arriving meanwhile waits for the same work instead of starting
+        its own."""
         indexes = [i for i in (self.retriever.vectors, self.retriever.keywords) if isinstance(i, MemoryIndex)]
-        if not indexes:
-            return None
 
         def warm() -> None:
             try:
+                if isinstance(self.embedder, OnnxEmbedder):
+                    self.embedder.load()
                 for index in indexes:
                     with self.database.unit_of_work(write=False) as uow:
                         index.current(uow)
-            except Exception:  # the service may be closing; the next query derives them anyway
+            except Exception:  # the service may be closing; the next query does this work anyway
                 get_logger(__name__).warning("search_warm_up_failed", exc_info=True)
 
         thread = threading.Thread(target=warm, name="docent-warm-search", daemon=True)
@@ -154,12 +161,14 @@ class Container:
         self.close()
 
 
-def build_container(settings: Settings, *, embedder: Embedder | None = None) -> Container:
-    """Every adapter and service, built from `settings`; `with build_container(settings) as container:`
-    closes them. `embedder` replaces the configured one (tests share one loaded model across containers)."""
+def build_container(
+    settings: Settings, *, embedder: Embedder | None = None, hasher: PasswordHasher | None = None
+) -> Container:
+    """Every adapter and service, built from `settings`; `with build_container(settings) as c:` closes them.
+    `embedder` and `hasher` replace the configured ones (tests share one model and hash passwords cheaply)."""
     settings.check_secret_key()
     database = Database(build_engine(settings.database_url))
-    hasher = PasswordHasher()
+    hasher = hasher or PasswordHasher()
     blobs = BlobStore(settings.storage_dir or settings.data_dir / "files")
     queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
     embedder = embedder or build_embedder(settings)
@@ -176,10 +185,12 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         enabled=settings.access_log_enabled,
         retention=timedelta(days=settings.access_retention_days),
     )
+    auth, sso = _auth(settings, hasher)
     return Container(
         settings=settings,
         database=database,
-        auth=_auth(settings, hasher),
+        auth=auth,
+        sso=sso,
         users=UserService(hasher),
         groups=GroupService(),
         api_keys=ApiKeyService(),
@@ -203,7 +214,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     )
 
 
-def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
+def _auth(settings: Settings, hasher: PasswordHasher) -> tuple[AuthService, SsoService | None]:
     codec = AccessTokenCodec(_signing_key(settings), timedelta(minutes=settings.access_token_minutes))
     throttle = LoginThrottle(
         settings.redis_url or "memory://",
@@ -211,7 +222,33 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
         per_address=settings.login_failures_per_address,
         window_seconds=settings.login_failure_window_seconds,
     )
-    return AuthService(hasher, codec, throttle, timedelta(days=settings.refresh_token_days))
+    sso_only = settings.oidc_organization if settings.oidc_enabled and settings.oidc_only else None
+    auth = AuthService(
+        hasher, codec, throttle, timedelta(days=settings.refresh_token_days), sso_only_org=sso_only
+    )
+    return auth, _sso(settings, auth, hasher, codec)
+
+
+def _sso(
+    settings: Settings, auth: AuthService, hasher: PasswordHasher, codec: AccessTokenCodec
+) -> SsoService | None:
+    if not (settings.oidc_enabled and settings.oidc_issuer and settings.oidc_client_id):
+        return None
+    from docent.auth.oidc import OidcConfig, OidcProvider  # Authlib and joserfc, only when SSO is on
+    from docent.auth.sso import SsoService
+
+    secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
+    provider = OidcProvider(
+        OidcConfig(settings.oidc_issuer, settings.oidc_client_id, secret, settings.oidc_scopes)
+    )
+    return SsoService(
+        provider,
+        auth,
+        hasher,
+        codec.sign,
+        org_slug=settings.oidc_organization,
+        groups_claim=settings.oidc_groups_claim,
+    )
 
 
 def _job_runner(

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token", 401, "The token is invalid."
     TOKEN_EXPIRED = "token_expired", 401, "The token has expired."
     TOKEN_REVOKED = "token_revoked", 401, "The token has been revoked."
+    SSO_FAILED = "sso_failed", 401, "Single sign-on did not succeed."
     # 403
     FORBIDDEN = "forbidden", 403, "You are not allowed to do this."
     INSUFFICIENT_SCOPE = "insufficient_scope", 403, "This API key does not have the scope this request needs."
@@ -48,7 +49,13 @@ class ErrorCode(StrEnum):
         403,
         "This request did not come from Docent's own pages (cross-site request refused).",
     )
+    PASSWORD_LOGIN_DISABLED = (
+        "password_login_disabled",
+        403,
+        "This organisation signs in with single sign-on only.",
+    )
     # 404
+    SSO_NOT_CONFIGURED = "sso_not_configured", 404, "Single sign-on is not configured."
     NOT_FOUND = "not_found", 404
     USER_NOT_FOUND = "user_not_found", 404, "User not found."
     GROUP_NOT_FOUND = "group_not_found", 404, "Group not found."

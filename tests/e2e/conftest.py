@@ -27,6 +27,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.fakes import chat_chunk
 from tests.http_servers import serving, url_of
 
 ADMIN = ("admin@example.com", "Adm1n-Passw0rd-Long!")
@@ -63,17 +64,6 @@ class ScriptedModel:
     reader_left: threading.Event = field(default_factory=threading.Event)
 
 
-def _chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    delta = {} if content is None else {"content": content}
-    return {
-        "id": "chatcmpl-e2e",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "scripted",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
 def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -90,13 +80,13 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
             try:
                 if SLOW in text:
                     for i in range(400):  # about two minutes, unless the reader goes away
-                        self._event(_chunk(f"word{i} "))
+                        self._event(chat_chunk(f"word{i} "))
                         time.sleep(0.25)
                 else:
                     for piece in [INJECTION] if INJECT in text else NORMAL:
-                        self._event(_chunk(piece))
+                        self._event(chat_chunk(piece))
                         time.sleep(0.15)
-                self._event(_chunk(finish="stop"))
+                self._event(chat_chunk(finish="stop"))
                 self.wfile.write(b"data: [DONE]\n\n")
             except (BrokenPipeError, ConnectionResetError):
                 model.reader_left.set()

@@ -5,11 +5,9 @@ counts the calls; the Redis profile shares entries between two app instances."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from docent.answer.cache import InProcessAnswerCache, RedisAnswerCache
-from tests.conftest import MEMBER_PASSWORD, Api, make_settings, start_client
-from tests.http_servers import serving, url_of
+from tests.conftest import Api, make_settings, start_client
+from tests.fakes import FakeChat, serve_chat
 from tests.integration.test_chat import parse_sse
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -31,66 +29,13 @@ TRAVEL = b"# Travel\n\nTrain tickets are booked through the travel desk at least
 ADOPTION = b"# Adoption leave\n\nAdoptive parents receive the same weeks of paid parental leave.\n"
 
 
-class ScriptedModel(BaseHTTPRequestHandler):
-    """Streams REPLY for answers; for a (non-streamed) rewrite, answers QUESTION. Records each call."""
-
-    calls: list[str]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if not body.get("stream"):
-            self.calls.append("rewrite")
-            payload = json.dumps(
-                {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": QUESTION},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        self.calls.append("answer")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in [*REPLY, None]:
-            delta = {} if piece is None else {"content": piece}
-            chunk = {
-                "id": "chatcmpl-1",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "delta": delta, "finish_reason": None if piece else "stop"}],
-            }
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        usage = {"prompt_tokens": 900, "completion_tokens": 20, "total_tokens": 920}
-        chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-        self.wfile.write(f"data: {json.dumps({**chunk, 'choices': [], 'usage': usage})}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
-
-
 @pytest.fixture
-def model() -> Iterator[tuple[str, list[str]]]:
-    calls: list[str] = []
-    handler = type("Scripted", (ScriptedModel,), {"calls": calls})
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as httpd:
-        yield url_of(httpd, "/v1"), calls
+def model() -> Iterator[FakeChat]:
+    """Streams REPLY for answers; for a (non-streamed) rewrite, answers QUESTION. Records each call."""
+    answer = {"prompt_tokens": 900, "completion_tokens": 20, "total_tokens": 920}
+    rewrite = {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
+    with serve_chat(FakeChat(reply=REPLY, rewrite=QUESTION, usage=answer, rewrite_usage=rewrite)) as fake:
+        yield fake
 
 
 @contextmanager
@@ -134,9 +79,9 @@ def same_answer(one: dict[str, Any], two: dict[str, Any]) -> bool:
 
 
 def test_a_repeated_question_is_answered_from_the_cache_without_any_model(
-    database_url: str, tmp_path: Path, embedder: Any, model: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, model: FakeChat
 ) -> None:
-    url, calls = model
+    url, calls = model.url, model.calls
     with served(database_url, tmp_path, embedder, url) as client:
         api = Api(client)
         admin = api.headers()
@@ -185,11 +130,11 @@ def test_a_repeated_question_is_answered_from_the_cache_without_any_model(
 
 
 def test_a_conversation_is_part_of_the_question(
-    database_url: str, tmp_path: Path, embedder: Any, model: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, model: FakeChat
 ) -> None:
     """A model reads the conversation, so an answer given in one is not served in another; the same
     conversation sent again is a hit that needs neither the rewrite nor the answer model."""
-    url, calls = model
+    url, calls = model.url, model.calls
     with served(database_url, tmp_path, embedder, url) as client:
         api = Api(client)
         admin = api.headers()
@@ -218,9 +163,9 @@ def test_a_conversation_is_part_of_the_question(
 
 
 def test_any_change_to_a_readable_document_makes_old_answers_unreachable(
-    database_url: str, tmp_path: Path, embedder: Any, model: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, model: FakeChat
 ) -> None:
-    url, calls = model
+    url, calls = model.url, model.calls
     with served(database_url, tmp_path, embedder, url) as client:
         api = Api(client)
         admin = api.headers()
@@ -278,14 +223,14 @@ def test_any_change_to_a_readable_document_makes_old_answers_unreachable(
 
 
 def test_a_change_of_group_membership_changes_what_is_served(
-    database_url: str, tmp_path: Path, embedder: Any, model: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, model: FakeChat
 ) -> None:
-    url, calls = model
+    url, calls = model.url, model.calls
     with served(database_url, tmp_path, embedder, url) as client:
         api = Api(client)
         admin = api.headers()
         member_id = api.create_user(admin, "member@example.com")["id"]
-        member = api.headers("member@example.com", MEMBER_PASSWORD)
+        member = api.headers("member@example.com")
         group = client.post("/api/v1/groups", json={"name": "hr"}, headers=admin).json()
         public = upload(api, admin, "adoption.md", ADOPTION, visibility="org")
         hr_only = upload(api, admin, "leave.md", LEAVE, visibility="group", group_ids=group["id"])
@@ -322,9 +267,7 @@ def test_people_with_different_permissions_never_share_an_answer(
         admin = api.headers()
         for email in ("alice@example.com", "bob@example.com", "carol@example.com"):
             api.create_user(admin, email)
-        alice, bob, carol = (
-            api.headers(f"{name}@example.com", MEMBER_PASSWORD) for name in ("alice", "bob", "carol")
-        )
+        alice, bob, carol = (api.headers(f"{name}@example.com") for name in ("alice", "bob", "carol"))
         upload(api, admin, "leave.md", LEAVE, visibility="org")
         secret = b"# Bonus\n\nThe executive bonus pool this year is four million euros.\n"
         private = upload(api, alice, "bonus.md", secret, visibility="private")
@@ -355,9 +298,9 @@ def test_people_with_different_permissions_never_share_an_answer(
 
 
 def test_with_redis_two_app_instances_share_the_answers(
-    database_url: str, tmp_path: Path, embedder: Any, model: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, model: FakeChat
 ) -> None:
-    url, calls = model
+    url, calls = model.url, model.calls
     redis.Redis.from_url(REDIS_URL).ping()  # Redis must be running: CI starts it
     queue_name = f"docent-test-{uuid.uuid4().hex[:8]}"
     shared = {"redis_url": REDIS_URL, "queue_name": queue_name, "embedded_worker": True}

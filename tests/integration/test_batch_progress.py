@@ -9,14 +9,14 @@ from typing import Any
 from docent.container import build_container
 from docent.ingest.bulk import batch_failures, expected_chunks, submit_batch, text_sources
 from docent.ingest.service import UploadOptions, Visibility
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, make_settings
 
 COMPLETED, FAILED, PROCESSING = "completed", "failed", "processing"  # the jobs table's statuses
 
 
 def test_batch_progress_sums_the_chunks_of_its_jobs(database_url: str, tmp_path: Path, embedder: Any) -> None:
     settings = make_settings(database_url, tmp_path, embedded_worker=False)
-    with build_container(settings, embedder=embedder) as container:
+    with build_container(settings, embedder=embedder, hasher=TEST_HASHER) as container:
         database = container.database
         with database.unit_of_work() as uow:
             container.users.bootstrap_admin(uow, ADMIN_EMAIL, ADMIN_PASSWORD)

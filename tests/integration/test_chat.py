@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.conftest import MEMBER_PASSWORD, Api, assert_error
+from tests.conftest import Api, assert_error
 from tests.samples import sample_files
 
 LEAVE = "Parents receive sixteen weeks of paid parental leave, taken within the first year."
@@ -187,8 +187,8 @@ def test_a_member_never_cites_another_members_private_document(
 ) -> None:
     api.create_user(admin, "alice@example.com")
     api.create_user(admin, "bob@example.com")
-    alice = api.headers("alice@example.com", MEMBER_PASSWORD)
-    bob = api.headers("bob@example.com", MEMBER_PASSWORD)
+    alice = api.headers("alice@example.com")
+    bob = api.headers("bob@example.com")
     secret = b"# Bonus\n\nThe executive bonus pool this year is four million euros.\n"
     (document,) = api.upload(alice, [("files", ("bonus.md", secret, "text/markdown"))], visibility="private")
     api.wait_for(alice, document["id"])

@@ -3,11 +3,9 @@ chat-completions protocol stands in for it (the model name picks its behaviour).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,71 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Api, make_settings, start_client
-from tests.http_servers import serving, url_of
+from tests.fakes import FakeChat, serve_chat
 
 REPLY = ["Parents receive", " sixteen weeks", " of paid parental leave", " [1]", "."]
-USAGE = {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}
 LEAVE = b"# Parental leave\n\nParents receive sixteen weeks of paid parental leave.\n"
 
 
-def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    delta = {} if content is None else {"content": content}
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-
-
-class Handler(BaseHTTPRequestHandler):
-    hits: list[str]
-    authorizations: list[tuple[str, str]]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.hits.append(body["model"])
-        self.authorizations.append((body["model"], self.headers.get("Authorization", "")))
-        if body["model"] == "broken":
-            payload = json.dumps(
-                {"error": {"message": "boom", "type": "server_error", "code": None}}
-            ).encode()
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in REPLY:
-            self._event(chunk(piece))
-        self._event(chunk(finish="stop"))
-        self._event({**chunk(), "choices": [], "usage": USAGE})
-        self.wfile.write(b"data: [DONE]\n\n")
-
-    def _event(self, data: dict[str, Any]) -> None:
-        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
-        self.wfile.flush()
-
-
 @pytest.fixture
-def server(authorizations: list[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
-    hits: list[str] = []
-    handler = type("ScriptedHandler", (Handler,), {"hits": hits, "authorizations": authorizations})
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as httpd:
-        yield url_of(httpd, "/v1"), hits
-
-
-@pytest.fixture
-def authorizations() -> list[tuple[str, str]]:
-    """(model, Authorization header) of every request the scripted server received."""
-    return []
+def server() -> Iterator[FakeChat]:
+    usage = {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}
+    with serve_chat(FakeChat(reply=REPLY, usage=usage)) as fake:
+        yield fake
 
 
 @contextmanager
@@ -106,9 +50,9 @@ QUESTION = "How many weeks of paid parental leave do parents get?"
 
 
 def test_a_remote_model_answers_with_markers_and_its_cost_is_kept(
-    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, server: FakeChat
 ) -> None:
-    url, hits = server
+    url, hits = server.url, server.asked
     providers = f"openai:scripted@{url}, extractive"
     with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
         reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
@@ -144,12 +88,12 @@ def test_a_remote_model_answers_with_markers_and_its_cost_is_kept(
 
 
 def test_a_failing_remote_model_falls_through_to_the_extractive_answerer(
-    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, server: FakeChat
 ) -> None:
-    url, hits = server
-    with run_chat(database_url, tmp_path, embedder, f"openai:broken@{url}") as (client, _api, admin):
+    url, hits = server.url, server.asked
+    with run_chat(database_url, tmp_path, embedder, f"openai:status-500@{url}") as (client, _api, admin):
         reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
-        assert hits == ["broken"]
+        assert hits == ["status-500"]
         assert "sixteen" in reply["answer"] and reply["citations"]
         assert reply["usage"]["provider"] == "extractive"
         kept = client.get(f"/api/v1/chat/sessions/{reply['session_id']}", headers=admin).json()["messages"][
@@ -159,9 +103,9 @@ def test_a_failing_remote_model_falls_through_to_the_extractive_answerer(
 
 
 def test_a_client_may_choose_one_answerer_of_the_chain_and_an_unknown_one_is_refused(
-    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, server: FakeChat
 ) -> None:
-    url, hits = server
+    url, hits = server.url, server.asked
     providers = f"openai:first@{url}, openai:scripted@{url}, extractive"
     with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
         chosen = client.post(
@@ -194,14 +138,18 @@ def test_each_remote_provider_may_have_its_own_key_and_timeout(
     database_url: str,
     tmp_path: Path,
     embedder: Any,
-    server: tuple[str, list[str]],
-    authorizations: list[tuple[str, str]],
+    server: FakeChat,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url, hits = server
+    url, hits = server.url, server.asked
     monkeypatch.setenv("SCRIPTED_TEST_KEY", "sk-own-key")
-    providers = f"openai:broken@{url}|timeout=2, openai:scripted@{url}|key_env=SCRIPTED_TEST_KEY, extractive"
+    providers = (
+        f"openai:status-500@{url}|timeout=2, openai:scripted@{url}|key_env=SCRIPTED_TEST_KEY, extractive"
+    )
     with run_chat(database_url, tmp_path, embedder, providers) as (client, _api, admin):
         reply = client.post("/api/v1/chat", json={"question": QUESTION}, headers=admin).json()
-        assert reply["usage"]["model"] == "scripted" and hits == ["broken", "scripted"]
-        assert authorizations == [("broken", "Bearer sk-test-key"), ("scripted", "Bearer sk-own-key")]
+        assert reply["usage"]["model"] == "scripted" and hits == ["status-500", "scripted"]
+        assert server.authorizations == [
+            ("status-500", "Bearer sk-test-key"),
+            ("scripted", "Bearer sk-own-key"),
+        ]

@@ -17,7 +17,7 @@ from docent.api.app import prepare
 from docent.auth.audit import RequestContext
 from docent.config import Settings
 from docent.container import build_container
-from tests.conftest import SECRET_KEY, make_settings
+from tests.conftest import SECRET_KEY, TEST_HASHER, make_settings
 
 DOCENT = [sys.executable, "-m", "docent"]
 
@@ -138,7 +138,7 @@ def test_settings_come_from_the_environment_and_dotenv(tmp_path: Path, monkeypat
 
 def test_first_admin_gets_a_random_password_printed_once(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path, admin_password=None, admin_email="first@example.com")
-    container = build_container(settings)
+    container = build_container(settings, hasher=TEST_HASHER)
     first, second = io.StringIO(), io.StringIO()
     try:
         with redirect_stderr(first):

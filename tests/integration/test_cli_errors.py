@@ -12,7 +12,7 @@ import pytest
 
 from docent.auth.audit import RequestContext
 from docent.container import build_container
-from tests.conftest import make_settings
+from tests.conftest import TEST_HASHER, make_settings
 from tests.integration.test_cli import _env, _run, _run_in_terminal
 
 PASSWORD = "Operator-Passw0rd!"
@@ -107,7 +107,7 @@ def test_users_create_without_a_terminal_makes_a_strong_password_and_shows_it_on
     assert password not in log
 
     settings = make_settings(env["DOCENT_DATABASE_URL"], tmp_path, embedded_worker=False)
-    with build_container(settings) as container, container.database.unit_of_work() as uow:
+    with build_container(settings, hasher=TEST_HASHER) as container, container.database.unit_of_work() as uow:
         tokens = container.auth.login(uow, "ops@example.com", password, RequestContext(ip="127.0.0.1"))
     assert tokens.access_token
 

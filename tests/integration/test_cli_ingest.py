@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-from fastapi.testclient import TestClient
-
-from docent.api.app import create_app
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, make_settings, start_client
 from tests.integration.test_cli import _env, _run, _run_in_terminal
 from tests.samples import make_pdf
 
@@ -24,7 +22,7 @@ def _folder(root: Path) -> Path:
     return docs
 
 
-def test_ingest_a_folder_as_one_batch_then_check_the_index(tmp_path: Path) -> None:
+def test_ingest_a_folder_as_one_batch_then_check_the_index(tmp_path: Path, embedder: Any) -> None:
     env = _env(tmp_path, HF_HUB_OFFLINE="1", DOCENT_EMBED_THREADS="1")
     assert _run("db", "upgrade", env=env).returncode == 0
     created = _run(
@@ -49,7 +47,7 @@ def test_ingest_a_folder_as_one_batch_then_check_the_index(tmp_path: Path) -> No
     assert "index is consistent" in checked.stdout
 
     settings = make_settings(env["DOCENT_DATABASE_URL"], tmp_path, embedded_worker=False)
-    with TestClient(create_app(settings)) as client:
+    with start_client(settings, embedder) as client:
         admin = Api(client).headers()
         jobs = client.get(f"/api/v1/jobs?batch={batch.group(1)}", headers=admin).json()
         assert jobs["total"] == 4 and {j["status"] for j in jobs["items"]} == {"completed"}

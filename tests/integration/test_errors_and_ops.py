@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from docent.api.app import create_app
 from docent.config import Settings
+from docent.container import build_container
 from docent.observability.logs import configure_logging
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, Api, assert_error
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    MEMBER_PASSWORD,
+    TEST_HASHER,
+    Api,
+    assert_error,
+    start_client,
+)
 
 
 def test_malformed_json_is_400(client: TestClient, admin: dict[str, str]) -> None:
@@ -39,8 +48,8 @@ def test_unknown_routes_and_methods_use_the_error_shape(client: TestClient) -> N
     assert_error(client.put("/healthz"), 405, "method_not_allowed")
 
 
-def test_an_unexpected_failure_is_a_500_without_a_trace(settings: Settings) -> None:
-    app = create_app(settings)
+def test_an_unexpected_failure_is_a_500_without_a_trace(settings: Settings, embedder: Any) -> None:
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=TEST_HASHER))
 
     @app.get("/boom")
     def boom() -> None:
@@ -70,11 +79,11 @@ def test_request_ids_are_honoured_or_minted(client: TestClient) -> None:
     assert minted != "bad id with spaces\n" and len(minted) == 32
 
 
-def test_logs_are_json_with_request_and_user_and_never_secrets(settings: Settings) -> None:
+def test_logs_are_json_with_request_and_user_and_never_secrets(settings: Settings, embedder: Any) -> None:
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
     try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with start_client(settings, embedder) as client:
             api = Api(client)
             tokens = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
             admin = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": "trace-me"}
@@ -103,9 +112,26 @@ def test_logs_are_json_with_request_and_user_and_never_secrets(settings: Setting
         assert secret not in output
 
 
-@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
-def test_openapi_docs_are_served(client: TestClient, path: str) -> None:
-    assert client.get(path).status_code == 200
+def test_openapi_docs_are_served_and_describe_the_api(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert 'data-openapi="/openapi.json"' in docs.text  # the page loads the document below
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and spec["info"]["title"] == "Docent"
+    operations = {(path, method) for path, item in spec["paths"].items() for method in item}
+    assert {
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/documents", "post"),
+        ("/api/v1/documents", "get"),
+        ("/api/v1/search", "post"),
+        ("/api/v1/chat", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/healthz", "get"),
+    } <= operations
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert operation["operationId"], (path, method)
+            assert any(status.startswith("2") for status in operation["responses"]), (path, method)
 
 
 def test_openapi_documents_the_error_shape(client: TestClient) -> None:

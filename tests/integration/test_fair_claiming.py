@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import MEMBER_PASSWORD, Api, make_settings, start_client
+from tests.conftest import Api, make_settings, start_client
 
 
 def _text(owner: str, number: int) -> tuple[str, tuple[str, bytes, str]]:
@@ -29,7 +29,7 @@ def _members(api: Api, *names: str) -> list[dict[str, str]]:
     headers = []
     for name in names:
         api.create_user(admin, f"{name}@example.com")
-        headers.append(api.headers(f"{name}@example.com", MEMBER_PASSWORD))
+        headers.append(api.headers(f"{name}@example.com"))
     return headers
 
 

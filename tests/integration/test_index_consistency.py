@@ -19,7 +19,7 @@ from docent.container import Container, build_container
 from docent.errors import DocentError
 from docent.ingest.service import IncomingFile, UploadOptions, Visibility
 from docent.search.index_check import check_index
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, make_settings
 
 CONTENTS = [
     f"Policy {n}. " + " ".join(f"Clause {n}.{i} sets rule number {i} for team {n}." for i in range(n * 6 + 1))
@@ -38,7 +38,9 @@ operation = st.one_of(
 
 @pytest.fixture
 def container(database_url: str, tmp_path: Path, embedder: Any) -> Iterator[Container]:
-    built = build_container(make_settings(database_url, tmp_path, embedded_worker=False), embedder=embedder)
+    built = build_container(
+        make_settings(database_url, tmp_path, embedded_worker=False), embedder=embedder, hasher=TEST_HASHER
+    )
     with built.database.unit_of_work() as uow:
         built.users.bootstrap_admin(uow, ADMIN_EMAIL, ADMIN_PASSWORD)
         uow.commit()

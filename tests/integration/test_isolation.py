@@ -10,17 +10,17 @@ from fastapi.testclient import TestClient
 from docent.config import Settings
 from docent.container import build_container
 from docent.types import Role
-from tests.conftest import MEMBER_PASSWORD, Api, assert_error
+from tests.conftest import MEMBER_PASSWORD, TEST_HASHER, Api, assert_error
 
 
 @pytest.fixture
 def other_org_admin(client: TestClient, settings: Settings, api: Api) -> dict[str, str]:
-    container = build_container(settings)
+    container = build_container(settings, hasher=TEST_HASHER)
     with container.database.unit_of_work() as uow:
         container.users.create_in_org(uow, "globex", "boss@globex.example", MEMBER_PASSWORD, Role.ADMIN)
         uow.commit()
     container.close()
-    return api.headers("boss@globex.example", MEMBER_PASSWORD)
+    return api.headers("boss@globex.example")
 
 
 def test_organisations_are_isolated(
@@ -63,7 +63,7 @@ def test_same_email_in_two_orgs_needs_the_org_to_log_in(
     client: TestClient, settings: Settings, api: Api, admin: dict[str, str]
 ) -> None:
     api.create_user(admin, "shared@example.com")
-    container = build_container(settings)
+    container = build_container(settings, hasher=TEST_HASHER)
     with container.database.unit_of_work() as uow:
         container.users.create_in_org(
             uow, "initech", "shared@example.com", "Another-Passw0rd-1!", Role.MEMBER

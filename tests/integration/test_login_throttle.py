@@ -49,7 +49,11 @@ def test_success_clears_the_account_counter(storage_uri: str) -> None:
     throttle.record_failure(account, "a")
     throttle.record_success(account)
     throttle.record_failure(account, "a")
-    throttle.ensure_allowed(account, "a")
+    throttle.ensure_allowed(account, "a")  # one failure since the success: allowed
+    throttle.record_failure(account, "a")  # two: the counter restarted at the success, still counting
+    with pytest.raises(DocentError) as error:
+        throttle.ensure_allowed(account, "a")
+    assert error.value.code is ErrorCode.TOO_MANY_ATTEMPTS
 
 
 def test_two_processes_share_the_redis_counters() -> None:

@@ -24,7 +24,7 @@ from docent.search.backends.memory_bm25 import MemoryBm25Index
 from docent.search.ports import BM25_B, BM25_K1
 from docent.search.terms import analyze
 from docent.types import ReaderScope, SearchFilters
-from tests.conftest import make_settings
+from tests.conftest import TEST_HASHER, make_settings
 
 ORG_A = [
     "The VPN client needs a hardware token to connect.",
@@ -40,7 +40,9 @@ def container(sqlite_template: Path, tmp_path: Path, embedder: Any) -> Iterator[
     target = tmp_path / "docent.db"
     shutil.copy(sqlite_template, target)
     built = build_container(
-        make_settings(f"sqlite:///{target}", tmp_path, embedded_worker=False), embedder=embedder
+        make_settings(f"sqlite:///{target}", tmp_path, embedded_worker=False),
+        embedder=embedder,
+        hasher=TEST_HASHER,
     )
     yield built
     built.close()
@@ -239,7 +241,6 @@ def test_warming_derives_both_indexes_so_the_first_query_does_not(
 
         monkeypatch.setattr(index, "_refreshed", counting)
     thread = container.warm_search()
-    assert thread is not None
     thread.join(timeout=60)
     assert sorted(derived) == ["MemoryBm25Index", "MemoryMatrixIndex"]
     assert search(container, scope, "VPN")

@@ -18,14 +18,14 @@ import uvicorn
 
 from docent.api.app import create_app
 from docent.container import build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, make_settings
 from tests.samples import sample_files
 
 
 @pytest.fixture
 def served(database_url: str, tmp_path: Path, embedder: Any) -> Iterator[str]:
     settings = make_settings(database_url, tmp_path)
-    app = create_app(settings, build_container(settings, embedder=embedder))
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=TEST_HASHER))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

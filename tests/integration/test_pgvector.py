@@ -15,7 +15,7 @@ from sqlalchemy import event, text
 from docent.container import Container, build_container
 from docent.search.backends.postgres import HNSW_INDEX, PgVectorIndex
 from docent.types import ReaderScope, SearchFilters
-from tests.conftest import make_settings
+from tests.conftest import TEST_HASHER, make_settings
 from tests.integration.test_memory_indexes import add_org
 
 TEXTS = [f"Document number {i} about topic {i % 7}" for i in range(60)]
@@ -24,7 +24,9 @@ TEXTS = [f"Document number {i} about topic {i % 7}" for i in range(60)]
 @pytest.fixture
 def container(postgres_database_url: str, tmp_path: Path, embedder: Any) -> Iterator[Container]:
     built = build_container(
-        make_settings(postgres_database_url, tmp_path, embedded_worker=False), embedder=embedder
+        make_settings(postgres_database_url, tmp_path, embedded_worker=False),
+        embedder=embedder,
+        hasher=TEST_HASHER,
     )
     with built.database.unit_of_work() as uow:
         uow.session.execute(

@@ -135,7 +135,7 @@ def test_another_organisation_never_sees_anything(
     with container.database.unit_of_work() as uow:
         container.users.create_in_org(uow, "globex", "boss@globex.example", MEMBER_PASSWORD, Role.ADMIN)
         uow.commit()
-    theirs = api.headers("boss@globex.example", MEMBER_PASSWORD)
+    theirs = api.headers("boss@globex.example")
     for mode in ("hybrid", "vector", "keyword"):
         for question in QUESTIONS:
             assert _search(client, theirs, question, mode=mode, top_k=100) == []
@@ -153,8 +153,8 @@ def test_private_and_group_documents_follow_membership_on_the_next_query(
 ) -> None:
     alice = api.create_user(admin, "alice@example.com")
     api.create_user(admin, "bob@example.com")
-    alice_h = api.headers("alice@example.com", MEMBER_PASSWORD)
-    bob_h = api.headers("bob@example.com", MEMBER_PASSWORD)
+    alice_h = api.headers("alice@example.com")
+    bob_h = api.headers("bob@example.com")
     group = client.post("/api/v1/groups", json={"name": "Launch"}, headers=admin).json()
     (private,) = api.upload(
         alice_h,

@@ -28,7 +28,7 @@ from docent.ingest.service import IncomingFile, UploadOptions, Visibility
 from docent.ingest.sharing import DocumentChanges
 from docent.search.retrieve import SearchMode
 from docent.types import Role
-from tests.conftest import MEMBER_PASSWORD, make_settings
+from tests.conftest import MEMBER_PASSWORD, TEST_HASHER, make_settings
 
 COMMON = "memo"
 TEXTS = [
@@ -142,7 +142,9 @@ class Built:
 
 @pytest.fixture
 def container(database_url: str, tmp_path: Path, embedder: Any) -> Iterator[Container]:
-    built = build_container(make_settings(database_url, tmp_path, embedded_worker=False), embedder=embedder)
+    built = build_container(
+        make_settings(database_url, tmp_path, embedded_worker=False), embedder=embedder, hasher=TEST_HASHER
+    )
     yield built
     built.close()
 
@@ -153,7 +155,7 @@ def fts5_container(sqlite_template: Path, tmp_path: Path, embedder: Any) -> Iter
     target = tmp_path / "fts5.db"
     shutil.copy(sqlite_template, target)
     settings = make_settings(f"sqlite:///{target}", tmp_path, embedded_worker=False, keyword_index="fts5")
-    built = build_container(settings, embedder=embedder)
+    built = build_container(settings, embedder=embedder, hasher=TEST_HASHER)
     yield built
     built.close()
 

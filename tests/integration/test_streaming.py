@@ -9,8 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,57 +18,12 @@ from sqlalchemy import event
 
 from docent.api.app import create_app
 from docent.container import Container, build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, make_settings
-from tests.http_servers import UVICORN_THREAD, serving, url_of, uvicorn_serving
-from tests.integration.test_chat_providers import LEAVE, QUESTION, chunk
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, make_settings
+from tests.fakes import DRIP, FakeChat, serve_chat
+from tests.http_servers import UVICORN_THREAD, uvicorn_serving
+from tests.integration.test_chat_providers import LEAVE, QUESTION
 
-# Long enough that a model nobody stops is still writing when the test looks (the test does not wait for it).
-PIECES = [f" word{i}" for i in range(200)]
-PIECE_SECONDS = 0.05
-
-
-@dataclass
-class Script:
-    """What the scripted model does, and what it saw."""
-
-    first_token_delay: float = 0.0
-    sent: int = 0
-    closed: threading.Event = field(default_factory=threading.Event)
-
-
-class SlowModel(BaseHTTPRequestHandler):
-    script: Script
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        try:
-            self.wfile.flush()
-            time.sleep(self.script.first_token_delay)
-            for piece in PIECES:
-                self._event(chunk(piece))
-                self.script.sent += 1
-                time.sleep(PIECE_SECONDS)
-            self._event(chunk(finish="stop"))
-            self.wfile.write(b"data: [DONE]\n\n")
-        except OSError:  # broken pipe, reset: the client (Docent) closed the connection
-            self.script.closed.set()
-
-    def _event(self, data: dict[str, Any]) -> None:
-        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
-        self.wfile.flush()
-
-
-@contextmanager
-def slow_model(script: Script) -> Iterator[str]:
-    handler = type("ScriptedSlowModel", (SlowModel,), {"script": script})
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as httpd:
-        yield url_of(httpd, "/v1")
+PIECE_SECONDS = 0.05  # 200 of them: a model nobody stops is still writing when the test looks
 
 
 @contextmanager
@@ -80,9 +33,9 @@ def docent(
     """Docent behind uvicorn with the scripted model first in its chain and one document indexed: an
     httpx client on it, logged in as the admin, and the container (for its database engine)."""
     settings = make_settings(
-        database_url, tmp_path, llm_providers=f"openai:slow@{model_url}, extractive", **overrides
+        database_url, tmp_path, llm_providers=f"openai:drip@{model_url}, extractive", **overrides
     )
-    container = build_container(settings, embedder=embedder)
+    container = build_container(settings, embedder=embedder, hasher=TEST_HASHER)
     with (
         uvicorn_serving(create_app(settings, container)) as base,
         httpx.Client(base_url=base, timeout=60) as client,
@@ -135,10 +88,9 @@ def threads_writing_messages(container: Container) -> list[str]:
 def test_a_client_that_goes_away_stops_the_model_and_the_partial_answer_is_kept(
     path: str, database_url: str, tmp_path: Path, embedder: Any
 ) -> None:
-    script = Script()
     with (
-        slow_model(script) as model_url,
-        docent(database_url, tmp_path, embedder, model_url) as (client, container),
+        serve_chat(FakeChat(drip_seconds=PIECE_SECONDS)) as model,
+        docent(database_url, tmp_path, embedder, model.url) as (client, container),
     ):
         writers = threads_writing_messages(container)
         received: list[str] = []
@@ -150,11 +102,11 @@ def test_a_client_that_goes_away_stops_the_model_and_the_partial_answer_is_kept(
                     received.append(text)
                 if len(received) == 2:
                     break  # leaving the block closes the connection, as a closed browser tab does
-        assert script.closed.wait(30), "Docent never closed its connection to the model"
-        assert script.sent < len(PIECES)  # it was closed before the model had finished
+        assert model.disconnected.wait(30), "Docent never closed its connection to the model"
+        assert model.sent < len(DRIP)  # it was closed before the model had finished
         kept = _kept_answer(client)
         assert kept["provider"] == "interrupted"
-        assert kept["text"].startswith("".join(received)) and len(kept["text"]) < len("".join(PIECES))
+        assert kept["text"].startswith("".join(received)) and len(kept["text"]) < len("".join(DRIP))
         assert writers and UVICORN_THREAD not in writers  # kept from a worker thread, not the event loop
 
 
@@ -175,10 +127,9 @@ def _kept_answer(client: httpx.Client) -> dict[str, Any]:
 def test_a_silent_model_gets_keep_alive_pings_on_both_routes(
     database_url: str, tmp_path: Path, embedder: Any
 ) -> None:
-    script = Script(first_token_delay=1.5)
     with (
-        slow_model(script) as model_url,
-        docent(database_url, tmp_path, embedder, model_url, sse_ping_seconds=0.2) as (client, _container),
+        serve_chat(FakeChat(first_token_seconds=1.5, drip_seconds=PIECE_SECONDS)) as model,
+        docent(database_url, tmp_path, embedder, model.url, sse_ping_seconds=0.2) as (client, _container),
     ):
         for path in ("docent", "openai"):
             seen: list[str] = []

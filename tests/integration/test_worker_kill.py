@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from docent.config import Settings
 from docent.container import build_container
 from docent.search.index_check import check_index
-from tests.conftest import SECRET_KEY, Api, make_settings, start_client
+from tests.conftest import SECRET_KEY, TEST_HASHER, Api, make_settings, start_client
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -137,7 +137,7 @@ def test_a_killed_worker_s_job_completes_elsewhere_without_duplicates(
         assert chunks["total"] == done["chunk_count"] == len(ordinals)
         assert ordinals == list(range(len(ordinals)))
 
-    container = build_container(worker_settings, embedder=embedder)
+    container = build_container(worker_settings, embedder=embedder, hasher=TEST_HASHER)
     try:
         assert check_index(container.database, container.blobs).ok
     finally:

@@ -18,7 +18,7 @@ from sqlalchemy import event
 
 from docent.api.app import create_app
 from docent.container import build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, Api, make_settings
 from tests.http_servers import uvicorn_serving
 
 POLICY = b"# Passwords\n\nPasswords must be rotated every 90 days.\n"
@@ -42,7 +42,7 @@ def test_reads_are_answered_while_another_connection_holds_the_write_lock(
     path = tmp_path / "docent.db"
     shutil.copy(sqlite_template, path)
     settings = make_settings(f"sqlite:///{path}", tmp_path)
-    app = create_app(settings, build_container(settings, embedder=embedder))
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=TEST_HASHER))
     with uvicorn_serving(app) as base, httpx.Client(base_url=base, timeout=20) as client:
         login = client.post("/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -82,7 +82,7 @@ def test_an_upload_holds_no_write_lock_while_its_body_arrives(
     path = tmp_path / "docent.db"
     shutil.copy(sqlite_template, path)
     settings = make_settings(f"sqlite:///{path}", tmp_path, embedded_worker=False)
-    app = create_app(settings, build_container(settings, embedder=embedder))
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=TEST_HASHER))
     halfway, go_on = threading.Event(), threading.Event()
 
     def slow_body() -> Iterator[bytes]:

@@ -18,6 +18,7 @@ from docent.answer.events import Citations, Done, Error, Meta, StreamEvent, Toke
 from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
 from docent.llm.chat import ChatCompletion, ChatDelta, ChatMessage, ChatModelError, ChatModelUnavailable
+from tests.fakes import Clock
 
 Step = str | Exception
 
@@ -72,14 +73,6 @@ class ScriptedChat:
             if isinstance(step, Exception):
                 raise step
         return ChatCompletion(self.rewrite_reply, self.usage, "stop")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 PARIS = "Paris is the capital of France. It has about two million inhabitants."

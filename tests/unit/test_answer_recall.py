@@ -17,6 +17,7 @@ from docent.answer.cache import CachedAnswer, InProcessAnswerCache
 from docent.answer.recall import AnswerRecall, answer_key, normalise_question, readable_state
 from docent.answer.types import Citation, Turn
 from docent.types import ReaderScope, SearchFilters
+from tests.fakes import Clock
 
 ORG = uuid.UUID("00000000-0000-0000-0000-000000000001")
 DOC = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
@@ -132,14 +133,6 @@ def test_a_cached_answer_is_served_with_no_tokens_and_no_cost() -> None:
 
 
 # ---------- in-process: least recently used, and expiry ----------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_least_recently_used_entry_goes_first() -> None:

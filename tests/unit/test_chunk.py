@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docent.config import Settings
 from docent.ingest.chunk import DEFAULT_OVERLAP_TOKENS, chunk_sections
 from docent.ingest.types import ChunkDraft, Section
 from docent.llm.local_embedder import LocalEmbedder
@@ -190,8 +191,16 @@ def test_title_is_not_put_into_chunks() -> None:
     assert [c.text for c in chunks] == ["body text"]
 
 
-def test_default_overlap_is_exported() -> None:
-    assert DEFAULT_OVERLAP_TOKENS == 32
+def test_the_default_overlap_is_the_one_used_and_the_setting_starts_at_it() -> None:
+    section = Section(text=" ".join(f"Sentence {n} says something about topic {n}." for n in range(80)))
+
+    by_default = chunk_sections([section], count_words, max_tokens=100)
+
+    assert by_default == chunk_sections(
+        [section], count_words, max_tokens=100, overlap_tokens=DEFAULT_OVERLAP_TOKENS
+    )
+    assert by_default != chunk_sections([section], count_words, max_tokens=100, overlap_tokens=0)
+    assert Settings.model_fields["chunk_overlap_tokens"].default == DEFAULT_OVERLAP_TOKENS
 
 
 @pytest.mark.parametrize(("max_tokens", "overlap_tokens"), [(0, 0), (-3, 0), (10, -1)])

@@ -5,10 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import socket
-import threading
 import traceback
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from docent.llm.errors import EmbedderError, EmbedderUnavailable
 from docent.llm.local_embedder import LocalEmbedder
 from docent.llm.openai_embedder import OpenAIEmbedder, estimate_tokens
 from docent.llm.ports import Embedder, Vectors
-from tests.http_servers import serving
+from tests.fakes import FakeEmbeddings, fake_vector, serve_embeddings
 
 # ---------- the local model ----------
 
@@ -156,97 +154,27 @@ API_KEY = "sk-test-5b7c1e0d9f2a4c3b8e6d"
 DIMENSION = 8
 
 
-def fake_vector(text: str) -> list[float]:
-    """Deterministic, not normalised (the adapter must normalise), different for different texts."""
-    seed = sum(ord(ch) * (i + 1) for i, ch in enumerate(text)) + len(text)
-    return [float((seed * (k + 3)) % 17 + 1) for k in range(DIMENSION)]
-
-
 def expected_rows(texts: list[str]) -> Vectors:
-    matrix = np.array([fake_vector(t) for t in texts], dtype=np.float32)
+    matrix = np.array([fake_vector(t, DIMENSION) for t in texts], dtype=np.float32)
     unit: Vectors = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
     return unit
 
 
-class FakeServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handlers, so no thread outlives the test module
-    release: threading.Event
-    requests: list[dict[str, Any]]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout test) makes the late reply fail; that is expected."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    """`/<mode>/v1/embeddings`: the mode picks the behaviour, so one server serves every test."""
-
-    server: FakeServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        mode = self.path.strip("/").split("/")[0]
-        self.server.requests.append(
-            {"mode": mode, "path": self.path, "auth": self.headers.get("Authorization"), "body": body}
-        )
-        if mode == "slow":
-            self.server.release.wait(10)
-        statuses = {"error500": 500, "ratelimited": 429, "unauthorised": 401, "badrequest": 400}
-        if mode in statuses:
-            # Like some servers, echo the key back: the adapter must not pass it on.
-            message = f"refused for key {self.headers.get('Authorization', '')[7:]}"
-            self.reply(statuses[mode], {"error": {"message": message, "type": "error"}})
-            return
-        if mode == "garbage":
-            self.reply(200, {"object": "list", "data": [{"index": "x", "embedding": None}]})
-            return
-        if mode == "ragged":
-            data = [{"object": "embedding", "index": i, "embedding": [1.0] * (i + 1)} for i in range(3)]
-            self.reply(200, {"object": "list", "data": data, "model": "m"})
-            return
-        texts: list[str] = body["input"]
-        data = [{"object": "embedding", "index": i, "embedding": fake_vector(t)} for i, t in enumerate(texts)]
-        if mode == "short":
-            data = data[:-1]
-        data.reverse()  # out of order: the adapter must sort by index
-        usage = {"prompt_tokens": 1, "total_tokens": 1}
-        self.reply(200, {"object": "list", "data": data, "model": body["model"], "usage": usage})
-
-    def reply(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    httpd = FakeServer(("127.0.0.1", 0), Handler)
-    httpd.release = threading.Event()
-    httpd.requests = []
-    with serving(httpd, before_stop=httpd.release.set):
-        yield httpd
-
-
-def base_url(server: FakeServer, mode: str) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}/{mode}/v1"
+def server() -> Iterator[FakeEmbeddings]:
+    with serve_embeddings(FakeEmbeddings(dimension=DIMENSION)) as fake:
+        yield fake
 
 
 @pytest.fixture
-def remote(server: FakeServer) -> Iterator[OpenAIEmbedder]:
+def remote(server: FakeEmbeddings) -> Iterator[OpenAIEmbedder]:
     server.requests.clear()
-    embedder = OpenAIEmbedder(
-        "text-embedding-test", base_url=base_url(server, "ok"), api_key=API_KEY, batch_size=3
-    )
+    embedder = OpenAIEmbedder("text-embedding-test", base_url=server.url("ok"), api_key=API_KEY, batch_size=3)
     yield embedder
     embedder.close()
 
 
-def test_remote_embeds_in_batches_in_input_order(remote: OpenAIEmbedder, server: FakeServer) -> None:
+def test_remote_embeds_in_batches_in_input_order(remote: OpenAIEmbedder, server: FakeEmbeddings) -> None:
     texts = [f"text number {n}" for n in range(7)]
 
     vectors = remote.embed(texts)
@@ -269,32 +197,32 @@ def test_remote_properties(remote: OpenAIEmbedder) -> None:
     assert embedder.count_tokens("four words of text") == estimate_tokens("four words of text")
 
 
-def test_remote_dimension_is_discovered_once(remote: OpenAIEmbedder, server: FakeServer) -> None:
+def test_remote_dimension_is_discovered_once(remote: OpenAIEmbedder, server: FakeEmbeddings) -> None:
     assert remote.dimension == DIMENSION
     assert remote.dimension == DIMENSION
     assert len(server.requests) == 1
 
 
-def test_remote_empty_input_asks_nothing_when_the_dimension_is_known(server: FakeServer) -> None:
+def test_remote_empty_input_asks_nothing_when_the_dimension_is_known(server: FakeEmbeddings) -> None:
     server.requests.clear()
-    embedder = OpenAIEmbedder("m", base_url=base_url(server, "ok"), api_key=API_KEY, dimension=DIMENSION)
+    embedder = OpenAIEmbedder("m", base_url=server.url("ok"), api_key=API_KEY, dimension=DIMENSION)
 
     assert embedder.embed([]).shape == (0, DIMENSION)
     assert server.requests == []
     embedder.close()
 
 
-def test_remote_without_key_sends_no_real_key(server: FakeServer) -> None:
+def test_remote_without_key_sends_no_real_key(server: FakeEmbeddings) -> None:
     server.requests.clear()
-    embedder = OpenAIEmbedder("m", base_url=base_url(server, "ok"), api_key=None)
+    embedder = OpenAIEmbedder("m", base_url=server.url("ok"), api_key=None)
 
     assert embedder.embed(["x"]).shape == (1, DIMENSION)
     assert server.requests[0]["auth"] == "Bearer unused"
     embedder.close()
 
 
-def test_remote_dimension_mismatch_is_an_error(server: FakeServer) -> None:
-    embedder = OpenAIEmbedder("m", base_url=base_url(server, "ok"), api_key=API_KEY, dimension=16)
+def test_remote_dimension_mismatch_is_an_error(server: FakeEmbeddings) -> None:
+    embedder = OpenAIEmbedder("m", base_url=server.url("ok"), api_key=API_KEY, dimension=16)
 
     with pytest.raises(EmbedderError, match="dimensions"):
         embedder.embed(["x"])
@@ -322,8 +250,10 @@ def closed_port() -> int:
         ("ragged", False, "uneven"),
     ],
 )
-def test_remote_failures_are_translated(server: FakeServer, mode: str, transient: bool, says: str) -> None:
-    url = f"http://127.0.0.1:{closed_port()}/v1" if mode == "refused" else base_url(server, mode)
+def test_remote_failures_are_translated(
+    server: FakeEmbeddings, mode: str, transient: bool, says: str
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1" if mode == "refused" else server.url(mode)
     embedder = OpenAIEmbedder("m", base_url=url, api_key=API_KEY, dimension=DIMENSION, timeout_seconds=0.5)
 
     with pytest.raises(EmbedderError) as caught:

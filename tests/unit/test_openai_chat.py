@@ -7,15 +7,10 @@ The server picks its behaviour from the requested model name, so one server play
 from __future__ import annotations
 
 import json
-import threading
 import time
 import traceback
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -25,145 +20,22 @@ from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import AnswerRequest, Passage, Turn
 from docent.llm.chat import ChatDelta, ChatMessage, ChatModel, ChatModelError, ChatModelUnavailable, Usage
 from docent.llm.openai_chat import OpenAIChatModel
-from tests.http_servers import serving, url_of
+from tests.fakes import PARIS, Clock, FakeChat, serve_chat
 
 API_KEY = "sk-test-" + "Zq8xW2vLp9RtY4mN"
-REPLY = ["Paris", " is the capital", " of France", " [1]", "."]
 TIMEOUT = 0.5  # the client's; "slow" answers after 4x that
 
 
-@dataclass
-class Recorder:
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    hits: Counter[str] = field(default_factory=Counter)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-
-def chunk(content: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
-    delta = {} if content is None else {"content": content}
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        **extra,
-    }
-
-
-USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
-
-
-def completion(text: str, usage: dict[str, int] | None = USAGE) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-    }
-    if usage is not None:
-        body["usage"] = usage
-    return body
-
-
-class Handler(BaseHTTPRequestHandler):
-    recorder: Recorder
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test output is not a server log."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.recorder.requests.append(body)
-        self.recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
-        model: str = body["model"]
-        self.recorder.hits[model] += 1
-        try:
-            self._answer(model, body)
-        except (BrokenPipeError, ConnectionResetError):
-            self.recorder.disconnected.set()
-
-    def _answer(self, model: str, body: dict[str, Any]) -> None:
-        if model.startswith("status-"):
-            status = int(model.removeprefix("status-"))
-            message = f"refused; you sent key {API_KEY}"  # servers do echo keys: it must not leak
-            return self._json(status, {"error": {"message": message, "type": "x", "code": None}})
-        if model == "slow":
-            self.recorder.stopping.wait(4 * TIMEOUT)
-            return self._json(200, completion("too late"))
-        if not body.get("stream"):
-            if model == "malformed":
-                return self._json(200, {"unexpected": True})
-            if model == "not-json":
-                return self._raw(200, "application/json", b"<html>gateway</html>")
-            return self._json(
-                200, completion("Standalone: the leave policy?", None if model == "no-usage" else USAGE)
-            )
-        self._stream(model, body)
-
-    def _stream(self, model: str, body: dict[str, Any]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        if model == "drip":
-            for n in range(200):
-                self._event(chunk(f" word{n}"))
-                if self.recorder.stopping.wait(0.02):
-                    return
-            return
-        if model == "garbage":
-            self.wfile.write(b"data: <html>not an event stream</html>\n\n")
-            return
-        if model == "malformed":
-            self._event(chunk(REPLY[0]))
-            self.wfile.write(b"data: {this is not json\n\n")
-            return
-        if model == "truncated-early":
-            return  # headers, then the connection closes: no event at all
-        if model == "error-midstream":
-            self._event(chunk(REPLY[0]))
-            self._event({"error": {"message": f"overloaded (key {API_KEY})", "type": "server_error"}})
-            return
-        for piece in REPLY:
-            self._event(chunk(piece))
-        if model == "truncated":
-            return  # the connection closes with no finish reason and no [DONE]
-        self._event(chunk(finish="stop"))
-        if body.get("stream_options", {}).get("include_usage") and model != "no-usage":
-            self._event({**chunk(), "choices": [], "usage": USAGE})
-        self.wfile.write(b"data: [DONE]\n\n")
-
-    def _event(self, data: dict[str, Any]) -> None:
-        self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
-        self.wfile.flush()
-
-    def _json(self, status: int, body: dict[str, Any]) -> None:
-        self._raw(status, "application/json", json.dumps(body).encode())
-
-    def _raw(self, status: int, content_type: str, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+@pytest.fixture
+def server() -> Iterator[FakeChat]:
+    with serve_chat(FakeChat(slow_seconds=4 * TIMEOUT)) as fake:
+        yield fake
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, Recorder]]:
-    recorder = Recorder()
-    handler = type("ScriptedHandler", (Handler,), {"recorder": recorder})
-    # Stopping cuts short the slow and dripping answers.
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler), before_stop=recorder.stopping.set) as httpd:
-        yield url_of(httpd, "/v1"), recorder
-
-
-@pytest.fixture
-def connect(server: tuple[str, Recorder]) -> Iterator[Callable[[str], OpenAIChatModel]]:
+def connect(server: FakeChat) -> Iterator[Callable[[str], OpenAIChatModel]]:
     """Models of the scripted server, closed after the test (so no socket outlives it)."""
-    url = server[0]
+    url = server.url
     made: list[OpenAIChatModel] = []
 
     def make(model: str) -> OpenAIChatModel:
@@ -195,14 +67,12 @@ def test_it_satisfies_the_port(connect: Callable[[str], OpenAIChatModel]) -> Non
     assert named.provider == "groq"
 
 
-def test_stream_yields_deltas_then_usage(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
-) -> None:
+def test_stream_yields_deltas_then_usage(connect: Callable[[str], OpenAIChatModel], server: FakeChat) -> None:
     deltas = list(connect("ok").stream(MESSAGES, max_tokens=50, temperature=0.2, stop=["\n\n"]))
 
-    assert [d.text for d in deltas[:-1]] == REPLY
+    assert [d.text for d in deltas[:-1]] == PARIS
     assert deltas[-1] == ChatDelta("", Usage(11, 7), "stop")
-    request, headers = server[1].requests[0], server[1].headers[0]
+    request, headers = server.requests[0], server.headers[0]
     assert request["stream"] is True
     assert request["stream_options"] == {"include_usage": True}
     assert (request["max_tokens"], request["temperature"], request["stop"]) == (50, 0.2, ["\n\n"])
@@ -247,7 +117,7 @@ def test_complete_returns_text_and_usage(connect: Callable[[str], OpenAIChatMode
 @pytest.mark.parametrize("streaming", [True, False])
 def test_provider_failures_are_unavailable_and_never_show_the_key(
     connect: Callable[[str], OpenAIChatModel],
-    server: tuple[str, Recorder],
+    server: FakeChat,
     model: str,
     expected: str,
     streaming: bool,
@@ -264,7 +134,7 @@ def test_provider_failures_are_unavailable_and_never_show_the_key(
 
     assert API_KEY not in describe(caught.value)
     assert "***" in str(caught.value) or model == "slow"
-    assert server[1].hits[model] == 1  # the SDK did not retry
+    assert server.hits[model] == 1  # the SDK did not retry
 
 
 def test_a_refused_request_is_an_error_but_not_unavailability(
@@ -311,14 +181,14 @@ def test_a_malformed_completion_is_unavailable(connect: Callable[[str], OpenAICh
 
 
 def test_closing_the_stream_hangs_up_on_the_server(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
     stream = connect("drip").stream(MESSAGES, max_tokens=500)
     assert next(stream).text == " word0"
 
     stream.close()
 
-    assert server[1].disconnected.wait(5), "the server kept writing to a reader that had gone"
+    assert server.disconnected.wait(5), "the server kept writing to a reader that had gone"
 
 
 # ---------- the chain on top ----------
@@ -331,14 +201,6 @@ def request(question: str = "What is the capital of France?") -> AnswerRequest:
     return AnswerRequest(question, (passage,))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def chain_of(connect: Callable[[str], OpenAIChatModel], *models: str, clock: Clock) -> ProviderChain:
     providers = [LLMAnswerer(connect(model)) for model in models]
     return ProviderChain(providers, ExtractiveAnswerer(), cooldown_seconds=60, clock=clock)
@@ -348,7 +210,7 @@ def chain_of(connect: Callable[[str], OpenAIChatModel], *models: str, clock: Clo
     "failing", ["status-500", "status-429", "status-401", "slow", "garbage", "truncated-early"]
 )
 def test_the_chain_falls_through_and_rests_the_failing_provider(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder], failing: str
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat, failing: str
 ) -> None:
     clock = Clock()
     chain = chain_of(connect, failing, "ok", clock=clock)
@@ -362,15 +224,15 @@ def test_the_chain_falls_through_and_rests_the_failing_provider(
     assert chain.resting() == [f"openai:{failing}"]
 
     chain.answer(request())  # while resting, the failing provider is not asked
-    assert server[1].hits[failing] == 1
+    assert server.hits[failing] == 1
 
     clock.now += 61
     chain.answer(request())  # rested long enough: asked again
-    assert server[1].hits[failing] == 2
+    assert server.hits[failing] == 2
 
 
 def test_a_refused_request_falls_through_without_resting(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
     chain = chain_of(connect, "status-400", clock=Clock())
 
@@ -380,7 +242,7 @@ def test_a_refused_request_falls_through_without_resting(
     assert first.provider == "extractive"
     assert "openai:status-400" in first.failures[0]
     assert chain.resting() == []
-    assert server[1].hits["status-400"] == 2
+    assert server.hits["status-400"] == 2
 
 
 def test_when_every_model_fails_the_extractive_answerer_answers(
@@ -418,14 +280,14 @@ def test_a_failure_after_the_first_token_ends_the_stream_with_an_error(
 
 
 def test_a_reader_who_leaves_stops_the_model(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
     stream = chain_of(connect, "drip", clock=Clock()).stream(request())
     assert isinstance(next(stream), Token)
 
     stream.close()
 
-    assert server[1].disconnected.wait(5)
+    assert server.disconnected.wait(5)
 
 
 def test_the_model_rewrites_follow_ups(connect: Callable[[str], OpenAIChatModel]) -> None:
@@ -438,7 +300,7 @@ def test_the_model_rewrites_follow_ups(connect: Callable[[str], OpenAIChatModel]
 
 
 def test_first_token_arrives_before_the_reply_is_complete(
-    connect: Callable[[str], OpenAIChatModel], server: tuple[str, Recorder]
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
     stream = chain_of(connect, "drip", clock=Clock()).stream(request())
     started = time.monotonic()
@@ -447,5 +309,5 @@ def test_first_token_arrives_before_the_reply_is_complete(
 
     # The dripping reply takes 200 x 20 ms; the first token came long before its end.
     assert isinstance(first, Token)
-    assert server[1].hits["drip"] == 1
+    assert server.hits["drip"] == 1
     assert time.monotonic() - started < 4

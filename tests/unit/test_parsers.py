@@ -20,7 +20,7 @@ from docent.errors import ErrorCode
 from docent.ingest.parsers import parse
 from docent.ingest.parsers.markup import read_markup
 from docent.ingest.types import ContentType, ParsedDocument, ParseFailure
-from tests.samples import make_blank_pdf, make_pdf
+from tests.samples import make_blank_pdf, make_docx, make_pdf
 
 # ---------- sample builders (documents are made here, not committed) ----------
 
@@ -36,25 +36,17 @@ def rewrite_pdf(data: bytes, *, title: str | None = None, user_password: str | N
     return out.getvalue()
 
 
-def make_docx(*, core_title: str | None = None) -> bytes:
-    document = docx.Document()
-    if core_title is not None:
-        document.core_properties.title = core_title
-    document.add_paragraph("Read this first.")
-    document.add_heading("Employee handbook", level=0)
-    document.add_heading("Leave", level=1)
-    document.add_paragraph("Everyone gets twenty-five days of annual leave.")
-    document.add_heading("Parental leave", level=2)
-    document.add_paragraph("Parents receive sixteen weeks of paid parental leave.")
-    table = document.add_table(rows=2, cols=2)
-    for row, cells in zip(table.rows, [("Type", "Weeks"), ("Parental", "16")], strict=True):
-        for cell, text in zip(row.cells, cells, strict=True):
-            cell.text = text
-    document.add_heading("Travel", level=1)
-    document.add_paragraph("Book economy class for short flights.")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
+HANDBOOK: list[tuple[str, str | list[tuple[str, str]]]] = [
+    ("", "Read this first."),
+    ("h0", "Employee handbook"),
+    ("h1", "Leave"),
+    ("", "Everyone gets twenty-five days of annual leave."),
+    ("h2", "Parental leave"),
+    ("", "Parents receive sixteen weeks of paid parental leave."),
+    ("table", [("Type", "Weeks"), ("Parental", "16")]),
+    ("h1", "Travel"),
+    ("", "Book economy class for short flights."),
+]
 
 
 SECURITY_PAGE = (
@@ -162,7 +154,7 @@ def test_garbage_pdf_is_corrupt() -> None:
 
 
 def test_docx_sections_follow_the_heading_path() -> None:
-    document = parse(ContentType.DOCX, make_docx())
+    document = parse(ContentType.DOCX, make_docx(HANDBOOK))
     paths = [s.section_path for s in document.sections]
     assert paths == [
         (),
@@ -178,8 +170,8 @@ def test_docx_sections_follow_the_heading_path() -> None:
 
 
 def test_docx_title_prefers_core_properties_then_first_title() -> None:
-    assert parse(ContentType.DOCX, make_docx()).title == "Employee handbook"
-    assert parse(ContentType.DOCX, make_docx(core_title="HR Manual 2024")).title == "HR Manual 2024"
+    assert parse(ContentType.DOCX, make_docx(HANDBOOK)).title == "Employee handbook"
+    assert parse(ContentType.DOCX, make_docx(HANDBOOK, core_title="HR Manual 2024")).title == "HR Manual 2024"
 
 
 def test_docx_heading_levels_reset() -> None:
@@ -232,7 +224,7 @@ def test_docx_without_a_styles_part_still_finds_headings_by_style_id() -> None:
 
 def test_docx_with_broken_xml_fails_as_docx_corrupt() -> None:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(make_docx())) as source, zipfile.ZipFile(buffer, "w") as target:
+    with zipfile.ZipFile(io.BytesIO(make_docx(HANDBOOK))) as source, zipfile.ZipFile(buffer, "w") as target:
         for item in source.infolist():
             payload = b"<w:document><unclosed>" if item.filename == "word/document.xml" else source.read(item)
             target.writestr(item, payload)

@@ -8,7 +8,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import docx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from docent.errors import ErrorCode
 from docent.ingest.sniff import sniff
 from docent.ingest.types import ContentType, UnsupportedContent
+from tests.samples import make_docx
 
 PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 HTML = b"<!DOCTYPE html><html><head><title>T</title></head><body><p>Hello</p></body></html>"
@@ -23,14 +23,6 @@ MARKDOWN = b"# Expenses\n\nReports are due in 30 days.\n"
 TEXT = b"Travel policy. Book economy class for short flights.\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 DOCX_TYPE = ContentType.DOCX.value
-
-
-def make_docx() -> bytes:
-    document = docx.Document()
-    document.add_paragraph("Hello")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
@@ -66,8 +58,8 @@ def refused(path: Path, filename: str | None, declared: str | None) -> Unsupport
         (b"junk before the header\n" + PDF, None, None, ContentType.PDF),
         (PDF, "report.bin", "application/octet-stream", ContentType.PDF),
         (PDF, None, None, ContentType.PDF),
-        (make_docx(), "leave.docx", DOCX_TYPE, ContentType.DOCX),
-        (make_docx(), None, "application/octet-stream", ContentType.DOCX),
+        (make_docx([("", "Hello")]), "leave.docx", DOCX_TYPE, ContentType.DOCX),
+        (make_docx([("", "Hello")]), None, "application/octet-stream", ContentType.DOCX),
         (HTML, "page.html", "text/html", ContentType.HTML),
         (HTML, "page.htm", None, ContentType.HTML),
         (HTML, None, None, ContentType.HTML),
@@ -138,8 +130,8 @@ def test_unsupported_bytes_are_refused_whatever_the_name(
         (PDF, "notes.txt", "text/plain"),
         (PDF, "notes.md", None),
         (PDF, None, "text/html"),
-        (make_docx(), "leave.pdf", None),
-        (make_docx(), "leave.txt", None),
+        (make_docx([("", "Hello")]), "leave.pdf", None),
+        (make_docx([("", "Hello")]), "leave.txt", None),
         (HTML, "page.docx", None),
     ],
 )

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 import docent
 from docent.api import web
 from docent.api.errors import install_error_handlers
+from docent.api.mcp.http import MCP_PATH, McpEndpoint
 from docent.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from docent.api.routes import (
     admin,
@@ -23,6 +25,7 @@ from docent.api.routes import (
     groups,
     health,
     jobs,
+    oidc,
     openai_compat,
     search,
     session,
@@ -50,6 +53,7 @@ def create_app(
         configure_logging(settings.log_level)
     container = container or build_container(settings)
     metrics = HttpMetrics()
+    mcp_endpoint = McpEndpoint(container)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +62,8 @@ def create_app(
         if settings.runs_embedded_worker:
             container.start_worker()
         container.warm_search()
-        yield
+        async with mcp_endpoint.running():
+            yield
         container.close()
 
     app = FastAPI(
@@ -79,9 +84,11 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _allow_origins(app, settings)
 
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint))  # an ASGI app of its own: MCP, not REST
     for module in (
         auth,
         session,
+        oidc,
         users,
         groups,
         api_keys,

@@ -37,6 +37,7 @@ from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
 from docent.auth.policy import Principal, Scope, ensure_admin, ensure_scope
 from docent.auth.service import AuthService
+from docent.auth.sso import SsoService
 from docent.auth.users import UserService
 from docent.config import Settings
 from docent.container import Container
@@ -71,6 +72,7 @@ def _part(read: Callable[[Container], Any]) -> Any:
 SettingsDep = Annotated[Settings, _part(lambda c: c.settings)]
 AuthServiceDep = Annotated[AuthService, _part(lambda c: c.auth)]
 UserServiceDep = Annotated[UserService, _part(lambda c: c.users)]
+SsoServiceDep = Annotated[SsoService | None, _part(lambda c: c.sso)]
 GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
 AccessRecorderDep = Annotated[AccessRecorder, _part(lambda c: c.access)]

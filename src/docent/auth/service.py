@@ -38,11 +38,14 @@ class AuthService:
         codec: AccessTokenCodec,
         throttle: LoginThrottle,
         refresh_lifetime: timedelta,
+        *,
+        sso_only_org: str | None = None,
     ) -> None:
         self._hasher = hasher
         self._codec = codec
         self._throttle = throttle
         self._refresh_lifetime = refresh_lifetime
+        self._sso_only_org = sso_only_org  # the slug of the organisation whose users sign in by SSO only
 
     def login(
         self, uow: UnitOfWork, email: str, password: str, context: RequestContext, org_slug: str | None = None
@@ -54,6 +57,8 @@ class AuthService:
         if len(candidates) > 1:
             self._ask_for_organization(uow, account, address, context, candidates, password)
         user = candidates[0] if candidates else None
+        if user is not None and self._sso_only_org is not None:
+            self._ensure_password_allowed(uow, user)
         valid, updated_hash = self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not valid:
             self._fail_login(uow, account, address, context, user)
@@ -67,6 +72,32 @@ class AuthService:
         audit.record(uow, context, "auth.login", org_id=user.org_id, actor_id=user.id)
         return self._open_family(uow, user, now)
 
+    def sign_in_verified(
+        self, uow: UnitOfWork, user: User, context: RequestContext, method: str
+    ) -> TokenPair:
+        """A login session for a user whose identity another party vouched for (single sign-on)."""
+        if not user.is_active:
+            audit.record(
+                uow, context, "auth.login_failed", org_id=user.org_id, actor_id=user.id,
+                details={"reason": "inactive", "method": method},
+            )  # fmt: skip
+            raise DocentError(ErrorCode.SSO_FAILED, "This account is deactivated.", keep_writes=True)
+        now = datetime.now(UTC)
+        user.last_login_at = now
+        audit.record(
+            uow, context, "auth.login", org_id=user.org_id, actor_id=user.id, details={"method": method}
+        )
+        return self._open_family(uow, user, now)
+
+    def _ensure_password_allowed(self, uow: UnitOfWork, user: User) -> None:
+        org = uow.orgs.get(user.org_id)
+        if org is not None and org.slug == self._sso_only_org:
+            raise DocentError(ErrorCode.PASSWORD_LOGIN_DISABLED)
+
+    def open_session(self, uow: UnitOfWork, user: User) -> TokenPair:
+        """A new login session for a user who has already proved who they are (tests mint tokens so)."""
+        return self._open_family(uow, user, datetime.now(UTC))
+
     def refresh(self, uow: UnitOfWork, refresh_token: str, context: RequestContext) -> TokenPair:
         stored = uow.tokens.refresh_token_by_hash(hash_secret(refresh_token))
         if stored is None:
@@ -77,7 +108,7 @@ class AuthService:
             raise DocentError(ErrorCode.TOKEN_REVOKED)
         now = datetime.now(UTC)
         if stored.used_at is not None:
-            self._revoke_reused_family(uow, family, stored.sequence, user, context)
+            self._revoke_reused_family(uow, family, user, context)
         if stored.expires_at <= now:
             raise DocentError(ErrorCode.TOKEN_EXPIRED)
         stored.used_at = now
@@ -124,9 +155,9 @@ class AuthService:
         family = uow.tokens.get_family(claims.family_id)
         if user is None or user.org_id != claims.org_id or family is None or family.user_id != user.id:
             raise DocentError(ErrorCode.INVALID_TOKEN)
-        if not user.is_active or (
-            family.access_cutoff is not None and claims.sequence >= family.access_cutoff
-        ):
+        # The family is read anyway (one primary-key lookup): a revoked login session ends every access
+        # token it minted at once, not when they expire.
+        if not user.is_active or family.revoked_at is not None:
             raise DocentError(ErrorCode.TOKEN_REVOKED)
         return _principal(user, CredentialKind.ACCESS_TOKEN, family_id=family.id)
 
@@ -224,13 +255,11 @@ class AuthService:
         raise DocentError(ErrorCode.INVALID_CREDENTIALS, keep_writes=True)
 
     def _revoke_reused_family(
-        self, uow: UnitOfWork, family: TokenFamily, sequence: int, user: User, context: RequestContext
+        self, uow: UnitOfWork, family: TokenFamily, user: User, context: RequestContext
     ) -> NoReturn:
-        """A rotated refresh token came back: someone holds a copy, so the session's refresh tokens end,
-        and so do the access tokens minted after this one was first used (they may be the copier's)."""
-        uow.tokens.revoke_family(
-            family.id, "refresh_token_reused", datetime.now(UTC), access_cutoff=sequence + 1
-        )
+        """A rotated refresh token came back: someone holds a copy, so the whole session ends, its access
+        tokens with it (any of them, the first one included, may be the copier's)."""
+        uow.tokens.revoke_family(family.id, "refresh_token_reused", datetime.now(UTC))
         audit.record(
             uow,
             context,

@@ -12,7 +12,7 @@ import traceback
 import typer
 
 from docent.cli import admin, reading
-from docent.cli.ingest import ingest
+from docent.cli.ingest import ingest, sync
 from docent.cli.runtime import Run, explain, first_line
 
 app = typer.Typer(help="Docent: grounded answers from your organisation's documents.", no_args_is_help=True)
@@ -28,9 +28,11 @@ app.add_typer(index_app, name="index")
 app.command()(admin.serve)
 app.command()(admin.worker)
 app.command()(ingest)
+app.command()(sync)
 app.command()(reading.search)
 app.command()(reading.ask)
 app.command("eval")(reading.eval_retrieval)
+app.command()(reading.mcp)
 db_app.command("upgrade")(admin.db_upgrade)
 db_app.command("downgrade")(admin.db_downgrade)
 users_app.command("create")(admin.users_create)

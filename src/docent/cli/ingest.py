@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from docent.db.repositories.jobs import BatchProgress
     from docent.db.uow import Database
     from docent.ingest.bulk import Submitted
+    from docent.ingest.folder_sync import SyncReport
 
 
 def ingest(
@@ -129,3 +130,72 @@ def _print_queued(submitted: Submitted, seconds: float) -> None:
     )
     for label, reason in submitted.rejected:
         typer.echo(f"  skipped {label}: {reason}")
+
+
+def sync(
+    folder: Annotated[Path, typer.Argument(help="The folder to mirror (recursively; hidden files skipped)")],
+    watch: Annotated[bool, typer.Option(help="Keep running, and sync again whenever files change")] = False,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="A tag for every new document (repeatable)")
+    ] = None,
+    visibility: Annotated[str, typer.Option(help="private, group or org (new documents)")] = "org",
+    owner: Annotated[
+        str | None, typer.Option(help="Email of the owning user (default: DOCENT_ADMIN_EMAIL)")
+    ] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation slug, when the email is in several")] = None,
+) -> None:
+    """Mirror a folder: new files are ingested, changed ones get a new version, deleted ones are deleted."""
+    from docent.ingest.folder_sync import FolderSync
+    from docent.ingest.service import UploadOptions, Visibility, normalise_tags
+
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder")
+    try:
+        options = UploadOptions(visibility=Visibility(visibility), tags=normalise_tags(tag or []))
+    except ValueError:
+        raise fail("--visibility is private, group or org") from None
+    settings = load_settings()
+    with ready_container(settings, queue=True) as container:
+        with container.database.unit_of_work(write=False) as uow:
+            principal = container.auth.local_principal(uow, owner or settings.admin_email, org)
+        syncer = FolderSync(
+            container.database, container.blobs, container.documents, settings.max_upload_bytes
+        )
+        _print_sync(syncer.run(principal, folder, options))
+        if not watch:
+            return
+        from watchfiles import watch as changes_of
+
+        watching = False
+        try:
+            # `yield_on_timeout`: the first (empty) yield says the watch is live; a sync then catches what
+            # changed between the first sync and the watch's start.
+            for changes in changes_of(folder, debounce=1000, yield_on_timeout=True, rust_timeout=2000):
+                if not watching:
+                    watching = True
+                    typer.echo(f"watching {folder.resolve()} (Ctrl-C to stop)", err=True)
+                elif not changes:
+                    continue
+                report = syncer.run(principal, folder, options)
+                if changes or report.changed:
+                    _print_sync(report)
+        except KeyboardInterrupt:
+            return
+
+
+def _print_sync(report: SyncReport) -> None:
+    typer.echo(
+        f"sync: {len(report.added)} added, {len(report.updated)} updated, {len(report.renamed)} renamed, "
+        f"{len(report.deleted)} deleted, {report.unchanged} unchanged, {len(report.skipped)} skipped"
+        + (f" (batch {report.batch_id})" if report.added else "")
+    )
+    for name in report.added:
+        typer.echo(f"  added   {name}")
+    for name in report.updated:
+        typer.echo(f"  updated {name}")
+    for old, new in report.renamed:
+        typer.echo(f"  renamed {old} -> {new}")
+    for name in report.deleted:
+        typer.echo(f"  deleted {name}")
+    for name, reason in report.skipped:
+        typer.echo(f"  skipped {name}: {reason}")

@@ -164,3 +164,27 @@ def eval_retrieval(
         )
     if output:
         output.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+
+
+def mcp(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="DOCENT_MCP_API_KEY",
+            help="The API key whose user the tools run as (better given as DOCENT_MCP_API_KEY)",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the MCP tools (search, ask, list_documents) over stdin/stdout, for desktop MCP clients."""
+    from docent.api.mcp.stdio import serve_stdio
+    from docent.auth.tokens import looks_like_api_key
+
+    if not api_key or not looks_like_api_key(api_key.strip()):
+        raise fail("`docent mcp` needs an API key: set DOCENT_MCP_API_KEY (or pass --api-key)")
+    settings = load_settings()
+    with ready_container(settings) as container:
+        container.check_index_model()
+        container.warm_search()
+        serve_stdio(container, api_key.strip())

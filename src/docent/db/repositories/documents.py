@@ -166,6 +166,20 @@ class DocumentRepository:
     def version(self, version_id: uuid.UUID) -> DocumentVersion | None:
         return self.session.get(DocumentVersion, version_id)
 
+    def live_from_source(self, org_id: uuid.UUID, owner_id: uuid.UUID, prefix: str) -> list[Document]:
+        """The owner's live documents whose source URL starts with `prefix` (a synced folder's URL)."""
+        query = (
+            select(Document)
+            .where(
+                Document.org_id == org_id,
+                Document.owner_id == owner_id,
+                Document.deleted_at.is_(None),
+                Document.source_url.startswith(prefix, autoescape=True),
+            )
+            .options(*_eager())
+        )
+        return list(self.session.scalars(query))
+
     def latest_version(self, document: Document) -> DocumentVersion:
         return next(v for v in document.versions if v.number == document.latest_version)
 

@@ -35,6 +35,8 @@ export function signInForm({ heading = "Sign in to Docent", email = "", onSigned
     error,
     submit);
 
+  offerSingleSignOn(form, [emailInput, passwordInput, submit]);
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -66,6 +68,23 @@ export function signInForm({ heading = "Sign in to Docent", email = "", onSigned
     }
   });
   return { form, emailInput, passwordInput };
+}
+
+/** "Sign in with SSO" when the server offers it; the password fields go when it allows SSO only. */
+async function offerSingleSignOn(form, passwordParts) {
+  let info;
+  try {
+    const response = await fetch("/api/v1/auth/oidc", { credentials: "same-origin" });
+    if (!response.ok) return;
+    info = await response.json();
+  } catch {
+    return; // the form still signs in with a password
+  }
+  if (!info.enabled || !info.login_url) return;
+  form.append(h("a", { class: "button sso", href: info.login_url, text: "Sign in with SSO" }));
+  if (!info.password_login) {
+    for (const part of passwordParts) (part.closest(".field") || part).hidden = true;
+  }
 }
 
 let pending = null;

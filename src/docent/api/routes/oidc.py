@@ -1,0 +1,95 @@
+"""OpenID Connect sign-in for the web app: `GET /auth/oidc/login` sends the browser to the provider, which
+sends it back to `GET /auth/oidc/callback`; on success the browser holds the same session cookies as after
+`POST /auth/session`, and lands on the web app. `GET /auth/oidc` tells the sign-in page what to offer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel
+
+from docent.api import session as web_session
+from docent.api.deps import AuthServiceDep, ContextDep, SettingsDep, SsoServiceDep, TransactionDep
+from docent.api.routes import API_PREFIX
+from docent.auth.oidc import refuse
+from docent.auth.sso import FLOW_SECONDS, SsoService
+from docent.config import Settings
+from docent.errors import DocentError, ErrorCode
+
+router = APIRouter(prefix=f"{API_PREFIX}/auth/oidc", tags=["auth"])
+
+_FLOW_COOKIE = "docent_oidc_flow"
+_FLOW_PATH = f"{API_PREFIX}/auth/oidc"
+
+
+class OidcInfoOut(BaseModel):
+    enabled: bool
+    login_url: str | None
+    password_login: bool
+
+
+def _configured(sso: SsoService | None) -> SsoService:
+    if sso is None:
+        raise DocentError(ErrorCode.SSO_NOT_CONFIGURED)
+    return sso
+
+
+def _redirect_uri(request: Request, settings: Settings) -> str:
+    return settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
+
+
+@router.get("", response_model=OidcInfoOut, summary="Whether single sign-on is offered")
+def oidc_info(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> OidcInfoOut:
+    return OidcInfoOut(
+        enabled=sso is not None,
+        login_url=str(request.url_for("oidc_login").path) if sso is not None else None,
+        password_login=not (sso is not None and settings.oidc_only),
+    )
+
+
+@router.get("/login", summary="Sign in with SSO: a redirect to the identity provider")
+def oidc_login(request: Request, settings: SettingsDep, sso: SsoServiceDep) -> RedirectResponse:
+    url, sealed_flow = _configured(sso).start(_redirect_uri(request, settings))
+    response = RedirectResponse(url, status_code=302)
+    # Lax: the cookie must come back with the provider's top-level redirect to the callback.
+    response.set_cookie(
+        _FLOW_COOKIE, sealed_flow, max_age=FLOW_SECONDS, path=_FLOW_PATH, httponly=True,
+        secure=web_session.is_secure(request), samesite="lax",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/callback", summary="Where the identity provider sends the browser back")
+def oidc_callback(
+    request: Request,
+    settings: SettingsDep,
+    sso: SsoServiceDep,
+    auth: AuthServiceDep,
+    uow: TransactionDep,
+    context: ContextDep,
+    code: Annotated[str | None, Query(max_length=4096)] = None,
+    state: Annotated[str | None, Query(max_length=512)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> RedirectResponse:
+    service = _configured(sso)
+    flow = service.open_flow(request.cookies.get(_FLOW_COOKIE), state or "")
+    if error is not None or not code:
+        raise refuse("provider_error", error=error)
+    identity = service.verify(_redirect_uri(request, settings), code, flow)  # before the transaction begins
+    pair = service.sign_in(uow, identity, context)
+    response = RedirectResponse("/", status_code=303)
+    web_session.set_session_cookies(
+        request,
+        response,
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        csrf_token=auth.session_csrf_token(pair.family_id),
+        access_seconds=pair.expires_in,
+        refresh_seconds=settings.refresh_token_days * 86400,
+    )
+    response.delete_cookie(
+        _FLOW_COOKIE, path=_FLOW_PATH, httponly=True, secure=web_session.is_secure(request)
+    )
+    return response

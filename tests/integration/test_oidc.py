@@ -1,0 +1,151 @@
+"""Single sign-on against a real OpenID provider on localhost (tests/oidc_provider.py): the browser's two
+legs are followed by hand, so every redirect, cookie and refusal is seen."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from docent.api.app import create_app
+from docent.container import build_container
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, assert_error, make_settings
+from tests.http_servers import serving
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OpenIdProvider
+
+
+@pytest.fixture
+def provider() -> Iterator[OpenIdProvider]:
+    with serving(OpenIdProvider()) as httpd:
+        httpd.user = {
+            "email": "Ada@Example.com",
+            "name": "Ada Lovelace",
+            "groups": ["engineering", "finance"],
+        }
+        yield httpd
+
+
+def _client(
+    database_url: str, tmp_path: Path, embedder: Any, provider: OpenIdProvider, **extra: Any
+) -> TestClient:
+    settings = make_settings(
+        database_url, tmp_path, oidc_issuer=provider.issuer, oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET, **extra,
+    )  # fmt: skip
+    return TestClient(create_app(settings, build_container(settings, embedder=embedder)))
+
+
+def _to_provider(client: TestClient) -> str:
+    """The first leg: Docent sends the browser to the provider, which sends it back with a code."""
+    started = client.get("/api/v1/auth/oidc/login", follow_redirects=False)
+    assert started.status_code == 302, started.text
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(started.headers["location"]).query))
+    assert query["code_challenge_method"] == "S256" and query["nonce"] and query["state"]
+    assert "code_verifier" not in query
+    back = httpx.get(started.headers["location"], follow_redirects=False)
+    assert back.status_code == 302
+    callback = urllib.parse.urlsplit(back.headers["location"])
+    assert callback.path == "/api/v1/auth/oidc/callback"
+    return f"{callback.path}?{callback.query}"
+
+
+def _group_members(client: TestClient, admin: dict[str, str]) -> dict[str, set[str]]:
+    users = client.get("/api/v1/users?page_size=100", headers=admin).json()["items"]
+    email = {u["id"]: u["email"] for u in users}
+    groups = client.get("/api/v1/groups", headers=admin).json()["items"]
+    return {g["name"]: {email[member] for member in g["member_ids"]} for g in groups}
+
+
+def test_sso_signs_in_creates_the_user_and_keeps_groups_in_step(
+    database_url: str, tmp_path: Path, embedder: Any, provider: OpenIdProvider
+) -> None:
+    with _client(database_url, tmp_path, embedder, provider) as client:
+        info = client.get("/api/v1/auth/oidc").json()
+        assert info == {"enabled": True, "login_url": "/api/v1/auth/oidc/login", "password_login": True}
+        landed = client.get(_to_provider(client), follow_redirects=False)
+        assert landed.status_code == 303 and landed.headers["location"] == "/"
+        me = client.get("/api/v1/auth/me")  # the session cookies, as after a password sign-in
+        assert me.status_code == 200, me.text
+        assert me.json()["email"] == "ada@example.com" and me.json()["role"] == "member"
+        assert client.cookies.get("docent_csrf")
+        admin = {"Authorization": "Bearer " + client.post(
+            "/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        ).json()["access_token"]}  # fmt: skip
+        assert _group_members(client, admin) == {
+            "engineering": {"ada@example.com"},
+            "finance": {"ada@example.com"},
+        }
+
+        client.cookies.clear()
+        provider.user = {**provider.user, "groups": ["engineering", "research"]}
+        assert client.get(_to_provider(client), follow_redirects=False).status_code == 303
+        assert _group_members(client, admin) == {
+            "engineering": {"ada@example.com"}, "finance": set(), "research": {"ada@example.com"}
+        }  # fmt: skip
+        users = client.get("/api/v1/users?page_size=100", headers=admin).json()["items"]
+        assert [u["email"] for u in users].count("ada@example.com") == 1  # the same user, not a second one
+        audit = client.get("/api/v1/admin/audit?page_size=100", headers=admin).json()["items"]
+        assert any(
+            e["action"] == "auth.login" and (e.get("details") or {}).get("method") == "oidc" for e in audit
+        )
+
+
+@pytest.mark.parametrize("fault", ["wrong_nonce", "expired", "other_key", "other_audience", "no_id_token"])
+def test_sso_refuses_a_bad_id_token(
+    fault: str, tmp_path: Path, embedder: Any, provider: OpenIdProvider, sqlite_template: Path
+) -> None:
+    database = tmp_path / "docent.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    with _client(f"sqlite:///{database}", tmp_path, embedder, provider) as client:
+        provider.fault = fault
+        refused = client.get(_to_provider(client), follow_redirects=False)
+        assert_error(refused, 401, "sso_failed")
+        assert "set-cookie" not in refused.headers or "docent_access" not in refused.headers["set-cookie"]
+        assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_sso_refuses_a_wrong_state_a_missing_flow_and_a_provider_error(
+    tmp_path: Path, embedder: Any, provider: OpenIdProvider, sqlite_template: Path
+) -> None:
+    database = tmp_path / "docent.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    with _client(f"sqlite:///{database}", tmp_path, embedder, provider) as client:
+        callback = _to_provider(client)
+        path, _, query = callback.partition("?")
+        params = dict(urllib.parse.parse_qsl(query))
+        wrong_state = client.get(path, params={**params, "state": "forged"}, follow_redirects=False)
+        assert_error(wrong_state, 401, "sso_failed")
+        denied = client.get(path, params={"error": "access_denied", "state": params["state"]})
+        assert_error(denied, 401, "sso_failed")
+        client.cookies.clear()  # another browser: it never started this sign-in
+        assert_error(client.get(callback, follow_redirects=False), 401, "sso_failed")
+        assert provider.token_requests == 0  # nothing was exchanged for any of them
+
+
+def test_sso_only_disables_local_passwords_and_the_page_offers_sso(
+    tmp_path: Path, embedder: Any, provider: OpenIdProvider, sqlite_template: Path
+) -> None:
+    database = tmp_path / "docent.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    with _client(f"sqlite:///{database}", tmp_path, embedder, provider, oidc_only=True) as client:
+        assert client.get("/api/v1/auth/oidc").json()["password_login"] is False
+        login = client.post("/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert_error(login, 403, "password_login_disabled")
+        session = client.post("/api/v1/auth/session", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert_error(session, 403, "password_login_disabled")
+        assert client.get(_to_provider(client), follow_redirects=False).status_code == 303
+
+
+def test_sso_routes_without_configuration(client: TestClient) -> None:
+    assert client.get("/api/v1/auth/oidc").json() == {
+        "enabled": False,
+        "login_url": None,
+        "password_login": True,
+    }
+    assert_error(client.get("/api/v1/auth/oidc/login", follow_redirects=False), 404, "sso_not_configured")
+    assert_error(client.get("/api/v1/auth/oidc/callback?code=x&state=y"), 404, "sso_not_configured")
