@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=256, ge=1)
     log_level: str = "INFO"
     trust_forwarded_for: bool = False
+    # Origins (comma-separated, e.g. `https://chat.example.com`) whose pages may call the API from a
+    # browser; empty: none (CORS off). `*` allows any origin, without credentials.
+    cors_origins: str = ""
+    # Who was shown which chunk: recorded for every route that shows chunks, kept this many days.
+    access_log_enabled: bool = True
+    access_retention_days: int = Field(default=365, ge=1, le=36_500)
 
     # OpenID Connect single sign-on (see docent.auth.oidc): on when issuer and client id are set.
     oidc_issuer: str | None = None
@@ -179,6 +185,11 @@ class Settings(BaseSettings):
         return parse_providers(self.llm_providers, self.llm_timeout_seconds, self.llm_api_key)
 
     @property
+    def cors_origin_list(self) -> list[str]:
+        """DOCENT_CORS_ORIGINS as a list (an origin is scheme://host[:port], without a trailing slash)."""
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
 
@@ -252,6 +263,7 @@ OTHER_SETTINGS = frozenset(
         *("admin_email", "admin_password", "access_token_minutes", "refresh_token_days"),
         *("login_failures_per_account", "login_failures_per_address", "login_failure_window_seconds"),
         *("max_json_body_kb", "log_level", "trust_forwarded_for", "max_upload_mb", "max_files_per_upload"),
+        *("cors_origins", "access_log_enabled", "access_retention_days"),
         *("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_organization", "oidc_groups_claim"),
         *("oidc_scopes", "oidc_redirect_url", "oidc_only"),
         # how fast or where work runs, not what it computes

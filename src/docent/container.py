@@ -24,6 +24,7 @@ from docent.answer.cache import AnswerCache
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
+from docent.auth.access import AccessRecorder, AccessService
 from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
@@ -45,6 +46,7 @@ from docent.ingest.limits import ParseLimits
 from docent.ingest.pipeline import IngestHandler
 from docent.ingest.sandbox import ParseSandbox
 from docent.ingest.service import DocumentService
+from docent.ingest.sharing import SharingService
 from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
@@ -67,11 +69,14 @@ class Container:
     groups: GroupService
     api_keys: ApiKeyService
     key_uses: KeyUseRecorder
+    access: AccessRecorder
+    access_log: AccessService
     audit: AuditService
     blobs: BlobStore
     queue: HueyQueue
     embedder: Embedder
     documents: DocumentService
+    sharing: SharingService
     url_ingest: UrlIngestService
     jobs: JobService
     runner: JobRunner
@@ -140,6 +145,7 @@ class Container:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        self.access.close()
         for model in self.chat_models:
             model.close()
         if self.answer_cache is not None:
@@ -174,6 +180,11 @@ def build_container(
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     fetch_policy = FetchPolicy.from_settings(settings)
+    access = AccessRecorder(
+        database,
+        enabled=settings.access_log_enabled,
+        retention=timedelta(days=settings.access_retention_days),
+    )
     auth, sso = _auth(settings, hasher)
     return Container(
         settings=settings,
@@ -184,11 +195,14 @@ def build_container(
         groups=GroupService(),
         api_keys=ApiKeyService(),
         key_uses=KeyUseRecorder(database),
+        access=access,
+        access_log=AccessService(access),
         audit=AuditService(),
         blobs=blobs,
         queue=queue,
         embedder=embedder,
         documents=documents,
+        sharing=SharingService(documents),
         url_ingest=UrlIngestService(UrlFetcher(fetch_policy), blobs, documents, fetch_policy.max_bytes),
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),

@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     SSO_FAILED = "sso_failed", 401, "Single sign-on did not succeed."
     # 403
     FORBIDDEN = "forbidden", 403, "You are not allowed to do this."
+    INSUFFICIENT_SCOPE = "insufficient_scope", 403, "This API key does not have the scope this request needs."
     CSRF_FAILED = (
         "csrf_failed",
         403,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import pytest
 import uvicorn
@@ -96,3 +98,53 @@ def test_bad_requests_get_the_error_shape(served: str, token: str) -> None:
         assert tool_only.status_code == 400 and tool_only.json()["error"]["code"] == "no_question"
         assert http.post("/v1/embeddings", json={"input": []}, headers=headers).status_code == 422
         assert http.get("/v1/models").status_code == 401
+
+
+def test_what_chat_front_ends_rely_on(served: str, token: str) -> None:
+    """Real token counts, long title/tag prompts answered, base64 embeddings, models with creation times."""
+    client = openai.OpenAI(base_url=f"{served}/v1", api_key=token, max_retries=0)
+    before = int(time.time())
+    models = client.models.list().data
+    assert all(0 < model.created <= before + 1 for model in models)
+
+    question = "How many weeks of paid parental leave do parents get?"
+    answer = client.chat.completions.create(model="docent", messages=[{"role": "user", "content": question}])
+    usage = answer.usage
+    assert usage is not None and usage.prompt_tokens > 5 and usage.completion_tokens > 5
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+    history = " ".join(
+        f"USER: question {n} about the handbook. ASSISTANT: an answer {n}." for n in range(200)
+    )
+    title_prompt = (
+        "### Task:\nGenerate a concise, 3-5 word title summarizing the chat history.\n"
+        f"### Chat History:\n<chat_history>\n{history}\n</chat_history>\n\n{question}"
+    )
+    assert len(title_prompt) > 10_000
+    long = client.chat.completions.create(
+        model="docent", messages=[{"role": "user", "content": title_prompt}]
+    )
+    assert "sixteen" in (long.choices[0].message.content or "").lower()
+    assert long.usage is not None and long.usage.prompt_tokens > usage.prompt_tokens
+
+    chunks = list(
+        client.chat.completions.create(
+            model="docent", stream=True, messages=[{"role": "user", "content": question}]
+        )
+    )
+    streamed_usage = next(c.usage for c in reversed(chunks) if c.usage is not None)
+    assert streamed_usage.prompt_tokens == usage.prompt_tokens and streamed_usage.completion_tokens > 5
+
+    as_floats = client.embeddings.create(model="docent", input="first text", encoding_format="float")
+    with httpx.Client(base_url=served, timeout=60) as http:
+        raw = http.post(
+            "/v1/embeddings",
+            json={"input": "first text", "encoding_format": "base64"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+    assert isinstance(raw["data"][0]["embedding"], str) and raw["model"] == as_floats.model
+    decoded = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
+    assert np.allclose(decoded, as_floats.data[0].embedding, atol=1e-6)
+    by_sdk = client.embeddings.create(model="docent", input="first text")  # the SDK asks for base64 itself
+    assert np.allclose(by_sdk.data[0].embedding, as_floats.data[0].embedding, atol=1e-6)
+    assert "MiniLM" in as_floats.model

@@ -1,6 +1,7 @@
 """Property: whatever the organisations, users, groups, memberships and documents, no search in any mode
 returns a chunk its reader may not read, and a readable chunk that matches exactly is found. Checked on
-both databases, before and after a change (a new membership, a deletion) that must apply at once.
+both databases, before and after changes that must apply at once: a new membership, a deletion, and random
+sharing changes after upload (visibility and groups, shares with single users, taken back).
 
 Readability is computed here from the generated world alone, never with the code under test."""
 
@@ -22,7 +23,9 @@ from hypothesis import strategies as st
 from docent.auth.audit import CLI_CONTEXT
 from docent.auth.policy import Principal
 from docent.container import Container, build_container
+from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import IncomingFile, UploadOptions, Visibility
+from docent.ingest.sharing import DocumentChanges
 from docent.search.retrieve import SearchMode
 from docent.types import Role
 from tests.conftest import MEMBER_PASSWORD, TEST_HASHER, make_settings
@@ -49,6 +52,7 @@ class Doc:
     groups: list[int]
     text: int
     deleted: bool
+    users: set[int] = field(default_factory=set)  # shared with these users alone
 
 
 @dataclass
@@ -58,6 +62,7 @@ class World:
     memberships: set[tuple[int, int]]  # (user, group)
     docs: list[Doc]
     change: tuple[Any, ...] | None = None
+    sharing: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @st.composite
@@ -100,14 +105,29 @@ def worlds(draw: st.DrawFn) -> World:
             st.tuples(st.just("delete"), st.integers(0, len(docs) - 1)),
         )
     )
-    return World(users, groups, memberships, docs, change)
+    sharing = draw(
+        st.lists(
+            st.one_of(
+                st.tuples(
+                    st.just("visibility"),
+                    st.integers(0, len(docs) - 1),
+                    st.sampled_from(["private", "org", "group"]),
+                    st.lists(st.integers(0, max(len(groups) - 1, 0)), min_size=1, max_size=2, unique=True),
+                ),
+                st.tuples(st.just("share"), st.integers(0, len(docs) - 1), st.integers(0, len(users) - 1)),
+                st.tuples(st.just("unshare"), st.integers(0, len(docs) - 1), st.integers(0, len(users) - 1)),
+            ),
+            max_size=4,
+        )
+    )
+    return World(users, groups, memberships, docs, change, sharing)
 
 
 def may_read(world: World, user: int, doc: Doc) -> bool:
     org, role = world.users[user]
     if doc.deleted or world.users[doc.owner][0] != org:
         return False
-    if role is Role.ADMIN or doc.visibility == "org" or doc.owner == user:
+    if role is Role.ADMIN or doc.visibility == "org" or doc.owner == user or user in doc.users:
         return True
     return doc.visibility == "group" and any((user, g) in world.memberships for g in doc.groups)
 
@@ -219,6 +239,54 @@ def apply_change(container: Container, world: World, built: Built) -> None:
         uow.commit()
 
 
+def apply_sharing(container: Container, world: World, built: Built) -> None:
+    """Each change through the sharing service, as its owner; what the service must refuse (another
+    organisation's user or group, a share that is not there) is refused and changes nothing."""
+    for change in world.sharing:
+        doc = world.docs[change[1]]
+        owner = built.principals[doc.owner]
+        document_id = built.document_ids[change[1]]
+        org = world.users[doc.owner][0]
+        with container.database.unit_of_work() as uow:
+            try:
+                if change[0] == "visibility":
+                    groups = [g for g in change[3] if g < len(world.groups)] if change[2] == "group" else []
+                    changes = DocumentChanges(
+                        visibility=Visibility(change[2]), group_ids=tuple(built.group_ids[g] for g in groups)
+                    )
+                    container.sharing.update(uow, owner, document_id, changes, CLI_CONTEXT)
+                    allowed = not doc.deleted and (change[2] != "group" or bool(groups))
+                    allowed = allowed and all(world.groups[g] == org for g in groups)
+                    doc.visibility, doc.groups = change[2], groups
+                elif change[0] == "share":
+                    user_id = built.principals[change[2]].user_id
+                    container.sharing.share(uow, owner, document_id, user_id, CLI_CONTEXT)
+                    allowed = not doc.deleted and world.users[change[2]][0] == org
+                    doc.users.add(change[2])
+                else:
+                    user_id = built.principals[change[2]].user_id
+                    container.sharing.unshare(uow, owner, document_id, user_id, CLI_CONTEXT)
+                    allowed = not doc.deleted and change[2] in doc.users
+                    doc.users.discard(change[2])
+                assert allowed, change
+                uow.commit()
+            except DocentError as error:
+                refused = error.code
+                uow.rollback()
+            else:
+                refused = None
+            assert refused is None or refused in REFUSALS, change
+
+
+REFUSALS = {
+    ErrorCode.DOCUMENT_NOT_FOUND,
+    ErrorCode.USER_NOT_FOUND,
+    ErrorCode.GROUP_NOT_FOUND,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.VALIDATION_ERROR,
+}
+
+
 def found(
     container: Container, principal: Principal, query: str, mode: SearchMode, top_k: int
 ) -> list[uuid.UUID]:
@@ -258,6 +326,7 @@ _property_settings = settings(
 )
 
 
+@pytest.mark.timeout(2400)  # ten worlds, each built, indexed and searched by every reader in every mode
 @_property_settings
 @given(world=worlds())
 def test_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
@@ -266,9 +335,11 @@ def test_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
     built = build(container, world)
     check_every_reader(container, world, built)
     apply_change(container, world, built)
+    apply_sharing(container, world, built)
     check_every_reader(container, world, built)
 
 
+@pytest.mark.timeout(2400)
 @_property_settings
 @given(world=worlds())
 def test_fts5_keyword_search_never_shows_an_unreadable_chunk_and_finds_readable_ones(
@@ -277,4 +348,5 @@ def test_fts5_keyword_search_never_shows_an_unreadable_chunk_and_finds_readable_
     built = build(fts5_container, world)
     check_every_reader(fts5_container, world, built)
     apply_change(fts5_container, world, built)
+    apply_sharing(fts5_container, world, built)
     check_every_reader(fts5_container, world, built)

@@ -22,6 +22,7 @@ from tests.fakes import Clock
 ORG = uuid.UUID("00000000-0000-0000-0000-000000000001")
 DOC = uuid.UUID("00000000-0000-0000-0000-0000000000d1")
 VERSION = "f1" * 16
+T0, T1 = "2026-12-01 10:00:00.000001", "2026-12-01 10:05:00.000002"  # documents' `updated_at`
 
 
 def answer(text: str = "Sixteen weeks [1].") -> CachedAnswer:
@@ -36,7 +37,7 @@ def key(**changes: object) -> str:
         "history": (),
         "filters": None,
         "setup": "extractive",
-        "readable": readable_state([(DOC.hex, VERSION, 1)]),
+        "readable": readable_state([(DOC.hex, VERSION, 1, T0)]),
     }
     values.update(changes)
     return answer_key(**values)  # type: ignore[arg-type]
@@ -88,10 +89,13 @@ def test_normalised_variants_share_a_key() -> None:
         {"filters": SearchFilters(tags=("hr",))},
         {"filters": SearchFilters(created_after=datetime(2024, 1, 1, tzinfo=UTC))},
         {"setup": "openai:gpt-x,extractive"},
-        {"readable": readable_state([(DOC.hex, VERSION, 2)])},  # a new version uploaded
-        {"readable": readable_state([(DOC.hex, uuid.uuid4().hex, 1)])},  # another version indexed
-        {"readable": readable_state([(DOC.hex, VERSION, 1), (uuid.uuid4().hex, None, 1)])},  # an upload
+        {"readable": readable_state([(DOC.hex, VERSION, 2, T0)])},  # a new version uploaded
+        {"readable": readable_state([(DOC.hex, uuid.uuid4().hex, 1, T0)])},  # another version indexed
+        {
+            "readable": readable_state([(DOC.hex, VERSION, 1, T0), (uuid.uuid4().hex, None, 1, T0)])
+        },  # an upload
         {"readable": readable_state([])},  # deleted, or no longer readable
+        {"readable": readable_state([(DOC.hex, VERSION, 1, T1)])},  # a new title or tags
     ],
 )
 def test_anything_an_answer_depends_on_changes_the_key(change: dict[str, object]) -> None:
@@ -104,10 +108,12 @@ def test_filters_in_another_order_share_a_key() -> None:
 
 
 def test_the_readable_state_ignores_row_order() -> None:
-    rows: list[tuple[str, str | None, int]] = [(uuid.uuid4().hex, uuid.uuid4().hex, n) for n in range(1, 6)]
+    rows: list[tuple[str, str | None, int, str]] = [
+        (uuid.uuid4().hex, uuid.uuid4().hex, n, T0) for n in range(1, 6)
+    ]
     assert readable_state(rows) == readable_state(list(reversed(rows)))
     assert readable_state(rows) != readable_state(rows[:-1])
-    assert readable_state([(DOC.hex, None, 1)]) != readable_state([(DOC.hex, VERSION, 1)])
+    assert readable_state([(DOC.hex, None, 1, T0)]) != readable_state([(DOC.hex, VERSION, 1, T0)])
 
 
 # ---------- the value ----------
@@ -171,9 +177,9 @@ def test_a_cache_needs_room() -> None:
 
 class Documents:
     def __init__(self) -> None:
-        self.rows: list[tuple[str, str | None, int]] = [(DOC.hex, VERSION, 1)]
+        self.rows: list[tuple[str, str | None, int, str]] = [(DOC.hex, VERSION, 1, T0)]
 
-    def readable_versions(self, scope: object) -> list[tuple[str, str | None, int]]:
+    def readable_versions(self, scope: object) -> list[tuple[str, str | None, int, str]]:
         return list(self.rows)
 
 
@@ -215,7 +221,7 @@ def test_an_answer_is_not_remembered_when_the_documents_changed_while_it_was_mad
     memory, cache = recall()
     uow: Any = Uow()
     lookup = memory.look_up(uow, SCOPE, "How long?", (), None)
-    uow.documents.rows.append((uuid.uuid4().hex, None, 1))  # an upload lands meanwhile
+    uow.documents.rows.append((uuid.uuid4().hex, None, 1, T0))  # an upload lands meanwhile
     assert not memory.remember(uow, SCOPE, lookup, answer())
     assert cache.held() == 0
 

@@ -7,11 +7,13 @@ The key is a hash of everything an answer depends on:
   conversation is never served inside another, and never to another person who did not send it);
 * the search filters, and `setup` (`answer_setup`): the answerers in order, the embedding model, and every
   setting that shapes an answer (`docent.config.ANSWER_SHAPING_SETTINGS`);
-* the state of every document the asker may read (`readable_state`): each one's id, indexed version and
-  latest version, read through the same permission filter retrieval uses.
+* the state of every document the asker may read (`readable_state`): each one's id, indexed version,
+  latest version and last change (a new title or tags), read through the same permission filter retrieval
+  uses.
 
 So "over the same readable documents" is literal: an upload, a new version, its indexing, a deletion, a
-change of visibility, shares or group membership that changes what the asker may read changes the key, and
+change of visibility, shares (group or user) or group membership that changes what the asker may read, and
+a new title or tags, changes the key, and
 the old entries become unreachable at once, with nothing to invalidate (they expire). Two people share an
 entry only when they may read exactly the same documents, ask the same question with the same filters and
 the same conversation: then retrieval would have handed both the same passages, so the answer is the one
@@ -53,9 +55,12 @@ def normalise_question(question: str) -> str:
     return _TRAILING.sub("", _SPACE.sub(" ", text).strip())
 
 
-def readable_state(rows: Iterable[tuple[str, str | None, int]]) -> str:
-    """A digest of (document id, indexed version id, latest version number) rows, whatever their order."""
-    lines = sorted(f"{document}:{indexed or '-'}:{latest}" for document, indexed, latest in rows)
+def readable_state(rows: Iterable[tuple[str, str | None, int, str]]) -> str:
+    """A digest of (document id, indexed version id, latest version number, last change) rows, whatever
+    their order."""
+    lines = sorted(
+        f"{document}:{indexed or '-'}:{latest}:{changed}" for document, indexed, latest, changed in rows
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 

@@ -89,6 +89,8 @@ class ChatService:
     ) -> None:
         self._database = database
         self._retriever = retriever
+        # When this service's models became available: what `GET /v1/models` gives as their `created`.
+        self.available_since = int(time.time())
         self._chain = chain
         self._top_k = top_k
         self._history = history_messages

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 import docent
@@ -29,6 +30,7 @@ from docent.api.routes import (
     openai_compat,
     search,
     session,
+    sharing,
     users,
 )
 from docent.api.security_headers import SecurityHeadersMiddleware
@@ -79,6 +81,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    _allow_origins(app, settings)
 
     app.router.routes.append(Route(MCP_PATH, mcp_endpoint))  # an ASGI app of its own: MCP, not REST
     for module in (
@@ -89,6 +92,7 @@ def create_app(
         groups,
         api_keys,
         documents,
+        sharing,
         jobs,
         search,
         chat,
@@ -100,6 +104,23 @@ def create_app(
         document_errors(module.router)  # each operation lists the errors it can answer with
         app.include_router(module.router)
     return app
+
+
+def _allow_origins(app: FastAPI, settings: Settings) -> None:
+    """CORS for DOCENT_CORS_ORIGINS (none by default). Added last, so outermost: a preflight is answered
+    before anything else runs. Bearer tokens only: the web app's cookies never go cross-origin (no
+    credentials), so its CSRF checks stay as they are."""
+    if not settings.cors_origin_list:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["*"],  # the OpenAI SDKs send their own (x-stainless-*); no credentials ride on them
+        expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        allow_credentials=False,
+        max_age=600,
+    )
 
 
 def prepare(container: Container) -> None:

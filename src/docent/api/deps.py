@@ -31,10 +31,11 @@ from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
 from docent.api import session as web_session
 from docent.api.streaming import EventStreams
+from docent.auth.access import AccessRecorder, AccessService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
-from docent.auth.policy import Principal, ensure_admin
+from docent.auth.policy import Principal, Scope, ensure_admin, ensure_scope
 from docent.auth.service import AuthService
 from docent.auth.sso import SsoService
 from docent.auth.users import UserService
@@ -44,6 +45,7 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.from_url import UrlIngestService
 from docent.ingest.service import DocumentService
+from docent.ingest.sharing import SharingService
 from docent.jobs.service import JobService
 from docent.llm.ports import Embedder
 from docent.search.maintenance import IndexMaintenance
@@ -73,8 +75,11 @@ UserServiceDep = Annotated[UserService, _part(lambda c: c.users)]
 SsoServiceDep = Annotated[SsoService | None, _part(lambda c: c.sso)]
 GroupServiceDep = Annotated[GroupService, _part(lambda c: c.groups)]
 ApiKeyServiceDep = Annotated[ApiKeyService, _part(lambda c: c.api_keys)]
+AccessRecorderDep = Annotated[AccessRecorder, _part(lambda c: c.access)]
+AccessServiceDep = Annotated[AccessService, _part(lambda c: c.access_log)]
 AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
 DocumentServiceDep = Annotated[DocumentService, _part(lambda c: c.documents)]
+SharingServiceDep = Annotated[SharingService, _part(lambda c: c.sharing)]
 UrlIngestServiceDep = Annotated[UrlIngestService, _part(lambda c: c.url_ingest)]
 BlobStoreDep = Annotated[BlobStore, _part(lambda c: c.blobs)]
 JobServiceDep = Annotated[JobService, _part(lambda c: c.jobs)]
@@ -138,12 +143,26 @@ def _credential(request: Request, bearer: HTTPAuthorizationCredentials | None) -
     return (cookie, True) if cookie else (None, False)
 
 
+_READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes that are POSTed but only read documents: an API key with the scope `read` may call them.
+_READING_POSTS = ("/api/v1/search", "/api/v1/chat", "/v1/chat/completions", "/v1/embeddings", "/mcp")
+
+
+def required_scope(method: str, path: str) -> Scope:
+    """The scope an API key needs for a request: `read` to read, search and chat, `write` for anything
+    else (the scope `admin` is asked where the admin role is, `Principal.is_admin`)."""
+    if method in _READING_METHODS or path.startswith(_READING_POSTS):
+        return Scope.READ
+    return Scope.WRITE
+
+
 async def current_principal(request: Request, background: BackgroundTasks, bearer: BearerDep) -> Principal:
     credential, from_cookie = _credential(request, bearer)
     if credential is None:
         raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
     container = _container(request)
     principal = await run_in_threadpool(_authenticate, container, credential)
+    ensure_scope(principal, required_scope(request.method, request.url.path))
     if from_cookie:
         csrf = container.auth.session_csrf_token(principal.family_id or principal.user_id)
         web_session.ensure_csrf(request, csrf)

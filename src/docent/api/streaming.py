@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from docent.answer.events import Citations, Done, Error, StreamEvent, Token, to_sse
-from docent.answer.types import Citation, dump_citations, usage_json
+from docent.answer.types import Citation, Usage, dump_citations, usage_json
 from docent.errors import ErrorCode
 from docent.observability.logs import get_logger
 
@@ -66,18 +66,25 @@ class OpenAIChunks:
     completion_id: str
     model: str
     citations: tuple[Citation, ...] = field(default=())
+    # When no language model reported usage (the extractive answerer, a cached answer): the tokens the
+    # client sent, and the tokenizer that counts the reply.
+    prompt_tokens: int = 0
+    count: Callable[[str], int] | None = None
+    sent: list[str] = field(default_factory=list)
 
     def opening(self) -> Iterable[bytes]:
         return (self._chunk({"role": "assistant", "content": ""}),)
 
     def encode(self, event: StreamEvent) -> Iterable[bytes]:
         if isinstance(event, Token):
+            self.sent.append(event.text)
             return (self._chunk({"content": event.text}),)
         if isinstance(event, Citations):
             self.citations = event.citations
+            self.sent.append(sources_text(event.citations))
             return (self._chunk({"content": sources_text(event.citations)}),)
         if isinstance(event, Done):
-            usage = usage_json(event.usage, with_estimated=False)
+            usage = usage_json(self._usage(event.usage), with_estimated=False)
             extra = {"abstained": event.abstained, "confidence": event.confidence}
             return (self._chunk({}, "stop", usage=usage, citations=dump_citations(self.citations), **extra),)
         if isinstance(event, Error):
@@ -86,6 +93,12 @@ class OpenAIChunks:
 
     def closing(self) -> Iterable[bytes]:
         return (b"data: [DONE]\n\n",)
+
+    def _usage(self, reported: Usage) -> Usage:
+        if reported.total_tokens > 0 or self.count is None:
+            return reported
+        reply = "".join(self.sent)
+        return Usage(self.prompt_tokens, self.count(reply) if reply else 0, estimated=True)
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         return _data(

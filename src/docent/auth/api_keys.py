@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from docent.auth import audit
 from docent.auth.audit import RequestContext
-from docent.auth.policy import Principal
+from docent.auth.policy import DEFAULT_KEY_SCOPES, Principal, Scope
 from docent.auth.tokens import new_api_key
 from docent.db.tables import ApiKey
 from docent.db.uow import Database, UnitOfWork
@@ -31,8 +31,37 @@ class CreatedApiKey:
     secret: str
 
 
+MAX_KEY_LIFETIME = timedelta(days=3660)
+
+
+def check_key_grant(actor: Principal, scopes: frozenset[Scope], expires_at: datetime | None) -> None:
+    """A key may have only scopes its maker has (a key never mints a stronger one), `admin` only for an
+    admin, and an expiry in the future, within ten years."""
+    if not scopes:
+        raise DocentError(ErrorCode.VALIDATION_ERROR, "An API key needs at least one scope.")
+    if Scope.ADMIN in scopes and not actor.is_admin:
+        raise DocentError(ErrorCode.FORBIDDEN, "Only an admin may create a key with the scope 'admin'.")
+    if not scopes <= actor.scopes:
+        raise DocentError(ErrorCode.INSUFFICIENT_SCOPE, "A key cannot grant scopes its maker lacks.")
+    now = datetime.now(UTC)
+    if expires_at is not None and not now < expires_at <= now + MAX_KEY_LIFETIME:
+        raise DocentError(
+            ErrorCode.VALIDATION_ERROR, "expires_at is in the future, at most ten years from now."
+        )
+
+
 class ApiKeyService:
-    def create(self, uow: UnitOfWork, actor: Principal, name: str, context: RequestContext) -> CreatedApiKey:
+    def create(
+        self,
+        uow: UnitOfWork,
+        actor: Principal,
+        name: str,
+        context: RequestContext,
+        *,
+        scopes: frozenset[Scope] = DEFAULT_KEY_SCOPES,
+        expires_at: datetime | None = None,
+    ) -> CreatedApiKey:
+        check_key_grant(actor, scopes, expires_at)
         generated = new_api_key()
         record = uow.api_keys.add(
             ApiKey(
@@ -42,6 +71,8 @@ class ApiKeyService:
                 name=name.strip(),
                 prefix=generated.prefix,
                 key_hash=generated.key_hash,
+                scopes=" ".join(sorted(scopes)),
+                expires_at=expires_at,
             )
         )
         uow.flush()
@@ -53,7 +84,11 @@ class ApiKeyService:
             actor_id=actor.user_id,
             target_type="api_key",
             target_id=record.id,
-            details={"prefix": record.prefix},
+            details={
+                "prefix": record.prefix,
+                "scopes": sorted(scopes),
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
         )
         return CreatedApiKey(record=record, secret=generated.secret)
 

@@ -16,6 +16,26 @@ class CredentialKind(StrEnum):
     COMMAND_LINE = "command_line"  # an operator on the machine, acting as a named user
 
 
+class Scope(StrEnum):
+    """What an API key may do. `read`: search, chat and everything that only reads; `write`: uploads and
+    every other change to documents; `admin`: what the admin role allows (without it an admin's key acts
+    as a member's). Access tokens are not limited by scopes."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+ALL_SCOPES = frozenset(Scope)
+DEFAULT_KEY_SCOPES = frozenset({Scope.READ, Scope.WRITE})
+
+
+def parse_scopes(stored: str) -> frozenset[Scope]:
+    """Scopes as stored (space-separated); an unknown word grants nothing."""
+    known = {scope.value for scope in Scope}
+    return frozenset(Scope(word) for word in stored.split() if word in known)
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller of one request."""
@@ -27,10 +47,20 @@ class Principal:
     credential: CredentialKind
     family_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    scopes: frozenset[Scope] = ALL_SCOPES  # an API key's; everything for any other credential
 
     @property
     def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
+        return self.role is Role.ADMIN and Scope.ADMIN in self.scopes
+
+
+def ensure_scope(principal: Principal, scope: Scope) -> None:
+    if scope not in principal.scopes:
+        raise DocentError(
+            ErrorCode.INSUFFICIENT_SCOPE,
+            f"This API key lacks the scope '{scope.value}' this request needs.",
+            details={"required_scope": scope.value},
+        )
 
 
 def ensure_admin(principal: Principal) -> None:

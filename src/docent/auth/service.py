@@ -10,7 +10,7 @@ from typing import NoReturn
 from docent.auth import audit
 from docent.auth.audit import RequestContext
 from docent.auth.passwords import PasswordHasher
-from docent.auth.policy import CredentialKind, Principal
+from docent.auth.policy import ALL_SCOPES, CredentialKind, Principal, Scope, parse_scopes
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec, hash_secret, looks_like_api_key, new_refresh_token
 from docent.db.tables import RefreshToken, TokenFamily, User
@@ -168,7 +168,9 @@ class AuthService:
             raise DocentError(ErrorCode.INVALID_TOKEN, "Unknown API key.")
         if key.revoked_at is not None or not user.is_active:
             raise DocentError(ErrorCode.TOKEN_REVOKED, "This API key no longer works.")
-        return _principal(user, CredentialKind.API_KEY, api_key_id=key.id)
+        if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+            raise DocentError(ErrorCode.TOKEN_EXPIRED, "This API key has expired.")
+        return _principal(user, CredentialKind.API_KEY, api_key_id=key.id, scopes=parse_scopes(key.scopes))
 
     def _login_candidates(self, uow: UnitOfWork, email: str, org_slug: str | None) -> list[User]:
         org_id = None
@@ -301,6 +303,7 @@ def _principal(
     *,
     family_id: uuid.UUID | None = None,
     api_key_id: uuid.UUID | None = None,
+    scopes: frozenset[Scope] = ALL_SCOPES,
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -310,4 +313,5 @@ def _principal(
         credential=credential,
         family_id=family_id,
         api_key_id=api_key_id,
+        scopes=scopes,
     )

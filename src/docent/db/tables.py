@@ -135,6 +135,11 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = _created_at()
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the key may do (`docent.auth.scopes`), space-separated; keys made before scopes existed have all.
+    scopes: Mapped[str] = mapped_column(
+        String(100), default="read write admin", server_default="read write admin"
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TokenFamily(Base):
@@ -258,6 +263,9 @@ class Document(Base):
         foreign_keys="DocumentVersion.document_id",
     )
     shares: Mapped[list[DocumentShare]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+    user_shares: Mapped[list[DocumentUserShare]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
     tag_rows: Mapped[list[DocumentTag]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
 
     @property
@@ -267,6 +275,10 @@ class Document(Base):
     @property
     def group_ids(self) -> list[uuid.UUID]:
         return sorted(share.group_id for share in self.shares)
+
+    @property
+    def shared_with(self) -> list[uuid.UUID]:
+        return sorted(share.user_id for share in self.user_shares)
 
 
 class DocumentTag(Base):
@@ -289,6 +301,20 @@ class DocumentShare(Base):
     group_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class DocumentUserShare(Base):
+    """A user who may read a document whatever its visibility (shared by its owner or an admin)."""
+
+    __tablename__ = "document_user_shares"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
 
 
 class DocumentVersion(Base):
@@ -427,3 +453,27 @@ class Feedback(Base):
     rating: Mapped[str] = mapped_column(String(10))
     comment: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = _created_at()
+
+
+class AccessRecord(Base):
+    """One chunk shown to one caller: who, when, through which route, of which document version.
+
+    Written in batches after the response (`docent.access`); old rows are pruned by age. No foreign keys to
+    the chunk or version: the record must outlive them (a purged document was still shown)."""
+
+    __tablename__ = "access_records"
+    __table_args__ = (
+        Index("ix_access_records_org_document_at", "org_id", "document_id", "shown_at"),
+        Index("ix_access_records_org_user_at", "org_id", "user_id", "shown_at"),
+        Index("ix_access_records_shown_at", "shown_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    route: Mapped[str] = mapped_column(String(100))
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    version: Mapped[int | None] = mapped_column(Integer)
+    chunk_id: Mapped[int | None] = mapped_column(BigInteger)
+    shown_at: Mapped[datetime] = mapped_column(UTCDateTime)

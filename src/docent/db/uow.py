@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from docent.db.engine import writing
+from docent.db.repositories.access import AccessRepository
 from docent.db.repositories.api_keys import ApiKeyRepository
 from docent.db.repositories.audit import AuditRepository
 from docent.db.repositories.chat import ChatRepository
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.index_meta = IndexMetaRepository(session)
         self.search = SearchRepository(session)
         self.chat = ChatRepository(session)
+        self.access = AccessRepository(session)
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
 

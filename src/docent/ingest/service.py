@@ -107,12 +107,14 @@ class DocumentService:
 
     def chunks(
         self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID, page: PageRequest
-    ) -> Page[Chunk]:
+    ) -> tuple[Page[Chunk], int | None]:
+        """A page of the indexed version's chunks, and that version's number (None: nothing indexed)."""
         document = self.get(uow, principal, document_id)
         if document.indexed_version_id is None:
-            return Page(items=[], total=0, page=page.page, page_size=page.page_size)
+            return Page(items=[], total=0, page=page.page, page_size=page.page_size), None
+        number = next(v.number for v in document.versions if v.id == document.indexed_version_id)
         items, total = uow.chunks.page_for_version(document.indexed_version_id, page.offset, page.page_size)
-        return Page(items=items, total=total, page=page.page, page_size=page.page_size)
+        return Page(items=items, total=total, page=page.page, page_size=page.page_size), number
 
     def original(
         self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID

@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from docent.answer.usage import UsageReport
 from docent.api.deps import (
+    AccessServiceDep,
     AdminDep,
     AuditServiceDep,
     ChatHistoryDep,
@@ -23,6 +24,7 @@ from docent.api.deps import (
 )
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut, page_out
+from docent.db.repositories.access import AccessFilters
 from docent.db.repositories.chat import RatedAnswer
 from docent.search.index_check import IndexReport
 from docent.types import PageRequest
@@ -209,4 +211,59 @@ def list_feedback(
     optionally only `up` or `down`."""
     found = feedback.page(uow, admin, rating, PageRequest(page, page_size))
     items = [_out(r) for r in found.items]
+    return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
+
+
+class AccessRecordOut(BaseModel):
+    user_id: uuid.UUID
+    email: str | None
+    api_key_id: uuid.UUID | None
+    route: str
+    document_id: uuid.UUID
+    title: str | None
+    version: int | None
+    chunk_id: int | None = None  # None: the document's file was downloaded
+    shown_at: datetime
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+@router.get(
+    "/access",
+    response_model=PageOut[AccessRecordOut],
+    summary="Who was shown which chunks, when, through which route (newest first)",
+)
+def list_access(
+    admin: AdminDep,
+    access_log: AccessServiceDep,
+    uow: ReadOnlyDep,
+    document_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="Shown at or after (UTC if no zone)")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="Shown before (UTC if no zone)")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    filters = AccessFilters(document_id, user_id, _utc(from_), _utc(to))
+    found = access_log.page(uow, admin, filters, PageRequest(page, page_size))
+    items = [
+        AccessRecordOut(
+            user_id=row.record.user_id,
+            email=row.email,
+            api_key_id=row.record.api_key_id,
+            route=row.record.route,
+            document_id=row.record.document_id,
+            title=row.title,
+            version=row.record.version,
+            chunk_id=row.record.chunk_id,
+            shown_at=row.record.shown_at,
+        )
+        for row in found.items
+    ]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}

@@ -12,7 +12,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 from docent.answer.chain import PROVIDER_FAILED
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
 from docent.answer.types import Citation, cost_json, usage_json
+from docent.api import shown
 from docent.api.deps import (
+    AccessRecorderDep,
     ChatHistoryDep,
     ChatServiceDep,
     EventStreamsDep,
@@ -146,7 +148,13 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
-def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep) -> Any:
+def ask(
+    body: ChatIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    access: AccessRecorderDep,
+) -> Any:
     """Answers the question from the documents the caller may read, citing the passages it used as [1], [2],
     ...; when they do not cover it, says so instead of guessing. `session_id` continues a conversation (a
     follow-up is rewritten to stand alone). With `stream: true` the answer comes as Server-Sent Events (see
@@ -155,6 +163,7 @@ def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: Ev
     prepared = chat.prepare(
         principal, body.question, session_id=body.session_id, filters=filters, model=body.model
     )
+    access.record(principal, "chat", shown.answer_passages(prepared))
     if body.stream:
         return streams.respond(chat.stream(prepared), DocentEvents())
     return ChatOut.of(chat.answer(prepared))

@@ -108,6 +108,7 @@ class DocumentOut(BaseModel):
     visibility: str = Field(description="`private` (owner and admins), `group` (`group_ids`) or `org`")
     tags: list[str] = Field(description="Lowercase tags")
     group_ids: list[uuid.UUID] = Field(description="Groups that may read it (visibility `group`)")
+    shared_with: list[uuid.UUID] = Field(description="Users it is shared with, whatever its visibility")
     owner_id: uuid.UUID | None = Field(description="Who uploaded it")
     source_url: str | None = Field(description="The address it was fetched from (URL import)")
     filename: str = Field(description="The latest version's file name")
@@ -186,6 +187,7 @@ def document_out(
         visibility=document.visibility,
         tags=document.tags,
         group_ids=document.group_ids,
+        shared_with=document.shared_with,
         owner_id=document.owner_id,
         source_url=document.source_url,
         filename=display_text(latest.filename),

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from docent.api import shown
 from docent.api.deps import (
+    AccessRecorderDep,
     BlobStoreDep,
     ContextDep,
     DocumentServiceDep,
@@ -182,15 +184,17 @@ def get_document_file(
     document_id: uuid.UUID,
     principal: PrincipalDep,
     documents: DocumentServiceDep,
+    access: AccessRecorderDep,
     uow: ReadOnlyDep,
     inline: Annotated[bool, Query(description="Open a PDF in the browser (e.g. at #page=N)")] = False,
 ) -> FileResponse:
     """The latest version's file as uploaded, as a download (or, for a PDF with `inline=true`, shown in the
     browser)."""
     version, path = documents.original(uow, principal, document_id)
+    access.record(principal, "documents.file", shown.file_download(version))
     # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
-    shown = inline and version.content_type == "application/pdf"
-    disposition = content_disposition(version.filename, inline=shown)
+    in_place = inline and version.content_type == "application/pdf"
+    disposition = content_disposition(version.filename, inline=in_place)
     return FileResponse(
         path,
         media_type=version.content_type,
@@ -203,12 +207,14 @@ def get_document_chunks(
     document_id: uuid.UUID,
     principal: PrincipalDep,
     documents: DocumentServiceDep,
+    access: AccessRecorderDep,
     uow: ReadOnlyDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     """The chunks of the indexed version, in order, with their page and section path."""
-    found = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    found, version = documents.chunks(uow, principal, document_id, PageRequest(page, page_size))
+    access.record(principal, "documents.chunks", shown.chunk_listing(found.items, version))
     items = [ChunkOut.model_validate(c) for c in found.items]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
 

@@ -1,22 +1,29 @@
 """OpenAI-compatible endpoints at the root (`/v1/...`), so OpenAI clients and chat front-ends work unchanged.
 
-The model `docent` answers with retrieval: the last user message is the question, earlier messages are the
-history. Citations are appended to the content as a sources list and also given in an extra `citations`
-field. Errors keep Docent's one error shape.
+The model `docent` answers with retrieval: the last user message is the question (a long one, such as the
+title and tag prompts chat front-ends send, is cut to its end: `docent.answer.questions`), earlier messages
+are the history. Citations are appended to the content as a sources list and also given in an extra
+`citations` field. `usage` counts tokens: the provider's count when a language model answered, else (the
+extractive answerer, a cached answer) the messages and the reply counted with the embedder's tokenizer.
+Errors keep Docent's one error shape.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from docent.answer.chain import CHAIN_MODEL
-from docent.answer.service import ChatResult
-from docent.answer.types import Turn, dump_citations, usage_json
-from docent.api.deps import ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
+from docent.answer.questions import cut_question
+from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
+from docent.answer.types import Answer, Turn, Usage, dump_citations, usage_json
+from docent.api import shown
+from docent.api.deps import AccessRecorderDep, ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
 from docent.api.openapi import OPENAI_CHUNK_EVENT, errors, event_stream
 from docent.api.streaming import OpenAIChunks, sources_text
 from docent.errors import DocentError, ErrorCode
@@ -93,6 +100,9 @@ class EmbeddingsIn(BaseModel):
     input: (
         EmbeddingText | Annotated[list[EmbeddingText], Field(min_length=1, max_length=MAX_EMBEDDING_INPUTS)]
     ) = Field(description="One text, or a list of texts")
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float", description="`base64`: each vector as little-endian float32 bytes in base64"
+    )
 
 
 def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
@@ -106,7 +116,15 @@ def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
         for m in messages[:last]
         if m.role in ("user", "assistant") and m.text().strip()
     )
-    return messages[last].text(), history
+    return cut_question(messages[last].text(), MAX_QUESTION_CHARS), history
+
+
+def counted_usage(answer: Answer, messages: list[MessageIn], reply: str, count: Any) -> Usage:
+    """The provider's usage when a model answered; else what was sent and replied, counted by `count`."""
+    if answer.usage.total_tokens > 0:
+        return answer.usage
+    prompt = sum(count(m.text()) for m in messages if m.text())
+    return Usage(prompt_tokens=prompt, completion_tokens=count(reply) if reply else 0, estimated=True)
 
 
 @router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
@@ -117,7 +135,10 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
     names = [MODEL, *(f"{a.provider}:{a.model}" for a in chat.answerers())]
     return {
         "object": "list",
-        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "docent"} for name in names],
+        "data": [
+            {"id": name, "object": "model", "created": chat.available_since, "owned_by": "docent"}
+            for name in names
+        ],
     }
 
 
@@ -134,7 +155,12 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
     },
 )
 def chat_completions(
-    body: CompletionIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep
+    body: CompletionIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    access: AccessRecorderDep,
+    embedder: EmbedderDep,
 ) -> Any:
     """OpenAI-compatible. The last user message is the question, earlier user and assistant messages the
     conversation; system and tool messages are ignored. The answer cites the caller's documents: the
@@ -142,13 +168,26 @@ def chat_completions(
     parameters (temperature, max_tokens, ...) are accepted and ignored."""
     question, history = _conversation(body.messages)
     prepared = chat.prepare(principal, question, history=history, model=body.model)
+    access.record(principal, "v1.chat.completions", shown.answer_passages(prepared))
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
+    count = embedder.count_tokens
     if body.stream:
-        return streams.respond(chat.stream(prepared), OpenAIChunks(completion_id, MODEL))
-    return _completion(chat.answer(prepared), completion_id)
+        prompt_tokens = sum(count(m.text()) for m in body.messages if m.text())
+        return streams.respond(
+            chat.stream(prepared),
+            OpenAIChunks(completion_id, MODEL, prompt_tokens=prompt_tokens, count=count),
+        )
+    result = chat.answer(prepared)
+    return _completion(
+        result, completion_id, counted_usage(result.answer, body.messages, _content(result), count)
+    )
 
 
-def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
+def _content(result: ChatResult) -> str:
+    return result.answer.text + sources_text(result.answer.citations)
+
+
+def _completion(result: ChatResult, completion_id: str, usage: Usage) -> dict[str, Any]:
     answer = result.answer
     return {
         "id": completion_id,
@@ -158,11 +197,11 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.text + sources_text(answer.citations)},
+                "message": {"role": "assistant", "content": _content(result)},
                 "finish_reason": "stop",
             }
         ],
-        "usage": usage_json(answer.usage, with_estimated=False),
+        "usage": usage_json(usage, with_estimated=False),
         "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
@@ -181,9 +220,16 @@ def embeddings(body: EmbeddingsIn, principal: PrincipalDep, embedder: EmbedderDe
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": [float(x) for x in vector]}
+            {"object": "embedding", "index": i, "embedding": _encoded(vector, body.encoding_format)}
             for i, vector in enumerate(vectors)
         ],
         "model": embedder.model_id,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _encoded(vector: Any, encoding_format: str) -> list[float] | str:
+    """`base64`: the little-endian float32 bytes, base64-encoded, as OpenAI's API (and SDKs) have them."""
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [float(x) for x in vector]

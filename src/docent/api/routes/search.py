@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from docent.api.deps import DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep
+from docent.api import shown
+from docent.api.deps import AccessRecorderDep, DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep
 from docent.api.routes import API_PREFIX
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
 from docent.types import SearchFilters
@@ -132,6 +133,7 @@ def search(
     principal: PrincipalDep,
     documents: DocumentServiceDep,
     retriever: RetrieverDep,
+    access: AccessRecorderDep,
     uow: ReadOnlyDep,
 ) -> SearchOut:
     """Ranks chunks of the documents the caller may read (the permission filter is applied before the top k
@@ -141,4 +143,5 @@ def search(
     response = retriever.search(
         uow, scope, body.query, mode=body.mode, top_k=body.top_k, filters=body.filters.to_filters()
     )
+    access.record(principal, "search", shown.search_results(response))
     return _search_out(response)

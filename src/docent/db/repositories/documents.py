@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, o
 from sqlalchemy.orm import Session, selectinload
 
 from docent.db.repositories._paging import paginate
-from docent.db.tables import Document, DocumentShare, DocumentTag, DocumentVersion
+from docent.db.tables import Document, DocumentShare, DocumentTag, DocumentUserShare, DocumentVersion
 from docent.types import Page, PageRequest, ReaderScope, VersionStatus
 
 SORTS: dict[str, Any] = {
@@ -34,7 +34,9 @@ class DocumentFilters:
 
 
 def readable_by(scope: ReaderScope) -> ColumnElement[bool]:
-    """Live documents of the reader's organisation that the reader may open."""
+    """Live documents of the reader's organisation that the reader may open: all of them for an admin;
+    otherwise those shared with the organisation, the reader's own, those shared with one of the reader's
+    groups (visibility `group`), and those shared with the reader alone (whatever their visibility)."""
     live = and_(Document.org_id == scope.org_id, Document.deleted_at.is_(None))
     if scope.is_admin:
         return live
@@ -45,12 +47,18 @@ def readable_by(scope: ReaderScope) -> ColumnElement[bool]:
         if scope.group_ids
         else false()
     )
+    shared_with_reader = (
+        exists()
+        .where(DocumentUserShare.document_id == Document.id, DocumentUserShare.user_id == scope.user_id)
+        .correlate(Document)
+    )
     return and_(
         live,
         or_(
             Document.visibility == "org",
             Document.owner_id == scope.user_id,
             and_(Document.visibility == "group", shared),
+            shared_with_reader,
         ),
     )
 
@@ -76,6 +84,20 @@ class DocumentRepository:
 
     def set_shares(self, document: Document, group_ids: list[uuid.UUID]) -> None:
         document.shares = [DocumentShare(document_id=document.id, group_id=g) for g in sorted(set(group_ids))]
+
+    def share_with_user(self, document: Document, user_id: uuid.UUID) -> bool:
+        """Whether the share is new (sharing twice changes nothing)."""
+        if user_id in document.shared_with:
+            return False
+        document.user_shares.append(DocumentUserShare(document_id=document.id, user_id=user_id))
+        return True
+
+    def unshare_with_user(self, document: Document, user_id: uuid.UUID) -> bool:
+        """Whether there was such a share."""
+        kept = [share for share in document.user_shares if share.user_id != user_id]
+        removed = len(kept) != len(document.user_shares)
+        document.user_shares = kept
+        return removed
 
     def get(self, document_id: uuid.UUID, *, with_deleted: bool = False) -> Document | None:
         query = select(Document).where(Document.id == document_id).options(*_eager())
@@ -109,15 +131,19 @@ class DocumentRepository:
             query = query.where(func.lower(Document.title).like(pattern, escape="\\"))
         return paginate(self.session, query, request)
 
-    def readable_versions(self, scope: ReaderScope) -> list[tuple[str, str | None, int]]:
-        """(id, indexed version id, latest version number) of every document the reader may read, in no
-        particular order: one query over the documents table alone. Any upload, new version, indexing,
-        deletion or change of who may read changes this list for every reader it concerns. The ids are
-        read as text (through Core, no ORM rows): building UUID objects would cost several times the query."""
+    def readable_versions(self, scope: ReaderScope) -> list[tuple[str, str | None, int, str]]:
+        """(id, indexed version id, latest version number, last change) of every document the reader may
+        read, in no particular order: one query over the documents table alone. Any upload, new version,
+        indexing, deletion, change of who may read, or of a title or tags (`updated_at`, which sharing
+        changes set) changes this list for every reader it concerns. Read as text (through Core, no ORM
+        rows): building UUID objects would cost several times the query."""
         query = select(
-            cast(Document.id, String), cast(Document.indexed_version_id, String), Document.latest_version
+            cast(Document.id, String),
+            cast(Document.indexed_version_id, String),
+            Document.latest_version,
+            cast(Document.updated_at, String),
         ).where(readable_by(scope))
-        return [(row[0], row[1], row[2]) for row in self.session.connection().execute(query)]
+        return [(row[0], row[1], row[2], row[3]) for row in self.session.connection().execute(query)]
 
     def live_duplicate(self, scope: ReaderScope, sha256: str) -> Document | None:
         """A live document the reader may open whose latest version has exactly this content.
@@ -171,4 +197,9 @@ class DocumentRepository:
 
 
 def _eager() -> list[Any]:
-    return [selectinload(Document.versions), selectinload(Document.tag_rows), selectinload(Document.shares)]
+    return [
+        selectinload(Document.versions),
+        selectinload(Document.tag_rows),
+        selectinload(Document.shares),
+        selectinload(Document.user_shares),
+    ]
