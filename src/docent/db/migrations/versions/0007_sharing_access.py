@@ -1,6 +1,6 @@
 """sharing after upload, scoped API keys, and the record of who was shown what
 
-Revision ID: 0008_sharing_access
+Revision ID: 0007_sharing_access
 Revises: 0005_error_codes
 Create Date: 2026-12-02 12:45:00
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_sharing_access"
-down_revision = "0005_error_codes"
+revision = "0007_sharing_access"
+down_revision = "0006_chunk_context"
 branch_labels = None
 depends_on = None
 
