@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     max_json_body_kb: int = Field(default=256, ge=1)
     log_level: str = "INFO"
     trust_forwarded_for: bool = False
+    # With DOCENT_TRUST_FORWARDED_FOR, X-Forwarded-For is believed only from these proxies (comma-separated).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    # Rate limits (`limits` syntax: `60/minute`, or several as `10/second;600/hour`), counted per user or API
+    # key; requests without a valid credential (logins included) count per address against the anonymous one,
+    # higher because colleagues behind one proxy share an address. README, "Limits".
+    rate_limit_search: str = "120/minute"
+    rate_limit_chat: str = "30/minute"
+    rate_limit_upload: str = "60/minute"
+    rate_limit_anonymous: str = "300/minute"
+    max_streams_per_user: int = Field(default=3, ge=1, le=1000)
+    max_queued_documents_per_user: int = Field(default=1000, ge=1, le=1_000_000)
 
     # Documents and ingestion
     max_upload_mb: int = Field(default=50, ge=1, le=10_000)
@@ -149,6 +161,18 @@ class Settings(BaseSettings):
             self.storage_dir = self.data_dir / "files"
         return self
 
+    @field_validator("rate_limit_search", "rate_limit_chat", "rate_limit_upload", "rate_limit_anonymous")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if parse_many(value):
+                return value
+        except ValueError:
+            pass
+        raise ValueError(f"{value!r} is not a rate such as 60/minute (several: 10/second;600/hour)")
+
     @model_validator(mode="after")
     def _check_providers(self) -> Settings:
         self.providers  # noqa: B018 - parsed now, so that a bad entry stops the start, not the first question
@@ -220,6 +244,8 @@ OTHER_SETTINGS = frozenset(
         *("admin_email", "admin_password", "access_token_minutes", "refresh_token_days"),
         *("login_failures_per_account", "login_failures_per_address", "login_failure_window_seconds"),
         *("max_json_body_kb", "log_level", "trust_forwarded_for", "max_upload_mb", "max_files_per_upload"),
+        *("forwarded_allow_ips", "rate_limit_search", "rate_limit_chat", "rate_limit_upload"),
+        *("rate_limit_anonymous", "max_streams_per_user", "max_queued_documents_per_user"),
         # how fast or where work runs, not what it computes
         *(
             "embedder_base_url",

@@ -27,6 +27,7 @@ from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
 from docent.auth.passwords import PasswordHasher
+from docent.auth.rate_limits import RateLimitKind, RateLimits, StreamSlots
 from docent.auth.service import AuthService
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec
@@ -73,6 +74,8 @@ class Container:
     retriever: Retriever
     chat: ChatService
     history: ChatHistory
+    rate_limits: RateLimits
+    streams: StreamSlots
     worker: Worker | None = None
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
@@ -157,7 +160,12 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     blobs = BlobStore(settings.storage_dir or settings.data_dir / "files")
     queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
     embedder = embedder or build_embedder(settings)
-    documents = DocumentService(blobs, queue, max_attempts=settings.job_max_attempts)
+    documents = DocumentService(
+        blobs,
+        queue,
+        max_attempts=settings.job_max_attempts,
+        max_queued_per_user=settings.max_queued_documents_per_user,
+    )
     retriever = Retriever(embedder, *build_search_indexes(settings, embedder), _fusion(settings))
     chat_models: list[OwnedChatModel] = []
     chain = build_provider_chain(settings, embedder, chat_models)
@@ -183,6 +191,8 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         retriever=retriever,
         chat=ChatService(database, retriever, chain, top_k=settings.answer_top_k, recall=recall),
         history=ChatHistory(),
+        rate_limits=_rate_limits(settings),
+        streams=StreamSlots.build(settings.redis_url, settings.max_streams_per_user, settings.queue_name),
         chat_models=chat_models,
         answer_cache=answer_cache,
     )
@@ -197,6 +207,17 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
         window_seconds=settings.login_failure_window_seconds,
     )
     return AuthService(hasher, codec, throttle, timedelta(days=settings.refresh_token_days))
+
+
+def _rate_limits(settings: Settings) -> RateLimits:
+    rules = {
+        RateLimitKind.SEARCH: settings.rate_limit_search,
+        RateLimitKind.CHAT: settings.rate_limit_chat,
+        RateLimitKind.UPLOAD: settings.rate_limit_upload,
+        RateLimitKind.ANONYMOUS: settings.rate_limit_anonymous,
+    }
+    # The queue's name tells installations sharing one Redis apart; their counters must not mix.
+    return RateLimits(settings.redis_url or "memory://", rules, namespace=settings.queue_name)
 
 
 def _fetch_policy(settings: Settings) -> FetchPolicy:

@@ -43,7 +43,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = headers + _rate_limit_headers(scope, headers)
             await send(message)
 
         try:
@@ -63,6 +64,15 @@ class RequestContextMiddleware:
                 user_id=scope["state"].get("user_id"),
             )
             structlog.contextvars.clear_contextvars()
+
+
+def _rate_limit_headers(scope: Scope, present: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The `RateLimit-*` headers a rate-limit dependency left in the request's state (`docent.api.deps`),
+    unless the response carries its own (a 429 does)."""
+    quota: dict[str, str] = scope["state"].get("rate_limit") or {}
+    names = {name.lower() for name, _ in present}
+    encoded = [(name.lower().encode(), value.encode()) for name, value in quota.items()]
+    return [(name, value) for name, value in encoded if name not in names]
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

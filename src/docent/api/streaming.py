@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,8 +109,11 @@ def _data(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, default=str)}\n\n".encode()
 
 
-async def pump(events: Generator[StreamEvent, None, Any], encoder: Encoder) -> AsyncIterator[bytes]:
-    """The frames of `events`, each step of the generator in a worker thread; see the module docstring."""
+async def pump(
+    events: Generator[StreamEvent, None, Any], encoder: Encoder, on_close: Callable[[], None] | None = None
+) -> AsyncIterator[bytes]:
+    """The frames of `events`, each step of the generator in a worker thread; see the module docstring.
+    `on_close` runs once the generator is closed (it gives back the caller's stream slot)."""
     try:
         for frame in encoder.opening():
             yield frame
@@ -125,7 +128,11 @@ async def pump(events: Generator[StreamEvent, None, Any], encoder: Encoder) -> A
             yield frame
     finally:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(events.close)
+            try:
+                await run_in_threadpool(events.close)
+            finally:
+                if on_close is not None:
+                    await run_in_threadpool(on_close)
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,14 @@ class EventStreams:
 
     ping_seconds: float
 
-    def respond(self, events: Generator[StreamEvent, None, Any], encoder: Encoder) -> EventSourceResponse:
+    def respond(
+        self,
+        events: Generator[StreamEvent, None, Any],
+        encoder: Encoder,
+        on_close: Callable[[], None] | None = None,
+    ) -> EventSourceResponse:
         return EventSourceResponse(
-            pump(events, encoder),
+            pump(events, encoder, on_close),
             headers={"Cache-Control": "no-cache"},
             ping=self.ping_seconds,
             sep=_SEPARATOR,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, status
 from pydantic import BaseModel, Field
 
 from docent.api.deps import (
+    AnonymousLimit,
     AuthServiceDep,
     ContextDep,
     PrincipalDep,
@@ -46,7 +47,10 @@ class MeOut(UserOut):
 
 
 @router.post(
-    "/login", response_model=TokenOut, summary="Log in with email and password (OAuth2 password form)"
+    "/login",
+    response_model=TokenOut,
+    summary="Log in with email and password (OAuth2 password form)",
+    dependencies=[AnonymousLimit],
 )
 def login(
     auth: AuthServiceDep,
@@ -61,7 +65,9 @@ def login(
     return TokenOut.of(auth.login(uow, username, password, context, organization))
 
 
-@router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token")
+@router.post(
+    "/refresh", response_model=TokenOut, summary="Rotate a refresh token", dependencies=[AnonymousLimit]
+)
 def refresh(body: RefreshIn, auth: AuthServiceDep, uow: TransactionDep, context: ContextDep) -> TokenOut:
     return TokenOut.of(auth.refresh(uow, body.refresh_token, context))
 

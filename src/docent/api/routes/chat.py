@@ -18,12 +18,15 @@ from docent.api.deps import (
     EventStreamsDep,
     PrincipalDep,
     ReadOnlyDep,
+    StreamSlotsDep,
     TransactionDep,
+    rate_limit,
 )
 from docent.api.routes import API_PREFIX
 from docent.api.routes.search import FiltersIn
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.api.streaming import DocentEvents
+from docent.auth.rate_limits import RateLimitKind
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/chat", tags=["chat"])
@@ -106,14 +109,27 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
-def ask(body: ChatIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep) -> Any:
+@router.post(
+    "",
+    response_model=ChatOut,
+    responses=_SSE_DOC,
+    summary="Ask; answer with citations",
+    dependencies=[rate_limit(RateLimitKind.CHAT)],
+)
+def ask(
+    body: ChatIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    slots: StreamSlotsDep,
+) -> Any:
     filters = body.filters.to_filters()
     prepared = chat.prepare(
         principal, body.question, session_id=body.session_id, filters=filters, model=body.model
     )
     if body.stream:
-        return streams.respond(chat.stream(prepared), DocentEvents())
+        give_back = slots.take(str(principal.user_id))
+        return streams.respond(chat.stream(prepared), DocentEvents(), on_close=give_back)
     return ChatOut.of(chat.answer(prepared))
 
 

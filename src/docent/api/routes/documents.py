@@ -18,10 +18,12 @@ from docent.api.deps import (
     SettingsDep,
     TransactionDep,
     UrlIngestServiceDep,
+    rate_limit,
 )
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut
 from docent.api.uploads import UploadForm, read_upload
+from docent.auth.rate_limits import RateLimitKind
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
@@ -31,6 +33,7 @@ from docent.storage.blobs import BlobStore
 from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
+_UPLOAD_LIMIT = [rate_limit(RateLimitKind.UPLOAD)]  # counted before a byte of the body is read
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
@@ -233,6 +236,7 @@ def _incoming(form: UploadForm) -> list[IncomingFile]:
     response_model=UploadOut,
     summary="Upload documents (multipart field `files`, repeatable); ingestion runs in the background",
     openapi_extra={"requestBody": _UPLOAD_BODY},
+    dependencies=_UPLOAD_LIMIT,
 )
 async def upload_documents(
     request: Request,
@@ -258,6 +262,7 @@ async def upload_documents(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadOut,
     summary="Fetch a web page or PDF and ingest it",
+    dependencies=_UPLOAD_LIMIT,
 )
 def ingest_url(
     body: UrlIn,
@@ -349,6 +354,7 @@ def get_document_chunks(
     response_model=AcceptedOut,
     summary="Upload a new version (multipart field `files`, one file)",
     openapi_extra={"requestBody": _VERSION_BODY},
+    dependencies=_UPLOAD_LIMIT,
 )
 async def upload_version(
     document_id: uuid.UUID,
@@ -377,6 +383,7 @@ async def upload_version(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
     summary="Run ingestion again for the latest version",
+    dependencies=_UPLOAD_LIMIT,
 )
 def reprocess_document(
     document_id: uuid.UUID,

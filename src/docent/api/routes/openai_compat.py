@@ -16,8 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from docent.answer.chain import CHAIN_MODEL
 from docent.answer.service import ChatResult
 from docent.answer.types import Turn, dump_citations, usage_json
-from docent.api.deps import ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
+from docent.api.deps import (
+    ChatServiceDep,
+    EmbedderDep,
+    EventStreamsDep,
+    PrincipalDep,
+    StreamSlotsDep,
+    rate_limit,
+)
 from docent.api.streaming import OpenAIChunks, sources_text
+from docent.auth.rate_limits import RateLimitKind
 from docent.errors import DocentError, ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -72,7 +80,11 @@ def _conversation(messages: list[MessageIn]) -> tuple[str, tuple[Turn, ...]]:
     return messages[last].text(), history
 
 
-@router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
+@router.get(
+    "/models",
+    summary="Models: `docent` (retrieval-grounded answers)",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]:
     del principal
     names = [MODEL, *(f"{a.provider}:{a.model}" for a in chat.answerers())]
@@ -82,15 +94,25 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
     }
 
 
-@router.post("/chat/completions", summary="Chat completions; the model `docent` answers from your documents")
+@router.post(
+    "/chat/completions",
+    summary="Chat completions; the model `docent` answers from your documents",
+    dependencies=[rate_limit(RateLimitKind.CHAT)],
+)
 def chat_completions(
-    body: CompletionIn, principal: PrincipalDep, chat: ChatServiceDep, streams: EventStreamsDep
+    body: CompletionIn,
+    principal: PrincipalDep,
+    chat: ChatServiceDep,
+    streams: EventStreamsDep,
+    slots: StreamSlotsDep,
 ) -> Any:
     question, history = _conversation(body.messages)
     prepared = chat.prepare(principal, question, history=history, model=body.model)
     completion_id = f"chatcmpl-{prepared.message_id.hex}"
     if body.stream:
-        return streams.respond(chat.stream(prepared), OpenAIChunks(completion_id, MODEL))
+        give_back = slots.take(str(principal.user_id))
+        encoder = OpenAIChunks(completion_id, MODEL)
+        return streams.respond(chat.stream(prepared), encoder, on_close=give_back)
     return _completion(chat.answer(prepared), completion_id)
 
 
@@ -115,7 +137,11 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
     }
 
 
-@router.post("/embeddings", summary="Embeddings from the configured embedder")
+@router.post(
+    "/embeddings",
+    summary="Embeddings from the configured embedder",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def embeddings(body: EmbeddingsIn, principal: PrincipalDep, embedder: EmbedderDep) -> dict[str, Any]:
     del principal
     texts = [body.input] if isinstance(body.input, str) else body.input

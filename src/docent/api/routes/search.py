@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from docent.api.deps import DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep
+from docent.api.deps import DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep, rate_limit
 from docent.api.routes import API_PREFIX
+from docent.auth.rate_limits import RateLimitKind
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
 from docent.types import SearchFilters
 
@@ -89,7 +90,12 @@ def _search_out(response: SearchResponse) -> SearchOut:
     )
 
 
-@router.post("", response_model=SearchOut, summary="Ranked chunks of the documents the caller may read")
+@router.post(
+    "",
+    response_model=SearchOut,
+    summary="Ranked chunks of the documents the caller may read",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def search(
     body: SearchIn,
     principal: PrincipalDep,

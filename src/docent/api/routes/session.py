@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from docent.api import session as web_session
 from docent.api.deps import (
+    AnonymousLimit,
     AuthServiceDep,
     ContextDep,
     PrincipalDep,
@@ -66,7 +67,12 @@ def _open(
     )
 
 
-@router.post("/session", response_model=SessionOut, summary="Sign in: tokens in HttpOnly cookies")
+@router.post(
+    "/session",
+    response_model=SessionOut,
+    summary="Sign in: tokens in HttpOnly cookies",
+    dependencies=[AnonymousLimit],
+)
 def sign_in(
     body: SessionIn,
     request: Request,
@@ -89,6 +95,7 @@ def sign_in(
     "/session/refresh",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Rotate the session's refresh cookie (send X-CSRF-Token)",
+    dependencies=[AnonymousLimit],
 )
 def refresh_session(
     request: Request, auth: AuthServiceDep, settings: SettingsDep, uow: TransactionDep, context: ContextDep
