@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -34,6 +35,12 @@ from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
 _UPLOAD_LIMIT = [rate_limit(RateLimitKind.UPLOAD)]  # counted before a byte of the body is read
+# The routes that read their multipart body themselves, after authentication (`docent.api.uploads`): the
+# app's body cap gives them DOCENT_MAX_UPLOAD_MB per file instead of DOCENT_MAX_JSON_BODY_KB.
+STREAMED_UPLOADS = (
+    ("POST", re.compile(rf"{API_PREFIX}/documents")),
+    ("PUT", re.compile(rf"{API_PREFIX}/documents/[^/]+")),
+)
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
