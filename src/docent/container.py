@@ -205,6 +205,7 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> AuthService:
         per_account=settings.login_failures_per_account,
         per_address=settings.login_failures_per_address,
         window_seconds=settings.login_failure_window_seconds,
+        namespace=settings.queue_name,
     )
     return AuthService(hasher, codec, throttle, timedelta(days=settings.refresh_token_days))
 
