@@ -19,6 +19,7 @@ from docent.adapters import (
     build_recall,
     build_search_indexes,
 )
+from docent.answer.budgets import BudgetService
 from docent.answer.cache import AnswerCache
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
@@ -80,6 +81,7 @@ class Container:
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
     feedback: FeedbackService = field(default_factory=FeedbackService)
+    budgets: BudgetService = field(default_factory=BudgetService)
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -172,6 +174,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     max_fetch = settings.url_fetch_max_mb * 1024 * 1024
+    budgets = BudgetService()
     return Container(
         settings=settings,
         database=database,
@@ -189,12 +192,15 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
-        chat=ChatService(database, retriever, chain, top_k=settings.answer_top_k, recall=recall),
+        chat=ChatService(
+            database, retriever, chain, top_k=settings.answer_top_k, recall=recall, budgets=budgets
+        ),
         history=ChatHistory(),
         rate_limits=_rate_limits(settings),
         streams=StreamSlots.build(settings.redis_url, settings.max_streams_per_user, settings.queue_name),
         chat_models=chat_models,
         answer_cache=answer_cache,
+        budgets=budgets,
     )
 
 

@@ -51,9 +51,10 @@ class Done:
     latency_ms: float
     cost_usd: Decimal | None = None
     cached: bool = False  # served from the answer cache: no model ran, no tokens were used
+    notice: str | None = None  # why no model was asked (a spent budget); present only then
 
     def payload(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "usage": usage_json(self.usage),
             "provider": self.provider,
             "model": self.model,
@@ -61,6 +62,9 @@ class Done:
             "cost_usd": cost_json(self.cost_usd),
             "cached": self.cached,
         }
+        if self.notice:
+            payload["notice"] = self.notice
+        return payload
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from docent.answer.budgets import BudgetService
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
@@ -82,6 +83,7 @@ RetrieverDep = Annotated[Retriever, _part(lambda c: c.retriever)]
 ChatServiceDep = Annotated[ChatService, _part(lambda c: c.chat)]
 ChatHistoryDep = Annotated[ChatHistory, _part(lambda c: c.history)]
 FeedbackServiceDep = Annotated[FeedbackService, _part(lambda c: c.feedback)]
+BudgetServiceDep = Annotated[BudgetService, _part(lambda c: c.budgets)]
 EmbedderDep = Annotated[Embedder, _part(lambda c: c.embedder)]
 IndexMaintenanceDep = Annotated[
     IndexMaintenance, _part(lambda c: IndexMaintenance(c.database, c.blobs, c.embedder, c.retriever))

@@ -75,6 +75,9 @@ class ChatOut(BaseModel):
     session_id: uuid.UUID
     message_id: uuid.UUID
     usage: UsageOut
+    notice: str | None = Field(
+        default=None, description="Why no model was asked (a spent budget): the answer is extracted"
+    )
 
     @classmethod
     def of(cls, result: ChatResult) -> ChatOut:
@@ -95,6 +98,7 @@ class ChatOut(BaseModel):
             session_id=result.session_id,
             message_id=result.message_id,
             usage=usage,
+            notice=answer.notice,
         )
 
 

@@ -134,6 +134,7 @@ def _completion(result: ChatResult, completion_id: str) -> dict[str, Any]:
         "citations": dump_citations(answer.citations),
         "provider": answer.provider,
         "cached": answer.cached,
+        **({"notice": answer.notice} if answer.notice else {}),
     }
 
 
