@@ -168,12 +168,13 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         max_attempts=settings.job_max_attempts,
         max_queued_per_user=settings.max_queued_documents_per_user,
     )
-    retriever = Retriever(embedder, *build_search_indexes(settings, embedder), _fusion(settings))
+    indexes = build_search_indexes(settings, embedder)
+    retriever = Retriever(embedder, *indexes, FusionSettings.from_settings(settings))
     chat_models: list[OwnedChatModel] = []
     chain = build_provider_chain(settings, embedder, chat_models)
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
-    max_fetch = settings.url_fetch_max_mb * 1024 * 1024
+    fetch_policy = FetchPolicy.from_settings(settings)
     budgets = BudgetService()
     return Container(
         settings=settings,
@@ -188,7 +189,7 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         queue=queue,
         embedder=embedder,
         documents=documents,
-        url_ingest=UrlIngestService(UrlFetcher(_fetch_policy(settings)), blobs, documents, max_fetch),
+        url_ingest=UrlIngestService(UrlFetcher(fetch_policy), blobs, documents, fetch_policy.max_bytes),
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
@@ -227,15 +228,6 @@ def _rate_limits(settings: Settings) -> RateLimits:
     return RateLimits(settings.redis_url or "memory://", rules, namespace=settings.queue_name)
 
 
-def _fetch_policy(settings: Settings) -> FetchPolicy:
-    return FetchPolicy(
-        timeout_seconds=settings.url_fetch_timeout_seconds,
-        max_bytes=settings.url_fetch_max_mb * 1024 * 1024,
-        max_redirects=settings.url_fetch_max_redirects,
-        allow_private_addresses=settings.url_allow_private_addresses,
-    )
-
-
 def _job_runner(
     settings: Settings, database: Database, blobs: BlobStore, queue: HueyQueue, embedder: Embedder
 ) -> JobRunner:
@@ -248,23 +240,9 @@ def _job_runner(
         embed_batch_size=settings.embed_batch_size,
         overlap_tokens=settings.chunk_overlap_tokens,
     )
-    policy = RunnerPolicy(
-        lease_seconds=settings.job_lease_seconds,
-        backoff_base_seconds=settings.job_backoff_base_seconds,
-        resend_after_seconds=max(settings.job_lease_seconds, 2 * settings.job_sweep_seconds),
-    )
-    runner = JobRunner(database, queue, [ingest], policy)
+    runner = JobRunner(database, queue, [ingest], RunnerPolicy.from_settings(settings))
     queue.bind(runner.run)
     return runner
-
-
-def _fusion(settings: Settings) -> FusionSettings:
-    return FusionSettings(
-        k=settings.rrf_k,
-        vector_weight=settings.rrf_vector_weight,
-        keyword_weight=settings.rrf_keyword_weight,
-        candidates=settings.search_candidates,
-    )
 
 
 def _probe(state: Callable[[], str]) -> str:

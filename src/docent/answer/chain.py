@@ -270,7 +270,7 @@ class ProviderChain:
                     return None
                 failures.append(failure)
                 continue
-            except Exception:
+            except Exception:  # a bug, not a provider failure: the stream ends with an error frame
                 _log.exception("answer_failed", provider=answerer.provider, model=answerer.model)
                 yield Error(ErrorCode.INTERNAL_ERROR, ErrorCode.INTERNAL_ERROR.default_message)
                 return None

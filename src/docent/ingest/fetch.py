@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from docent.config import Settings
 from docent.errors import ErrorCode
 from docent.ingest.types import ContentType
 
@@ -71,6 +72,15 @@ class FetchPolicy:
     max_redirects: int = 5
     allow_private_addresses: bool = False
     user_agent: str = "Docent/0.1 (+self-hosted document assistant)"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchPolicy:
+        return cls(
+            timeout_seconds=settings.url_fetch_timeout_seconds,
+            max_bytes=settings.url_fetch_max_mb * 1024 * 1024,
+            max_redirects=settings.url_fetch_max_redirects,
+            allow_private_addresses=settings.url_allow_private_addresses,
+        )
 
 
 @dataclass(frozen=True)

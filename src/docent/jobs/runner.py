@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from docent.config import Settings
 from docent.db.tables import Job
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import ErrorCode
@@ -97,6 +98,15 @@ class RunnerPolicy:
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 300.0
     resend_after_seconds: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunnerPolicy:
+        # A job is re-sent only after its lease could have lapsed and the sweeper has looked twice.
+        return cls(
+            lease_seconds=settings.job_lease_seconds,
+            backoff_base_seconds=settings.job_backoff_base_seconds,
+            resend_after_seconds=max(settings.job_lease_seconds, 2 * settings.job_sweep_seconds),
+        )
 
 
 def _now() -> datetime:

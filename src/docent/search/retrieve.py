@@ -16,6 +16,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from docent.config import Settings
 from docent.db.repositories.search import ChunkHit
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
@@ -44,6 +45,15 @@ class FusionSettings:
     vector_weight: float = 1.0
     keyword_weight: float = 1.0
     candidates: int = 100  # how deep each ranking is that hybrid mode fuses
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FusionSettings:
+        return cls(
+            k=settings.rrf_k,
+            vector_weight=settings.rrf_vector_weight,
+            keyword_weight=settings.rrf_keyword_weight,
+            candidates=settings.search_candidates,
+        )
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line
 from docent.ingest.parsers.outline import Outline
-from docent.ingest.parsers.quiet import quiet_libraries
-from docent.ingest.types import ParsedDocument, ParseFailure
+from docent.ingest.parsers.quiet import failing_as, quiet_libraries
+from docent.ingest.types import ParsedDocument
 
 if TYPE_CHECKING:
     from docx.document import Document
@@ -29,13 +29,9 @@ def parse_docx(data: bytes) -> ParsedDocument:
     """Body paragraphs and tables in document order; headings ("Title", "Heading 1-9") cut sections."""
     with quiet_libraries():
         document = _open(data)
-        try:
+        with failing_as(ErrorCode.DOCX_CORRUPT, "The Word document is damaged and cannot be read."):
             outline, first_heading = _walk(document)
             stated_title = document.core_properties.title
-        except Exception as exc:  # python-docx/lxml raise assorted errors on malformed parts
-            raise ParseFailure(
-                ErrorCode.DOCX_CORRUPT, "The Word document is damaged and cannot be read."
-            ) from exc
     title = clean_line(stated_title or "")
     if title == _PLACEHOLDER_TITLE:
         title = ""
@@ -45,13 +41,10 @@ def parse_docx(data: bytes) -> ParsedDocument:
 def _open(data: bytes) -> Document:
     import docx
 
-    try:
+    with failing_as(
+        ErrorCode.DOCX_CORRUPT, "The file is damaged or is not a Word (.docx) document and cannot be opened."
+    ):
         return docx.Document(io.BytesIO(data))
-    except Exception as exc:  # BadZipFile, KeyError, ValueError, XMLSyntaxError, PackageNotFoundError...
-        raise ParseFailure(
-            ErrorCode.DOCX_CORRUPT,
-            "The file is damaged or is not a Word (.docx) document and cannot be opened.",
-        ) from exc
 
 
 def _walk(document: Document) -> tuple[Outline, str | None]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from docent.errors import ErrorCode
 from docent.ingest.parsers.cleanup import clean_line, reflow
-from docent.ingest.parsers.quiet import quiet_libraries
+from docent.ingest.parsers.quiet import failing_as, quiet_libraries
 from docent.ingest.types import ParsedDocument, ParseFailure, Section
 
 if TYPE_CHECKING:
@@ -38,13 +38,9 @@ def parse_pdf(data: bytes) -> ParsedDocument:
 def _open(data: bytes) -> PdfReader:
     from pypdf import PdfReader
 
-    try:
+    with failing_as(ErrorCode.PDF_CORRUPT, "The PDF is damaged or truncated and cannot be opened."):
         # strict=False: real-world PDFs are often slightly off-spec and pypdf can repair them.
         return PdfReader(io.BytesIO(data), strict=False)
-    except Exception as exc:  # pypdf raises many types (PdfReadError, ValueError, KeyError...)
-        raise ParseFailure(
-            ErrorCode.PDF_CORRUPT, "The PDF is damaged or truncated and cannot be opened."
-        ) from exc
 
 
 def _unlock(reader: PdfReader) -> None:
@@ -52,19 +48,17 @@ def _unlock(reader: PdfReader) -> None:
     from pypdf import PasswordType
     from pypdf.errors import DependencyError
 
-    try:
+    with failing_as(ErrorCode.PDF_ENCRYPTED, "The PDF is encrypted and could not be decrypted."):
         if not reader.is_encrypted:
             return
-        result = reader.decrypt("")
-    except DependencyError as exc:
-        # AES needs the optional `cryptography` package; without it we cannot even try.
-        raise ParseFailure(
-            ErrorCode.PDF_ENCRYPTED, "The PDF is encrypted with a method this server cannot decrypt (AES)."
-        ) from exc
-    except Exception as exc:
-        raise ParseFailure(
-            ErrorCode.PDF_ENCRYPTED, "The PDF is encrypted and could not be decrypted."
-        ) from exc
+        try:
+            result = reader.decrypt("")
+        except DependencyError as exc:
+            # AES needs the optional `cryptography` package; without it we cannot even try.
+            raise ParseFailure(
+                ErrorCode.PDF_ENCRYPTED,
+                "The PDF is encrypted with a method this server cannot decrypt (AES).",
+            ) from exc
     if result == PasswordType.NOT_DECRYPTED:
         raise ParseFailure(
             ErrorCode.PDF_ENCRYPTED,
@@ -73,12 +67,8 @@ def _unlock(reader: PdfReader) -> None:
 
 
 def _count_pages(reader: PdfReader) -> int:
-    try:
+    with failing_as(ErrorCode.PDF_CORRUPT, "The PDF is damaged: its page list cannot be read."):
         count = len(reader.pages)
-    except Exception as exc:
-        raise ParseFailure(
-            ErrorCode.PDF_CORRUPT, "The PDF is damaged: its page list cannot be read."
-        ) from exc
     if count == 0:
         raise ParseFailure(ErrorCode.PDF_CORRUPT, "The PDF contains no pages.")
     return count
@@ -93,7 +83,7 @@ def _read_pages(reader: PdfReader, page_count: int) -> tuple[list[Section], list
             raw = reader.pages[number - 1].extract_text()
         except MemoryError:
             raise  # the file, not the page, is the problem: the parse process reports it
-        except Exception:
+        except Exception:  # undocumented pypdf failures cost only this page; the file goes on
             unreadable.append(number)
             continue
         text = reflow(raw)

@@ -1,4 +1,4 @@
-"""Silencing the parsing libraries while they run.
+"""Silencing the parsing libraries while they run, and translating what they raise.
 
 pypdf, trafilatura and their helpers warn and log about every malformed object they step over.
 Those messages are noise for us: a file either parses (possibly with a warning we word ourselves)
@@ -15,6 +15,9 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator
+
+from docent.errors import ErrorCode
+from docent.ingest.types import ParseFailure
 
 _LIBRARY_LOGGERS = ("pypdf", "docx", "trafilatura", "htmldate", "courlan", "justext", "readability")
 
@@ -62,3 +65,19 @@ def quiet_libraries() -> Iterator[None]:
         yield
     finally:
         _SILENCER.exit()
+
+
+@contextlib.contextmanager
+def failing_as(code: ErrorCode, message: str) -> Iterator[None]:
+    """Whatever a parsing library raises inside the block becomes ParseFailure(code, message).
+
+    pypdf, python-docx and lxml raise assorted types on malformed input (PdfReadError, KeyError,
+    ValueError, XMLSyntaxError, BadZipFile...) and document none of them, so the adapters name
+    the failure, not the exception. MemoryError passes through: the parse process reports it.
+    """
+    try:
+        yield
+    except (ParseFailure, MemoryError):
+        raise
+    except Exception as exc:  # undocumented library failures; see above
+        raise ParseFailure(code, message) from exc
