@@ -73,7 +73,8 @@ class LoginThrottle:
         excess = failures - self._per_account
         if excess < 0:
             return 0.0
-        return min(self._max_delay, _FIRST_DELAY_SECONDS * 2 ** min(excess, 32))
+        doubled: float = _FIRST_DELAY_SECONDS * 2.0 ** min(excess, 32)
+        return min(self._max_delay, doubled)
 
     def record_failure(self, account: str, address: str) -> None:
         self._limiter.hit(self._pair_limit, self._namespace, f"pair:{account}|{address}")
