@@ -141,7 +141,13 @@ class BodyLimitMiddleware:
             if not refused:
                 await send(message)
 
-        await self.app(scope, counted_receive, send_unless_refused)
+        try:
+            await self.app(scope, counted_receive, send_unless_refused)
+        except (
+            Exception
+        ):  # whatever the app made of the cut-off body (a ClientDisconnect), the client has its 413
+            if not refused:
+                raise
 
 
 def _header(scope: Scope, name: bytes) -> str:
