@@ -92,3 +92,22 @@ def test_a_boundary_over_256_characters_is_a_4xx(
     )
     assert 400 <= response.status_code < 500, response.text
     assert_error(response, response.status_code)
+
+
+def test_an_upload_streamed_without_a_length_is_cut_off_at_the_whole_body_cap(
+    small: TestClient, admin_of_small: dict[str, str], tmp_path: Path
+) -> None:
+    def body() -> Iterator[bytes]:
+        for i in range(80):  # form fields under their own 64 KiB limit, 4.8 MB in all
+            yield (
+                f'--x\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\n'.encode()
+                + b"v" * 60_000
+                + b"\r\n"
+            )
+        yield b"--x--\r\n"
+
+    response = small.post(
+        "/api/v1/documents", content=body(), headers={"Content-Type": MULTIPART, **admin_of_small}
+    )
+    assert_error(response, 413, "payload_too_large")
+    assert [p for p in _staged(tmp_path) if "staging" in p.parts] == []
