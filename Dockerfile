@@ -10,7 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DOCENT_HOST=0.0.0.0 \
     DOCENT_PORT=8000 \
     DOCENT_DATA_DIR=/var/lib/docent \
-    DOCENT_DATABASE_URL=sqlite:////var/lib/docent/docent.db
+    DOCENT_DATABASE_URL=sqlite:////var/lib/docent/docent.db \
+    DOCENT_MODEL_CACHE_DIR=/opt/docent/models
 
 WORKDIR /app
 # CPU PyTorch from PyTorch's own index, pinned: PyPI's default build pulls several GB of CUDA.
@@ -19,6 +20,9 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install . && useradd --system --uid 10001 --home-dir /var/lib/docent docent \
     && mkdir -p /var/lib/docent && chown docent /var/lib/docent
+# The ONNX export of the packaged model is made once here, so no container spends its first start on it.
+RUN python -c "from docent.llm.onnx_embedder import OnnxEmbedder; from pathlib import Path; \
+OnnxEmbedder(cache_dir=Path('/opt/docent/models')).load()" && chown -R docent /opt/docent
 COPY deploy/entrypoint.sh /usr/local/bin/docent-entrypoint
 
 USER docent

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint check-types clean
+.PHONY: install run test lint check-types clean audit
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,18 @@ run: install .env
 	$(BIN)/docent serve
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+# Known vulnerabilities of the installed packages, from PyPI's vulnerability data: needs network access to
+# pypi.org. Exits 2 when nothing could be checked and 3 when some packages could not be (it names them).
+audit: install
+	$(BIN)/python tools/audit_dependencies.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -146,10 +146,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    """The real local model, loaded once for the whole run and shared by every app the tests start."""
-    from docent.llm.local_embedder import LocalEmbedder
+    """The real local model on the default backend (ONNX Runtime), loaded once for the whole run and shared
+    by every app the tests start. Its export lands where servers the tests start look for it."""
+    from docent.llm.onnx_embedder import OnnxEmbedder
 
-    return LocalEmbedder("all-MiniLM-L6-v2", batch_size=32, threads=1)
+    cache = Settings(_env_file=None).model_cache_path  # type: ignore[call-arg]
+    return OnnxEmbedder("all-MiniLM-L6-v2", cache_dir=cache, batch_size=32, threads=1)
 
 
 def start_client(settings: Settings, embedder: Any) -> TestClient:

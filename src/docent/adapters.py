@@ -103,11 +103,22 @@ def build_embedder(settings: Settings) -> Embedder:
     """`local:<model>` runs on this machine; `openai:<model>` calls an OpenAI-compatible server."""
     kind, _, name = settings.embedder.partition(":")
     if kind == "local" and name:
-        from docent.llm.local_embedder import LocalEmbedder
-
         threads, query_threads = settings.embed_threads, settings.query_embed_threads
-        return LocalEmbedder(
-            name, batch_size=settings.embed_batch_size, threads=threads, query_threads=query_threads
+        if settings.embedder_backend == "torch":
+            from docent.llm.local_embedder import LocalEmbedder
+
+            return LocalEmbedder(
+                name, batch_size=settings.embed_batch_size, threads=threads, query_threads=query_threads
+            )
+        from docent.llm.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(
+            name,
+            cache_dir=settings.model_cache_path,
+            int8=settings.embedder_backend == "onnx-int8",
+            batch_size=settings.embed_batch_size,
+            threads=threads,
+            query_threads=query_threads,
         )
     if kind == "openai" and name:
         from docent.llm.openai_embedder import OpenAIEmbedder

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     embedder_dimension: int | None = Field(default=None, ge=1)
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     embed_threads: int | None = Field(default=None, ge=1)
+    # How a `local:` model runs: ONNX Runtime (exported once from the local weights, README "Embedding
+    # model"), the same with int8 weights (a model of its own: its index is rebuilt), or torch.
+    embedder_backend: Literal["onnx", "onnx-int8", "torch"] = "onnx"
+    model_cache_dir: Path | None = None  # exported models; default: $XDG_CACHE_HOME/docent/models
     chunk_overlap_tokens: int = Field(default=32, ge=0, le=200)
     url_fetch_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
@@ -188,6 +192,14 @@ class Settings(BaseSettings):
         return self.max_upload_mb * 1024 * 1024
 
     @property
+    def model_cache_path(self) -> Path:
+        """Where exported models are kept: one place per machine by default, so that every data folder
+        (and every test run) reuses one export instead of making its own."""
+        if self.model_cache_dir is not None:
+            return self.model_cache_dir
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docent" / "models"
+
+    @property
     def runs_embedded_worker(self) -> bool:
         return self.embedded_worker if self.embedded_worker is not None else not self.redis_url
 
@@ -253,7 +265,9 @@ OTHER_SETTINGS = frozenset(
             "embed_batch_size",
             "embed_threads",
             "query_embed_threads",
+            "model_cache_dir",
         ),
+        "embedder_backend",  # float32 ONNX gives torch's vectors; int8 changes the model id, which is keyed
         "chunk_overlap_tokens",  # chunks are cut at ingestion: a changed document changes the readable state
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",

@@ -47,6 +47,7 @@ from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
 from docent.jobs.worker import Worker
+from docent.llm.onnx_embedder import OnnxEmbedder
 from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
 from docent.search.backends.memory_rows import MemoryIndex
@@ -114,20 +115,21 @@ class Container:
             self.worker.start()
         return self.worker
 
-    def warm_search(self) -> threading.Thread | None:
-        """Derive the in-memory search indexes in the background, so that the first query after start-up
-        does not wait for them (seconds at 100k chunks); a query arriving meanwhile waits for the same
-        derivation instead of starting its own."""
+    def warm_search(self) -> threading.Thread:
+        """Load the local embedding model (exporting it on the very first start) and derive the in-memory
+        search indexes in the background, so that the first query after start-up does not wait for them
+        (seconds at 100k chunks); a query arriving meanwhile waits for the same work instead of starting
+        its own."""
         indexes = [i for i in (self.retriever.vectors, self.retriever.keywords) if isinstance(i, MemoryIndex)]
-        if not indexes:
-            return None
 
         def warm() -> None:
             try:
+                if isinstance(self.embedder, OnnxEmbedder):
+                    self.embedder.load()
                 for index in indexes:
                     with self.database.unit_of_work(write=False) as uow:
                         index.current(uow)
-            except Exception:  # the service may be closing; the next query derives them anyway
+            except Exception:  # the service may be closing; the next query does this work anyway
                 get_logger(__name__).warning("search_warm_up_failed", exc_info=True)
 
         thread = threading.Thread(target=warm, name="docent-warm-search", daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,3 +72,17 @@ class SearchFilters:
     content_types: tuple[str, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+
+
+# Never shown to a reader: C0 and C1 controls (NUL, terminal escapes), the bidirectional formatting
+# characters that make "invoice\u202etxt.exe.txt" read as "invoicetxt.exe.txt" backwards, and a stray BOM.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_LINE_BREAKS = re.compile("[\t\n\v\f\r\x85\u2028\u2029]+")
+
+
+def display_text(text: str) -> str:
+    """`text` (a title, a file name) as it may be shown to others: one line, no control or bidi characters.
+
+    What is stored stays as it was given; this is applied where a name becomes a title and where it is shown.
+    """
+    return _UNSHOWN.sub("", _LINE_BREAKS.sub(" ", text)).strip()

@@ -66,8 +66,13 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, api: A
     reuse = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert_error(reuse, 401, "token_revoked")
     assert_error(client.post("/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}), 401)
-    # Access tokens minted after the reused token was first used may be the copier's: they stop too.
+    # Every access token of the session may be the copier's: all stop at once, the first one too.
     assert _me(client, rotated["access_token"]) == 401
+    assert_error(
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {first['access_token']}"}),
+        401,
+        "token_revoked",
+    )
     # Another login session of the same user is untouched.
     assert _me(client, api.login(ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]) == 200
 
@@ -189,10 +194,18 @@ def test_deactivated_user_loses_tokens_keys_and_login(
     )
     assert_error(response, 401, "invalid_credentials")
 
-    # Reactivation lets them log in again; the old session stays dead.
+    # Reactivation lets them log in again; the old session, refresh token and API key stay dead.
     client.patch(f"/api/v1/users/{user['id']}", json={"is_active": True}, headers=admin)
-    assert api.login("leaver@example.com", MEMBER_PASSWORD)["access_token"]
+    fresh = api.login("leaver@example.com", MEMBER_PASSWORD)["access_token"]
     assert _me(client, tokens["access_token"]) == 401
+    assert_error(
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"}), 401, "token_revoked"
+    )
+    assert_error(client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}), 401)
+    listed = client.get("/api/v1/api-keys", headers={"Authorization": f"Bearer {fresh}"}).json()
+    assert listed["items"] == []
+    events = client.get("/api/v1/admin/audit?action=user.deactivated", headers=admin).json()
+    assert [e["details"]["api_keys_revoked"] for e in events["items"]] == [1]
 
 
 def test_password_change_ends_existing_sessions(client: TestClient, api: Api, admin: dict[str, str]) -> None:

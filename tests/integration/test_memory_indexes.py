@@ -239,7 +239,6 @@ def test_warming_derives_both_indexes_so_the_first_query_does_not(
 
         monkeypatch.setattr(index, "_refreshed", counting)
     thread = container.warm_search()
-    assert thread is not None
     thread.join(timeout=60)
     assert sorted(derived) == ["MemoryBm25Index", "MemoryMatrixIndex"]
     assert search(container, scope, "VPN")

@@ -179,6 +179,45 @@ def best_snippet(text: str, claim: str) -> str:
     return normalize_space(text[start:end])
 
 
+# ---------- text that addresses the assistant ----------
+
+# Sentences that give orders to an AI ("ignore previous instructions", "you are an assistant", "system
+# prompt") answer no one's question: they are a document trying to steer the answer. Ordinary documents
+# (a handbook, a policy) almost never speak this way.
+_ADDRESSES_THE_ASSISTANT = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|of\s+|the\s+)*(?:previous|prior|above|earlier|"
+    r"preceding|system|all|any|your|these|those|my)\s+(?:instructions?|rules|prompts?|directions|guidelines)\b"
+    r"|\byou\s+are\s+(?:now\s+)?(?:an?\s+|the\s+)?(?:ai|assistant|language\s+model|chat\s*bot|llm|docent)\b"
+    r"|\b(?:system|hidden|initial)\s+prompt\b|\bnew\s+instructions\b|\bas\s+an?\s+(?:ai|language\s+model)\b"
+    r"|\b(?:ai|assistant|language\s+model|llm|chat\s*bot)s?\s+(?:must|should|shall|will)\s+"
+    r"(?:always|never|only|now)\b",
+    re.IGNORECASE,
+)
+INSTRUCTION_FACTOR = 0.25  # a sentence that addresses the assistant keeps a quarter of its score
+NEIGHBOUR_FACTOR = 0.5  # the rest of its passage half: one that copies the question still loses
+
+
+def demote_instructions(scored: list[ScoredSentence], passages: Sequence[Passage]) -> list[ScoredSentence]:
+    """`scored` with sentences that address an AI, and their passages' other sentences, scored lower, best
+    first: between a passage that answers and one that talks to the assistant, the first is quoted."""
+    flagged = {
+        (s.passage, s.start)
+        for s in scored
+        if _ADDRESSES_THE_ASSISTANT.search(passages[s.passage].text[s.start : s.end])
+    }
+    if not flagged:
+        return scored
+    poisoned = {index for index, _ in flagged}
+
+    def factor(s: ScoredSentence) -> float:
+        if (s.passage, s.start) in flagged:
+            return INSTRUCTION_FACTOR
+        return NEIGHBOUR_FACTOR if s.passage in poisoned else 1.0
+
+    demoted = [ScoredSentence(s.passage, s.start, s.end, s.score * factor(s)) for s in scored]
+    return sorted(demoted, key=lambda s: -s.score)
+
+
 # ---------- the answerer ----------
 
 _PIECE = re.compile(r"\S+\s*")
@@ -234,6 +273,7 @@ class ExtractiveAnswerer:
     def select(self, question: str, passages: Sequence[Passage]) -> list[ScoredSentence]:
         """The sentences the answer quotes, in reading order; empty when it should abstain."""
         scored = score_sentences(question, passages[: self._considered], self._sentences, self._weights)
+        scored = demote_instructions(scored, passages)
         if not scored or scored[0].score < self._min_score:
             return []
         best = scored[0]

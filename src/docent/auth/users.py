@@ -119,7 +119,10 @@ class UserService:
             user.is_active = changes.is_active
             changed["is_active"] = changes.is_active
             if not changes.is_active:
-                uow.tokens.revoke_all_for_user(user.id, "deactivated", datetime.now(UTC))
+                # Durably: reactivation restores the account, never the credentials it had.
+                now = datetime.now(UTC)
+                uow.tokens.revoke_all_for_user(user.id, "deactivated", now)
+                changed["api_keys_revoked"] = uow.api_keys.revoke_all_for_user(user.id, now)
         if changed:
             action = "user.deactivated" if changed.get("is_active") is False else "user.updated"
             audit.record(

@@ -39,10 +39,21 @@ _HOST_NAME = re.compile(r"[a-z0-9_.-]+", re.IGNORECASE)
 
 # Refused even when private addresses are allowed: a self-hosted install on a cloud VM that
 # may fetch from its intranet must still never hand out the instance's credentials.
-_METADATA_ADDRESSES = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+_METADATA_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "169.254.0.0/16",  # AWS, GCP, Azure, OpenStack, Oracle, DigitalOcean; ECS task credentials
+        "168.63.129.16/32",  # Azure WireServer and host agent: a public-looking address
+        "100.100.100.200/32",  # Alibaba Cloud, inside the carrier-grade NAT range
+        "192.0.0.192/32",  # Oracle Cloud (classic)
+        "fd00:ec2::254/128",  # AWS over IPv6, inside fc00::/7
+    )
 )
 _METADATA_HOSTNAMES = frozenset({"metadata.google.internal"})
+# IANA special-purpose blocks that some Python versions still call global.
+_NOT_GLOBAL_NETWORKS = tuple(
+    ipaddress.ip_network(net) for net in ("192.0.0.0/24", "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4")
+)
 # What `allow_private_addresses` opens up (besides loopback): the ranges an intranet lives in.
 _PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(net)
@@ -109,12 +120,13 @@ def is_forbidden_address(address: IPAddress, *, allow_private_addresses: bool = 
     metadata addresses stay closed.
     """
     target = _embedded_ipv4(address)
-    if target in _METADATA_ADDRESSES:
+    if _in_any(target, _METADATA_NETWORKS):
         return True
-    if allow_private_addresses and (target.is_loopback or any(target in n for n in _PRIVATE_NETWORKS)):
+    if allow_private_addresses and (target.is_loopback or _in_any(target, _PRIVATE_NETWORKS)):
         return False
     return (
         not target.is_global
+        or _in_any(target, _NOT_GLOBAL_NETWORKS)
         or target.is_private
         or target.is_loopback
         or target.is_link_local
@@ -123,6 +135,10 @@ def is_forbidden_address(address: IPAddress, *, allow_private_addresses: bool = 
         or target.is_unspecified
         or (isinstance(target, ipaddress.IPv6Address) and target.is_site_local)
     )
+
+
+def _in_any(address: IPAddress, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
 
 
 def _embedded_ipv4(address: IPAddress) -> IPAddress:

@@ -28,7 +28,7 @@ from docent.llm.ports import Embedder, Vectors
 from docent.observability.logs import get_logger
 from docent.search.index_check import EMBEDDING_MODEL_KEY, index_model_mismatch, record_index_model
 from docent.storage.blobs import BlobStore
-from docent.types import VersionStatus
+from docent.types import VersionStatus, display_text
 
 _log = get_logger(__name__)
 
@@ -197,8 +197,9 @@ class IngestHandler:
             if current is None or current.number <= version.number:
                 uow.chunks.replace_for_document(document.id, [_row(work, d, model_id) for d in work.drafts])
                 document.indexed_version_id = version.id
-            if work.title and document.title == version.filename:
-                document.title = work.title[:500]
+            parsed_title = display_text(work.title or "")
+            if parsed_title and document.title == display_text(version.filename):
+                document.title = parsed_title[:500]
             version.status, version.error, version.error_code = VersionStatus.COMPLETED, None, None
             version.page_count, version.chunk_count = work.page_count, len(work.drafts)
             version.chunks_reused, version.chunks_embedded = work.reused, len(work.drafts) - work.reused

@@ -23,7 +23,7 @@ from docent.ingest.sniff import sniff
 from docent.ingest.types import ContentType, UnsupportedContent
 from docent.jobs.queue import JobQueue
 from docent.storage.blobs import BlobStore, StagedFile
-from docent.types import JobStatus, Page, PageRequest, ReaderScope, VersionStatus
+from docent.types import JobStatus, Page, PageRequest, ReaderScope, VersionStatus, display_text
 
 INGEST_JOB = "ingest"
 MAX_TAGS = 50
@@ -67,8 +67,9 @@ def _now() -> datetime:
 
 
 def display_name(filename: str) -> str:
-    """The last component of a client's file name, for display only; never used as a path."""
-    name = PurePosixPath(filename.replace("\\", "/")).name.strip()
+    """The last component of a client's file name, kept as given (shown through `display_text`) but for NUL,
+    which PostgreSQL cannot store in text: it becomes the visible U+2400. Never used as a path."""
+    name = PurePosixPath(filename.replace("\\", "/").replace("\x00", "\u2400")).name.strip()
     return (name or "untitled")[:255]
 
 
@@ -156,7 +157,7 @@ class DocumentService:
                 id=uuid.uuid4(),
                 org_id=principal.org_id,
                 owner_id=principal.user_id,
-                title=(options.title or display_name(file.filename))[:500],
+                title=display_text(options.title or display_name(file.filename))[:500] or "untitled",
                 visibility=options.visibility.value,
                 latest_version=0,
             )

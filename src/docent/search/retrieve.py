@@ -25,7 +25,7 @@ from docent.llm.ports import Embedder
 from docent.search.fusion import reciprocal_rank_fusion
 from docent.search.ports import KeywordIndex, Scored, VectorIndex
 from docent.search.snippet import make_snippet
-from docent.types import ReaderScope, SearchFilters
+from docent.types import ReaderScope, SearchFilters, display_text
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 100  # what a search asks for
@@ -182,7 +182,7 @@ def _result(hit: ChunkHit, score: float, query: str) -> SearchResult:
     return SearchResult(
         chunk_id=chunk.id,
         document_id=chunk.document_id,
-        title=hit.title,
+        title=display_text(hit.title),
         version=hit.version,
         page=chunk.page,
         section=list(chunk.section_path or []),

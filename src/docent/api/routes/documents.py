@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from docent.api.deps import (
@@ -21,6 +21,7 @@ from docent.api.deps import (
     UrlIngestServiceDep,
     rate_limit,
 )
+from docent.api.downloads import content_disposition
 from docent.api.routes import API_PREFIX
 from docent.api.schemas import OrmModel, PageOut
 from docent.api.uploads import UploadForm, read_upload
@@ -31,7 +32,7 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import Accepted, IncomingFile, UploadOptions, Visibility, normalise_tags
 from docent.storage.blobs import BlobStore
-from docent.types import PageRequest, VersionStatus
+from docent.types import PageRequest, VersionStatus, display_text
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
 _UPLOAD_LIMIT = [rate_limit(RateLimitKind.UPLOAD)]  # counted before a byte of the body is read
@@ -87,7 +88,7 @@ class Progress(BaseModel):
 
 class VersionOut(OrmModel):
     number: int
-    filename: str
+    filename: Annotated[str, AfterValidator(display_text)]  # stored as given, shown safely
     content_type: str
     size_bytes: int
     sha256: str
@@ -160,13 +161,13 @@ def _document_out(
     indexed = next((v.number for v in document.versions if v.id == document.indexed_version_id), None)
     return DocumentOut(
         id=document.id,
-        title=document.title,
+        title=display_text(document.title),
         visibility=document.visibility,
         tags=document.tags,
         group_ids=document.group_ids,
         owner_id=document.owner_id,
         source_url=document.source_url,
-        filename=latest.filename,
+        filename=display_text(latest.filename),
         content_type=latest.content_type,
         size_bytes=latest.size_bytes,
         version=latest.number,
@@ -332,12 +333,11 @@ def get_document_file(
     version, path = documents.original(uow, principal, document_id)
     # Only a PDF opens in place: any other uploaded file (HTML above all) could run as this site's page.
     shown = inline and version.content_type == "application/pdf"
+    disposition = content_disposition(version.filename, inline=shown)
     return FileResponse(
         path,
         media_type=version.content_type,
-        filename=version.filename,
-        headers={"X-Content-Type-Options": "nosniff"},
-        content_disposition_type="inline" if shown else "attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": disposition},
     )
 
 

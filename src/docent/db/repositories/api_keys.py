@@ -42,3 +42,10 @@ class ApiKeyRepository:
             )
             .values(last_used_at=now)
         )
+
+    def revoke_all_for_user(self, user_id: uuid.UUID, at: datetime) -> int:
+        """Revoke every live key of the user; how many there were."""
+        result = self.session.execute(
+            update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).values(revoked_at=at)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

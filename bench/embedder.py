@@ -1,0 +1,133 @@
+"""The embedder's backends side by side, in one run: torch as sentence-transformers runs it, Docent's torch
+embedder, ONNX Runtime float32 and ONNX Runtime int8.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.embedder [--texts 1000] [--queries 300] [--rounds 3]
+        [--quality] [--quality-docs 5183]
+
+Texts are SciFact abstracts (title + text, as chunks of up to 256 tokens), queries SciFact's test claims.
+Rounds interleave the backends (a round runs each once, in turn), so a noisy machine slows all alike; the
+figures are medians over rounds. Query latency: `embed_query` of each claim, the backends taking turns
+claim by claim. `--quality` embeds the corpus with each backend and reports vector-only nDCG@10 on the
+SciFact test split (exact search), the agreement that decides whether int8 may be offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docent.llm.local_embedder import LocalEmbedder, resolve_model
+from docent.llm.onnx_embedder import OnnxEmbedder
+from docent.search.beir import read_corpus, read_qrels, read_queries
+from docent.search.metrics import ndcg_at
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+
+
+def backends(cache: Path) -> dict[str, Any]:
+    from sentence_transformers import SentenceTransformer
+
+    directory, _ = resolve_model("all-MiniLM-L6-v2")
+    raw = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+    return {
+        "torch raw (ST.encode)": _RawTorch(raw),
+        "torch (docent)": LocalEmbedder(),
+        "onnx float32": OnnxEmbedder(cache_dir=cache),
+        "onnx int8": OnnxEmbedder(cache_dir=cache, int8=True),
+    }
+
+
+class _RawTorch:
+    """`SentenceTransformer.encode` as a user of the library would call it: the reference."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def embed(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        return np.asarray(self.model.encode(texts, batch_size=64, normalize_embeddings=True))
+
+    def embed_query(self, text: str) -> np.ndarray[Any, Any]:
+        return self.embed([text])[0]
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def throughput(models: dict[str, Any], texts: list[str], rounds: int) -> dict[str, float]:
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            seconds[name].append(timed(lambda model=model: model.embed(texts)))
+    return {name: len(texts) / statistics.median(values) for name, values in seconds.items()}
+
+
+def query_latency(models: dict[str, Any], queries: list[str]) -> dict[str, tuple[float, float]]:
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    for query in queries:
+        for name, model in models.items():
+            samples[name].append(timed(lambda model=model, query=query: model.embed_query(query)) * 1000)
+    return {name: (statistics.median(v), float(np.percentile(v, 95))) for name, v in samples.items()}
+
+
+def quality(models: dict[str, Any], limit: int) -> dict[str, float]:
+    documents = list(read_corpus(DATA, limit))
+    ids = [d.id for d in documents]
+    bodies = [f"{d.title} {d.text}".strip() for d in documents]
+    qrels = {q: rel for q, rel in read_qrels(DATA, "test").items() if set(rel) & set(ids)}
+    queries = read_queries(DATA)
+    figures = {}
+    for name, model in models.items():
+        matrix = model.embed(bodies)
+        scores = []
+        for query_id, relevant in qrels.items():
+            ranked = np.argsort(-(matrix @ model.embed_query(queries[query_id])))[:10]
+            scores.append(ndcg_at([ids[i] for i in ranked], relevant, 10))
+        figures[name] = float(np.mean(scores))
+    return figures
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quality", action="store_true")
+    parser.add_argument("--quality-docs", type=int, default=None)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as cache:
+        models = backends(Path(cache))
+        for model in models.values():  # load and export outside the timings
+            model.embed(["warm up"])
+            model.embed_query("warm up")
+        texts = [f"{d.title} {d.text}".strip() for d in read_corpus(DATA, args.texts)]
+        test_queries = set(read_qrels(DATA, "test"))
+        queries = [text for qid, text in read_queries(DATA).items() if qid in test_queries][: args.queries]
+
+        rates = throughput(models, texts, args.rounds)
+        reference = rates["torch raw (ST.encode)"]
+        print(f"ingestion throughput, {len(texts)} SciFact abstracts, median of {args.rounds} rounds:")
+        for name, rate in rates.items():
+            print(f"  {name:24s} {rate:8.1f} texts/s   {rate / reference:5.2f}x raw torch")
+        print(f"one query's vector, {len(queries)} SciFact test claims (backends take turns):")
+        for name, (p50, p95) in query_latency(models, queries).items():
+            print(f"  {name:24s} p50 {p50:6.2f} ms   p95 {p95:6.2f} ms")
+        if args.quality:
+            print("vector-only nDCG@10, SciFact test, exact search:")
+            for name, score in quality(models, args.quality_docs).items():
+                print(f"  {name:24s} {score:.4f}")
+
+
+if __name__ == "__main__":
+    main()
