@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     oidc_scopes: str = "openid email profile"
     oidc_redirect_url: str | None = None  # the callback as the provider knows it; default: from the request
     oidc_only: bool = False  # the SSO organisation signs in with SSO only: no local passwords
+
+    # With DOCENT_TRUST_FORWARDED_FOR, X-Forwarded-For is believed only from these proxies (comma-separated).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    # Rate limits (`limits` syntax: `60/minute`, or several as `10/second;600/hour`), counted per user or API
+    # key; requests without a valid credential (logins included) count per address against the anonymous one,
+    # higher because colleagues behind one proxy share an address. README, "Limits".
+    rate_limit_search: str = "120/minute"
+    rate_limit_chat: str = "30/minute"
+    rate_limit_upload: str = "60/minute"
+    rate_limit_anonymous: str = "300/minute"
+    max_streams_per_user: int = Field(default=3, ge=1, le=1000)
+    max_queued_documents_per_user: int = Field(default=1000, ge=1, le=1_000_000)
 
     # Documents and ingestion
     max_upload_mb: int = Field(default=50, ge=1, le=10_000)
@@ -173,6 +186,18 @@ class Settings(BaseSettings):
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "files"
         return self
+
+    @field_validator("rate_limit_search", "rate_limit_chat", "rate_limit_upload", "rate_limit_anonymous")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            if parse_many(value):
+                return value
+        except ValueError:
+            pass
+        raise ValueError(f"{value!r} is not a rate such as 60/minute (several: 10/second;600/hour)")
 
     @model_validator(mode="after")
     def _check_providers(self) -> Settings:
@@ -266,6 +291,8 @@ OTHER_SETTINGS = frozenset(
         *("cors_origins", "access_log_enabled", "access_retention_days"),
         *("oidc_issuer", "oidc_client_id", "oidc_client_secret", "oidc_organization", "oidc_groups_claim"),
         *("oidc_scopes", "oidc_redirect_url", "oidc_only"),
+        *("forwarded_allow_ips", "rate_limit_search", "rate_limit_chat", "rate_limit_upload"),
+        *("rate_limit_anonymous", "max_streams_per_user", "max_queued_documents_per_user"),
         # how fast or where work runs, not what it computes
         *(
             "embedder_base_url",

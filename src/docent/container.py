@@ -20,6 +20,7 @@ from docent.adapters import (
     build_recall,
     build_search_indexes,
 )
+from docent.answer.budgets import BudgetService
 from docent.answer.cache import AnswerCache
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
@@ -29,6 +30,7 @@ from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
 from docent.auth.passwords import PasswordHasher
+from docent.auth.rate_limits import RateLimitKind, RateLimits, StreamSlots
 from docent.auth.service import AuthService
 from docent.auth.throttle import LoginThrottle
 from docent.auth.tokens import AccessTokenCodec
@@ -83,11 +85,14 @@ class Container:
     retriever: Retriever
     chat: ChatService
     history: ChatHistory
+    rate_limits: RateLimits
+    streams: StreamSlots
     worker: Worker | None = None
     chat_models: list[OwnedChatModel] = field(default_factory=list)  # closed with the container
     answer_cache: AnswerCache | None = None  # closed with the container
     feedback: FeedbackService = field(default_factory=FeedbackService)
     sso: SsoService | None = None  # OpenID Connect sign-in, when configured
+    budgets: BudgetService = field(default_factory=BudgetService)
 
     def readiness(self) -> dict[str, str]:
         """Each dependency the service needs, and whether it answers (\"ok\" or what is wrong)."""
@@ -172,7 +177,12 @@ def build_container(
     blobs = BlobStore(settings.storage_dir or settings.data_dir / "files")
     queue = build_huey_queue(settings.queue_name, settings.redis_url, settings.data_dir)
     embedder = embedder or build_embedder(settings)
-    documents = DocumentService(blobs, queue, max_attempts=settings.job_max_attempts)
+    documents = DocumentService(
+        blobs,
+        queue,
+        max_attempts=settings.job_max_attempts,
+        max_queued_per_user=settings.max_queued_documents_per_user,
+    )
     indexes = build_search_indexes(settings, embedder)
     retriever = Retriever(embedder, *indexes, FusionSettings.from_settings(settings))
     chat_models: list[OwnedChatModel] = []
@@ -186,6 +196,7 @@ def build_container(
         retention=timedelta(days=settings.access_retention_days),
     )
     auth, sso = _auth(settings, hasher)
+    budgets = BudgetService()
     return Container(
         settings=settings,
         database=database,
@@ -207,10 +218,15 @@ def build_container(
         jobs=JobService(),
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
-        chat=ChatService(database, retriever, chain, top_k=settings.answer_top_k, recall=recall),
+        chat=ChatService(
+            database, retriever, chain, top_k=settings.answer_top_k, recall=recall, budgets=budgets
+        ),
         history=ChatHistory(),
+        rate_limits=_rate_limits(settings),
+        streams=StreamSlots.build(settings.redis_url, settings.max_streams_per_user, settings.queue_name),
         chat_models=chat_models,
         answer_cache=answer_cache,
+        budgets=budgets,
     )
 
 
@@ -221,6 +237,7 @@ def _auth(settings: Settings, hasher: PasswordHasher) -> tuple[AuthService, SsoS
         per_account=settings.login_failures_per_account,
         per_address=settings.login_failures_per_address,
         window_seconds=settings.login_failure_window_seconds,
+        namespace=settings.queue_name,
     )
     sso_only = settings.oidc_organization if settings.oidc_enabled and settings.oidc_only else None
     auth = AuthService(
@@ -249,6 +266,17 @@ def _sso(
         org_slug=settings.oidc_organization,
         groups_claim=settings.oidc_groups_claim,
     )
+
+
+def _rate_limits(settings: Settings) -> RateLimits:
+    rules = {
+        RateLimitKind.SEARCH: settings.rate_limit_search,
+        RateLimitKind.CHAT: settings.rate_limit_chat,
+        RateLimitKind.UPLOAD: settings.rate_limit_upload,
+        RateLimitKind.ANONYMOUS: settings.rate_limit_anonymous,
+    }
+    # The queue's name tells installations sharing one Redis apart; their counters must not mix.
+    return RateLimits(settings.redis_url or "memory://", rules, namespace=settings.queue_name)
 
 
 def _job_runner(

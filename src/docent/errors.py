@@ -92,6 +92,13 @@ class ErrorCode(StrEnum):
     ARCHIVE_BOMB = "archive_bomb", 422, "The document expands to far more than its size; it was not read."
     # 429
     TOO_MANY_ATTEMPTS = "too_many_attempts", 429, "Too many failed attempts; try again later."
+    RATE_LIMITED = "rate_limited", 429, "Too many requests; try again later."
+    TOO_MANY_STREAMS = "too_many_streams", 429, "Too many answers are streaming at once."
+    TOO_MANY_QUEUED_DOCUMENTS = (
+        "too_many_queued_documents",
+        429,
+        "Too many of your documents are waiting to be indexed; try again when some are done.",
+    )
     # 500 / 503
     INTERNAL_ERROR = "internal_error", 500, "Internal server error."
     NOT_READY = "not_ready", 503

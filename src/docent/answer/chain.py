@@ -241,14 +241,14 @@ class ProviderChain:
         if relevant is None:
             return self._finish(_not_covered(confidence), started, [], confidence)
         failures: list[str] = []
-        for index, answerer in self._candidates(request.answerer):
+        for index, answerer in self._candidates(request.answerer, request.withheld):
             replies = answerer.stream(relevant)
             try:
                 while True:
                     next(replies)
             except StopIteration as stop:
                 answer: Answer = stop.value
-                return self._finish(answer, started, failures, confidence)
+                return self._finish(answer, started, failures, confidence, request.withheld)
             except ChatModelError as exc:
                 if index == len(self._providers):
                     raise
@@ -270,7 +270,7 @@ class ProviderChain:
             yield from self._closing(answer)
             return answer
         failures: list[str] = []
-        for index, answerer in self._candidates(request.answerer):
+        for index, answerer in self._candidates(request.answerer, request.withheld):
             replies = answerer.stream(relevant)
             sent = False
             try:
@@ -278,7 +278,7 @@ class ProviderChain:
                     try:
                         delta = next(replies)
                     except StopIteration as stop:
-                        answer = self._finish(stop.value, started, failures, confidence)
+                        answer = self._finish(stop.value, started, failures, confidence, request.withheld)
                         break
                     sent = True
                     yield Token(delta)
@@ -299,12 +299,14 @@ class ProviderChain:
             return answer
         raise AssertionError("unreachable: the last resort is always a candidate")
 
-    def rewrite(self, question: str, history: Sequence[Turn], answerer: str | None = None) -> Rewritten:
+    def rewrite(
+        self, question: str, history: Sequence[Turn], answerer: str | None = None, withheld: str | None = None
+    ) -> Rewritten:
         """`question` made standalone using `history`, by the first provider that manages (the last resort
         applies a simple rule). Without an earlier user question there is nothing to rewrite."""
         if not any(turn.role == "user" for turn in history):
             return Rewritten(question.strip(), ProviderStatus.NONE)
-        for index, candidate in self._candidates(answerer):
+        for index, candidate in self._candidates(answerer, withheld):
             try:
                 return Rewritten(candidate.rewrite(question, history), candidate.provider)
             except ChatModelError as exc:
@@ -322,10 +324,12 @@ class ProviderChain:
             return None, confidence
         return replace(request, passages=passages), confidence
 
-    def _candidates(self, chosen: str | None = None) -> Iterator[tuple[int, Answerer]]:
+    def _candidates(
+        self, chosen: str | None = None, withheld: str | None = None
+    ) -> Iterator[tuple[int, Answerer]]:
         """Providers not resting (only the `chosen` one, if any), in order, each judged when its turn comes;
-        then the last resort."""
-        for index, answerer in enumerate(self._providers):
+        then the last resort. None but the last resort when models are `withheld` (a spent budget)."""
+        for index, answerer in enumerate(() if withheld else self._providers):
             if chosen is not None and chosen != f"{answerer.provider}:{answerer.model}":
                 continue
             with self._lock:
@@ -348,10 +352,18 @@ class ProviderChain:
         )
         return f"{answerer.provider}:{answerer.model}: {exc}"
 
-    def _finish(self, answer: Answer, started: float, failures: list[str], confidence: float) -> Answer:
+    def _finish(
+        self,
+        answer: Answer,
+        started: float,
+        failures: list[str],
+        confidence: float,
+        notice: str | None = None,
+    ) -> Answer:
         return replace(
             answer,
             confidence=confidence,
+            notice=notice,
             cost_usd=cost_of(self._prices, answer.provider, answer.model, answer.usage),
             latency_ms=(self._clock() - started) * 1000,
             failures=tuple(failures),

@@ -53,6 +53,7 @@ class Done:
     cached: bool = False  # served from the answer cache: no model ran, no tokens were used
     abstained: bool = False
     confidence: float | None = None
+    notice: str | None = None  # why no model was asked (a spent budget); present only then
 
     @classmethod
     def of(cls, answer: Answer) -> Done:
@@ -65,10 +66,11 @@ class Done:
             cached=answer.cached,
             abstained=answer.abstained,
             confidence=answer.confidence,
+            notice=answer.notice,
         )
 
     def payload(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "usage": usage_json(self.usage),
             "provider": self.provider,
             "model": self.model,
@@ -78,6 +80,9 @@ class Done:
             "abstained": self.abstained,
             "confidence": self.confidence,
         }
+        if self.notice:
+            payload["notice"] = self.notice
+        return payload
 
 
 @dataclass(frozen=True)

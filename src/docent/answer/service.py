@@ -22,6 +22,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
+from docent.answer.budgets import BudgetService
 from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
 from docent.answer.events import Error, Meta, StreamEvent, Token
@@ -86,6 +87,7 @@ class ChatService:
         top_k: int = 8,
         history_messages: int = 6,
         recall: AnswerRecall | None = None,
+        budgets: BudgetService | None = None,
     ) -> None:
         self._database = database
         self._retriever = retriever
@@ -95,6 +97,7 @@ class ChatService:
         self._top_k = top_k
         self._history = history_messages
         self._recall = recall
+        self._budgets = budgets
 
     def answerers(self) -> tuple[Answerer, ...]:
         return self._chain.answerers()
@@ -123,6 +126,7 @@ class ChatService:
         started = time.perf_counter()
         with self._database.unit_of_work(write=False) as uow:
             scope = scope_of(uow, principal)
+            withheld = self._budgets.status(uow, principal).reason if self._budgets else None
             if session_id is not None:
                 history = self._session_history(uow, principal, session_id)
             lookup = (
@@ -135,7 +139,7 @@ class ChatService:
             # The conversation is part of the key, so the stored standalone question is this one's too.
             rewritten = lookup.hit.rewritten if history else question
         else:
-            rewritten = self._chain.rewrite(question, history, answerer).question
+            rewritten = self._chain.rewrite(question, history, answerer, withheld).question
             started = time.perf_counter()
             passages = self._passages(scope, rewritten, filters)
         return Prepared(
@@ -147,7 +151,7 @@ class ChatService:
             message_id=uuid.uuid4(),
             question=question,
             rewritten=rewritten,
-            request=AnswerRequest(rewritten, passages, history, answerer),
+            request=AnswerRequest(rewritten, passages, history, answerer, withheld),
             asked_at=utcnow(),
             retrieval_ms=(time.perf_counter() - started) * 1000,
             lookup=lookup,

@@ -93,6 +93,7 @@ class AnswerRequest:
     passages: tuple[Passage, ...]
     history: tuple[Turn, ...] = ()
     answerer: str | None = None  # `provider:model` the asker chose (then only it, and the last resort)
+    withheld: str | None = None  # why no model may be asked (a spent budget): the last resort answers alone
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Answer:
     latency_ms: float = 0.0
     failures: tuple[str, ...] = field(default=())
     cached: bool = False
+    notice: str | None = None  # why the models were not asked, told to the reader
 
 
 _CITATIONS: TypeAdapter[tuple[Citation, ...]] = TypeAdapter(tuple[Citation, ...])

@@ -26,6 +26,7 @@ from docent.api.routes import (
     groups,
     health,
     jobs,
+    me,
     oidc,
     openai_compat,
     search,
@@ -78,7 +79,13 @@ def create_app(
     app.state.metrics = metrics
     app.state.assets = web.build_assets()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_kb * 1024)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_json_body_kb * 1024,
+        streamed=documents.STREAMED_UPLOADS,
+        # every file at its largest, plus room for the form's other fields and the part headers
+        max_streamed_bytes=settings.max_upload_bytes * settings.max_files_per_upload + 1024 * 1024,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _allow_origins(app, settings)
@@ -97,6 +104,7 @@ def create_app(
         search,
         chat,
         admin,
+        me,
         openai_compat,
         health,
         web,

@@ -26,16 +26,19 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from docent.answer.budgets import BudgetService
 from docent.answer.feedback import FeedbackService
 from docent.answer.history import ChatHistory
 from docent.answer.service import ChatService
 from docent.api import session as web_session
+from docent.api.client_address import client_address
 from docent.api.streaming import EventStreams
 from docent.auth.access import AccessRecorder, AccessService
 from docent.auth.api_keys import ApiKeyService
 from docent.auth.audit import AuditService, RequestContext
 from docent.auth.groups import GroupService
 from docent.auth.policy import Principal, Scope, ensure_admin, ensure_scope
+from docent.auth.rate_limits import RateLimitKind, StreamSlots, subject_of
 from docent.auth.service import AuthService
 from docent.auth.sso import SsoService
 from docent.auth.users import UserService
@@ -87,12 +90,14 @@ RetrieverDep = Annotated[Retriever, _part(lambda c: c.retriever)]
 ChatServiceDep = Annotated[ChatService, _part(lambda c: c.chat)]
 ChatHistoryDep = Annotated[ChatHistory, _part(lambda c: c.history)]
 FeedbackServiceDep = Annotated[FeedbackService, _part(lambda c: c.feedback)]
+BudgetServiceDep = Annotated[BudgetService, _part(lambda c: c.budgets)]
 EmbedderDep = Annotated[Embedder, _part(lambda c: c.embedder)]
 IndexMaintenanceDep = Annotated[
     IndexMaintenance, _part(lambda c: IndexMaintenance(c.database, c.blobs, c.embedder, c.retriever))
 ]
 EventStreamsDep = Annotated[EventStreams, _part(lambda c: EventStreams(c.settings.sse_ping_seconds))]
 ReadinessDep = Annotated[dict[str, str], _part(lambda c: c.readiness())]
+StreamSlotsDep = Annotated[StreamSlots, _part(lambda c: c.streams)]
 
 
 # ---------- units of work ----------
@@ -119,11 +124,7 @@ TransactionDep = Annotated[UnitOfWork, Depends(transaction, scope="function")]
 
 
 def request_context(request: Request, settings: SettingsDep) -> RequestContext:
-    ip = request.client.host if request.client else None
-    forwarded = request.headers.get("x-forwarded-for")
-    if settings.trust_forwarded_for and forwarded:
-        ip = forwarded.split(",")[0].strip()
-    return RequestContext(ip=ip, request_id=request.state.request_id)
+    return RequestContext(ip=client_address(request, settings), request_id=request.state.request_id)
 
 
 ContextDep = Annotated[RequestContext, Depends(request_context)]
@@ -158,10 +159,15 @@ def required_scope(method: str, path: str) -> Scope:
 
 async def current_principal(request: Request, background: BackgroundTasks, bearer: BearerDep) -> Principal:
     credential, from_cookie = _credential(request, bearer)
-    if credential is None:
-        raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
     container = _container(request)
-    principal = await run_in_threadpool(_authenticate, container, credential)
+    if credential is None:
+        await run_in_threadpool(_count_anonymous, request)
+        raise DocentError(ErrorCode.NOT_AUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
+    try:
+        principal = await run_in_threadpool(_authenticate, container, credential)
+    except DocentError:
+        await run_in_threadpool(_count_anonymous, request)
+        raise
     ensure_scope(principal, required_scope(request.method, request.url.path))
     if from_cookie:
         csrf = container.auth.session_csrf_token(principal.family_id or principal.user_id)
@@ -184,6 +190,36 @@ def _authenticate(container: Container, credential: str) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+# ---------- rate limits ----------
+
+
+def _count_anonymous(request: Request) -> None:
+    """Count a request that carries no valid credential against its address's ceiling (429 past it)."""
+    container = _container(request)
+    address = client_address(request, container.settings) or "unknown"
+    quota = container.rate_limits.hit(RateLimitKind.ANONYMOUS, f"address:{address}")
+    request.state.rate_limit = quota.headers()
+
+
+def anonymous_limit(request: Request) -> None:
+    _count_anonymous(request)
+
+
+def rate_limit(kind: RateLimitKind) -> Any:
+    """A route dependency: counts the request against the caller's `kind` limit before the route reads its
+    body or does any work (429 `rate_limited` past it). The `RateLimit-*` headers are added to the response
+    by `RequestContextMiddleware`, whatever kind of response the route returns."""
+
+    def dependency(request: Request, principal: PrincipalDep) -> None:
+        quota = _container(request).rate_limits.hit(kind, subject_of(principal))
+        request.state.rate_limit = quota.headers()
+
+    return Depends(dependency)
+
+
+AnonymousLimit = Depends(anonymous_limit)
 
 
 def require_admin(principal: PrincipalDep) -> Principal:

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access logs and metrics, and a cap on JSON bodies."""
+"""Pure ASGI middleware: request ids, access logs and metrics, and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -43,7 +44,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = headers + _rate_limit_headers(scope, headers)
             await send(message)
 
         try:
@@ -65,6 +67,15 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
+def _rate_limit_headers(scope: Scope, present: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The `RateLimit-*` headers a rate-limit dependency left in the request's state (`docent.api.deps`),
+    unless the response carries its own (a 429 does)."""
+    quota: dict[str, str] = scope["state"].get("rate_limit") or {}
+    names = {name.lower() for name, _ in present}
+    encoded = [(name.lower().encode(), value.encode()) for name, value in quota.items()]
+    return [(name, value) for name, value in encoded if name not in names]
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
@@ -74,42 +85,69 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Refuse non-multipart bodies over `max_bytes` with 413 before they are read into memory.
-
-    Uploads (multipart) are limited by their own route, which streams them to disk.
+    """Refuse a body over `max_bytes` with 413 before it is read, whatever its content type, and so before
+    authentication or FastAPI's form parser reads anything (a multipart body sent to a JSON route would
+    otherwise be spooled to disk first). The streamed upload routes (`streamed`: method and path pattern)
+    read their own bodies after authenticating the caller, file by file against DOCENT_MAX_UPLOAD_MB; their
+    whole body is bounded by `max_streamed_bytes`.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        streamed: Sequence[tuple[str, re.Pattern[str]]] = (),
+        max_streamed_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = tuple(streamed)
+        self.max_streamed_bytes = max_streamed_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        for method, path in self.streamed:
+            if scope["method"] == method and path.fullmatch(scope["path"]):
+                return self.max_streamed_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _header(scope, b"content-type").startswith("multipart/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = _header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
             return
         received = 0
+        refused = False
 
         async def counted_receive() -> Message:
-            nonlocal received
+            # Past the cap, answer 413 here and tell the app the client left: a form parser that catches
+            # every exception (FastAPI's does) cannot turn the refusal into something else.
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLargeError
+                if received > limit:
+                    refused = True
+                    await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
+        async def send_unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
         try:
-            await self.app(scope, counted_receive, send)
-        except _BodyTooLargeError:
-            await _too_large(send, self.max_bytes)
-
-
-class _BodyTooLargeError(Exception):
-    pass
+            await self.app(scope, counted_receive, send_unless_refused)
+        except (
+            Exception
+        ):  # whatever the app made of the cut-off body (a ClientDisconnect), the client has its 413
+            if not refused:
+                raise
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -121,9 +159,8 @@ def _header(scope: Scope, name: bytes) -> str:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body: dict[str, Any] = error_body(
-        ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {limit // 1024} KiB."
-    )
+    size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+    body: dict[str, Any] = error_body(ErrorCode.PAYLOAD_TOO_LARGE, f"The request body is larger than {size}.")
     payload = json.dumps(body).encode()
     await send(
         {

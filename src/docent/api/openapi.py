@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from docent.api.deps import current_principal, require_admin
+from docent.api.deps import anonymous_limit, current_principal, require_admin
 from docent.api.schemas import ErrorOut
 
 ERROR_MEANINGS: dict[int, str] = {
@@ -56,7 +56,10 @@ def _derived_statuses(route: APIRoute) -> set[int]:
     statuses: set[int] = set()
     calls = set(_calls(route.dependant))
     if current_principal in calls:
-        statuses |= {401, 403}
+        # 429: a request without a valid credential counts against its address's ceiling
+        statuses |= {401, 403, 429}
+    if anonymous_limit in calls:
+        statuses.add(429)
     if require_admin in calls:
         statuses.add(403)
     has_body = route.body_field is not None or "requestBody" in (route.openapi_extra or {})

@@ -123,8 +123,11 @@ def _data(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload, default=str)}\n\n".encode()
 
 
-async def pump(events: Generator[StreamEvent, None, Any], encoder: Encoder) -> AsyncIterator[bytes]:
-    """The frames of `events`, each step of the generator in a worker thread; see the module docstring."""
+async def pump(
+    events: Generator[StreamEvent, None, Any], encoder: Encoder, on_close: Callable[[], None] | None = None
+) -> AsyncIterator[bytes]:
+    """The frames of `events`, each step of the generator in a worker thread; see the module docstring.
+    `on_close` runs once the generator is closed (it gives back the caller's stream slot)."""
     try:
         for frame in encoder.opening():
             yield frame
@@ -139,7 +142,11 @@ async def pump(events: Generator[StreamEvent, None, Any], encoder: Encoder) -> A
             yield frame
     finally:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(events.close)
+            try:
+                await run_in_threadpool(events.close)
+            finally:
+                if on_close is not None:
+                    await run_in_threadpool(on_close)
 
 
 @dataclass(frozen=True)
@@ -148,9 +155,14 @@ class EventStreams:
 
     ping_seconds: float
 
-    def respond(self, events: Generator[StreamEvent, None, Any], encoder: Encoder) -> EventSourceResponse:
+    def respond(
+        self,
+        events: Generator[StreamEvent, None, Any],
+        encoder: Encoder,
+        on_close: Callable[[], None] | None = None,
+    ) -> EventSourceResponse:
         return EventSourceResponse(
-            pump(events, encoder),
+            pump(events, encoder, on_close),
             headers={"Cache-Control": "no-cache"},
             ping=self.ping_seconds,
             sep=_SEPARATOR,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from docent.errors import DocentError, ErrorCode
@@ -148,7 +148,10 @@ async def read_upload(
     if content_type != b"multipart/form-data" or not boundary:
         raise DocentError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the files as multipart/form-data.")
     sink = _MultipartSink(blobs, file_field, max_file_bytes, max_files)
-    parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(boundary, sink.callbacks())  # type: ignore[arg-type]
+    except FormParserError as exc:  # a boundary over 256 characters, for one
+        raise DocentError(ErrorCode.BAD_REQUEST, f"The multipart body is malformed: {exc}.") from None
     stream = request.stream()
     try:
         async for chunk in stream:
@@ -161,7 +164,7 @@ async def read_upload(
         raise DocentError(
             ErrorCode.DOCUMENT_TOO_LARGE, f"A file is larger than the limit of {limit_mb} MB."
         ) from None
-    except MultipartParseError:
+    except FormParserError:
         sink.abort()
         await _drain(stream)
         raise DocentError(ErrorCode.BAD_REQUEST, "The multipart body is malformed.") from None

@@ -64,7 +64,7 @@ class AuthService:
             self._fail_login(uow, account, address, context, user)
         if not user.is_active:
             self._fail_login(uow, account, address, context, user, reason="inactive")
-        self._throttle.record_success(account)
+        self._throttle.record_success(account, address)
         if updated_hash:
             user.password_hash = updated_hash
         now = datetime.now(UTC)

@@ -39,6 +39,11 @@ def serve(
             port=port or settings.port,
             log_config=None,
             access_log=False,
+            # uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client's address, and anyone
+            # on this machine could pick the address a per-address limit counts. Docent reads the header
+            # itself, only with DOCENT_TRUST_FORWARDED_FOR and from DOCENT_FORWARDED_ALLOW_IPS.
+            proxy_headers=False,
+            forwarded_allow_ips="",
         )
 
 

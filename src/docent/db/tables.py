@@ -477,3 +477,18 @@ class AccessRecord(Base):
     version: Mapped[int | None] = mapped_column(Integer)
     chunk_id: Mapped[int | None] = mapped_column(BigInteger)
     shown_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Budget(Base):
+    """An admin's cap on what answers may spend on models in a calendar month (UTC): the organisation's
+    (`user_id` null) or one member's. A null cap is no cap; `max_cost_usd` is a decimal string (USD)."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("org_id", "user_id", name="uq_budgets_org_user"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    max_cost_usd: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = _created_at()

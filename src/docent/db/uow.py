@@ -16,6 +16,7 @@ from docent.db.engine import writing
 from docent.db.repositories.access import AccessRepository
 from docent.db.repositories.api_keys import ApiKeyRepository
 from docent.db.repositories.audit import AuditRepository
+from docent.db.repositories.budgets import BudgetRepository
 from docent.db.repositories.chat import ChatRepository
 from docent.db.repositories.chunks import ChunkRepository
 from docent.db.repositories.documents import DocumentRepository
@@ -44,6 +45,7 @@ class UnitOfWork:
         self.search = SearchRepository(session)
         self.chat = ChatRepository(session)
         self.access = AccessRepository(session)
+        self.budgets = BudgetRepository(session)
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
 

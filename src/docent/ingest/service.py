@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from docent.auth.audit import RequestContext, record
 from docent.auth.groups import scope_of
-from docent.auth.policy import Principal, ensure_admin, ensure_can_modify_document
+from docent.auth.policy import CredentialKind, Principal, ensure_admin, ensure_can_modify_document
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Chunk, Document, DocumentVersion, Job
 from docent.db.uow import UnitOfWork
@@ -84,10 +84,13 @@ def normalise_tags(raw: list[str]) -> tuple[str, ...]:
 
 
 class DocumentService:
-    def __init__(self, blobs: BlobStore, queue: JobQueue, *, max_attempts: int) -> None:
+    def __init__(
+        self, blobs: BlobStore, queue: JobQueue, *, max_attempts: int, max_queued_per_user: int | None = None
+    ) -> None:
         self._blobs = blobs
         self._queue = queue
         self._max_attempts = max_attempts
+        self._max_queued = max_queued_per_user
 
     # ---------- readers ----------
 
@@ -143,6 +146,7 @@ class DocumentService:
         if not files:
             raise DocentError(ErrorCode.BAD_REQUEST, "No files: send them in the multipart field 'files'.")
         self._check_groups(uow, principal, options)
+        self._check_queue_room(uow, principal, len(files))
         content_types = [self._check_file(file) for file in files]
         scope = self.scope(uow, principal)
         accepted = []
@@ -201,6 +205,7 @@ class DocumentService:
     ) -> Accepted:
         document = self.get(uow, principal, document_id)
         ensure_can_modify_document(principal, document.owner_id)
+        self._check_queue_room(uow, principal, 1)
         content_type = self._check_file(file)
         if uow.documents.latest_version(document).sha256 == file.staged.sha256:
             self._blobs.discard(file.staged)
@@ -223,6 +228,7 @@ class DocumentService:
     ) -> Accepted:
         document = self.get(uow, principal, document_id)
         ensure_can_modify_document(principal, document.owner_id)
+        self._check_queue_room(uow, principal, 1)
         version = uow.documents.latest_version(document)
         version.status, version.error, version.error_code = VersionStatus.QUEUED, None, None
         job = self._enqueue_ingest(uow, principal, document, version, None)
@@ -278,6 +284,22 @@ class DocumentService:
         )
 
     # ---------- internals ----------
+
+    def _check_queue_room(self, uow: UnitOfWork, principal: Principal, adding: int) -> None:
+        """One member's thousand uploads must not bury everyone's: past DOCENT_MAX_QUEUED_DOCUMENTS_PER_USER
+        documents waiting to be indexed, more are refused (429) until some are done. An operator's command
+        line (`docent ingest`) is not capped."""
+        if self._max_queued is None or principal.credential is CredentialKind.COMMAND_LINE:
+            return
+        waiting = uow.jobs.unfinished_for_user(principal.user_id, INGEST_JOB)
+        if waiting + adding > self._max_queued:
+            raise DocentError(
+                ErrorCode.TOO_MANY_QUEUED_DOCUMENTS,
+                f"{waiting} of your documents are waiting to be indexed and at most {self._max_queued} may "
+                "wait; send more when some are done.",
+                details={"queued": waiting, "limit": self._max_queued},
+                headers={"Retry-After": "30"},
+            )
 
     def _check_file(self, file: IncomingFile) -> ContentType:
         name = display_name(file.filename)

@@ -6,20 +6,25 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from docent.answer.budgets import Cap
 from docent.answer.usage import UsageReport
 from docent.api.deps import (
     AccessServiceDep,
     AdminDep,
     AuditServiceDep,
+    BudgetServiceDep,
     ChatHistoryDep,
+    ContextDep,
     FeedbackServiceDep,
     IndexMaintenanceDep,
     ReadOnlyDep,
+    TransactionDep,
     require_admin,
 )
 from docent.api.routes import API_PREFIX
@@ -267,3 +272,55 @@ def list_access(
         for row in found.items
     ]
     return {"items": items, "total": found.total, "page": found.page, "page_size": found.page_size}
+
+
+class BudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int | None = Field(default=None, ge=0, le=10**15, description="null: no cap on tokens")
+    max_cost_usd: Decimal | None = Field(
+        default=None, ge=0, le=10**9, max_digits=20, decimal_places=6, description="USD; null: no cap on cost"
+    )
+
+
+class BudgetOut(OrmModel):
+    id: uuid.UUID
+    user_id: uuid.UUID | None = Field(description="null: the organisation's budget")
+    max_tokens: int | None
+    max_cost_usd: str | None
+    updated_at: datetime
+
+
+@router.get(
+    "/budgets",
+    response_model=list[BudgetOut],
+    summary="Monthly model budgets: the organisation's, then members'",
+)
+def list_budgets(admin: AdminDep, budgets: BudgetServiceDep, uow: ReadOnlyDep) -> Any:
+    return [BudgetOut.model_validate(b) for b in budgets.list(uow, admin)]
+
+
+@router.put(
+    "/budgets/organization", response_model=BudgetOut, summary="Set the organisation's monthly model budget"
+)
+def set_org_budget(
+    body: BudgetIn, admin: AdminDep, budgets: BudgetServiceDep, uow: TransactionDep, context: ContextDep
+) -> Any:
+    return BudgetOut.model_validate(
+        budgets.set(uow, admin, None, Cap(body.max_tokens, body.max_cost_usd), context)
+    )
+
+
+@router.put(
+    "/budgets/users/{user_id}", response_model=BudgetOut, summary="Set a member's monthly model budget"
+)
+def set_user_budget(
+    user_id: uuid.UUID,
+    body: BudgetIn,
+    admin: AdminDep,
+    budgets: BudgetServiceDep,
+    uow: TransactionDep,
+    context: ContextDep,
+) -> Any:
+    cap = Cap(body.max_tokens, body.max_cost_usd)
+    return BudgetOut.model_validate(budgets.set(uow, admin, user_id, cap, context))

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, status
 from pydantic import BaseModel, Field
 
 from docent.api.deps import (
+    AnonymousLimit,
     AuthServiceDep,
     ContextDep,
     PrincipalDep,
@@ -57,6 +58,7 @@ _LOGIN = {"username": "ada@example.com", "password": "correct-horse-battery-stap
     summary="Log in with email and password (OAuth2 password form)",
     responses=errors(401, 429),
     openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {"example": _LOGIN}}}},
+    dependencies=[AnonymousLimit],
 )
 def login(
     auth: AuthServiceDep,
@@ -75,7 +77,13 @@ def login(
     return TokenOut.of(auth.login(uow, username, password, context, organization))
 
 
-@router.post("/refresh", response_model=TokenOut, summary="Rotate a refresh token", responses=errors(401))
+@router.post(
+    "/refresh",
+    response_model=TokenOut,
+    summary="Rotate a refresh token",
+    responses=errors(401),
+    dependencies=[AnonymousLimit],
+)
 def refresh(body: RefreshIn, auth: AuthServiceDep, uow: TransactionDep, context: ContextDep) -> TokenOut:
     """Trades a refresh token for a new pair; the old refresh token stops working. Presenting a refresh token
     that was already used revokes its whole login session (401 `token_revoked`)."""

@@ -20,13 +20,16 @@ from docent.api.deps import (
     EventStreamsDep,
     PrincipalDep,
     ReadOnlyDep,
+    StreamSlotsDep,
     TransactionDep,
+    rate_limit,
 )
 from docent.api.openapi import DOCENT_EVENT, errors, event_stream
 from docent.api.routes import API_PREFIX
 from docent.api.routes.search import FiltersIn
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.api.streaming import DocentEvents
+from docent.auth.rate_limits import RateLimitKind
 from docent.types import PageRequest
 
 router = APIRouter(prefix=f"{API_PREFIX}/chat", tags=["chat"])
@@ -110,6 +113,9 @@ class ChatOut(BaseModel):
         description="Calibrated probability that the documents shown hold the answer (null for an answer "
         "cached before confidence was kept)",
     )
+    notice: str | None = Field(
+        default=None, description="Why no model was asked (a spent budget): the answer is extracted"
+    )
 
     @classmethod
     def of(cls, result: ChatResult) -> ChatOut:
@@ -132,6 +138,7 @@ class ChatOut(BaseModel):
             usage=usage,
             abstained=answer.abstained,
             confidence=answer.confidence,
+            notice=answer.notice,
         )
 
 
@@ -147,13 +154,20 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", response_model=ChatOut, responses=_SSE_DOC, summary="Ask; answer with citations")
+@router.post(
+    "",
+    response_model=ChatOut,
+    responses=_SSE_DOC,
+    summary="Ask; answer with citations",
+    dependencies=[rate_limit(RateLimitKind.CHAT)],
+)
 def ask(
     body: ChatIn,
     principal: PrincipalDep,
     chat: ChatServiceDep,
     streams: EventStreamsDep,
     access: AccessRecorderDep,
+    slots: StreamSlotsDep,
 ) -> Any:
     """Answers the question from the documents the caller may read, citing the passages it used as [1], [2],
     ...; when they do not cover it, says so instead of guessing. `session_id` continues a conversation (a
@@ -165,7 +179,8 @@ def ask(
     )
     access.record(principal, "chat", shown.answer_passages(prepared))
     if body.stream:
-        return streams.respond(chat.stream(prepared), DocentEvents())
+        give_back = slots.take(str(principal.user_id))
+        return streams.respond(chat.stream(prepared), DocentEvents(), on_close=give_back)
     return ChatOut.of(chat.answer(prepared))
 
 

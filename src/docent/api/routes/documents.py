@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from docent.api.deps import (
     SettingsDep,
     TransactionDep,
     UrlIngestServiceDep,
+    rate_limit,
 )
 from docent.api.downloads import content_disposition
 from docent.api.openapi import errors
@@ -36,6 +38,7 @@ from docent.api.routes.document_shapes import (
 )
 from docent.api.schemas import PageOut
 from docent.api.uploads import UploadForm, read_upload
+from docent.auth.rate_limits import RateLimitKind
 from docent.db.repositories.documents import DocumentFilters
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.service import IncomingFile, UploadOptions, Visibility, normalise_tags
@@ -43,6 +46,13 @@ from docent.storage.blobs import BlobStore
 from docent.types import PageRequest, VersionStatus
 
 router = APIRouter(prefix=f"{API_PREFIX}/documents", tags=["documents"])
+_UPLOAD_LIMIT = [rate_limit(RateLimitKind.UPLOAD)]  # counted before a byte of the body is read
+# The routes that read their multipart body themselves, after authentication (`docent.api.uploads`): the
+# app's body cap gives them DOCENT_MAX_UPLOAD_MB per file instead of DOCENT_MAX_JSON_BODY_KB.
+STREAMED_UPLOADS = (
+    ("POST", re.compile(rf"{API_PREFIX}/documents")),
+    ("PUT", re.compile(rf"{API_PREFIX}/documents/[^/]+")),
+)
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
@@ -86,6 +96,7 @@ def _incoming(form: UploadForm) -> list[IncomingFile]:
     summary="Upload documents (multipart field `files`, repeatable); ingestion runs in the background",
     openapi_extra={"requestBody": UPLOAD_BODY},
     responses=errors(404, 415),
+    dependencies=_UPLOAD_LIMIT,
 )
 async def upload_documents(
     request: Request,
@@ -117,6 +128,7 @@ async def upload_documents(
     response_model=UploadOut,
     summary="Fetch a web page or PDF and ingest it",
     responses=errors(404, 415, 502, 504),
+    dependencies=_UPLOAD_LIMIT,
 )
 def ingest_url(
     body: UrlIn,
@@ -226,6 +238,7 @@ def get_document_chunks(
     summary="Upload a new version (multipart field `files`, one file)",
     openapi_extra={"requestBody": VERSION_BODY},
     responses=errors(415),
+    dependencies=_UPLOAD_LIMIT,
 )
 async def upload_version(
     document_id: uuid.UUID,
@@ -256,6 +269,7 @@ async def upload_version(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
     summary="Run ingestion again for the latest version",
+    dependencies=_UPLOAD_LIMIT,
 )
 def reprocess_document(
     document_id: uuid.UUID,

@@ -23,9 +23,18 @@ from docent.answer.questions import cut_question
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
 from docent.answer.types import Answer, Turn, Usage, dump_citations, usage_json
 from docent.api import shown
-from docent.api.deps import AccessRecorderDep, ChatServiceDep, EmbedderDep, EventStreamsDep, PrincipalDep
+from docent.api.deps import (
+    AccessRecorderDep,
+    ChatServiceDep,
+    EmbedderDep,
+    EventStreamsDep,
+    PrincipalDep,
+    StreamSlotsDep,
+    rate_limit,
+)
 from docent.api.openapi import OPENAI_CHUNK_EVENT, errors, event_stream
 from docent.api.streaming import OpenAIChunks, sources_text
+from docent.auth.rate_limits import RateLimitKind
 from docent.errors import DocentError, ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -127,7 +136,11 @@ def counted_usage(answer: Answer, messages: list[MessageIn], reply: str, count: 
     return Usage(prompt_tokens=prompt, completion_tokens=count(reply) if reply else 0, estimated=True)
 
 
-@router.get("/models", summary="Models: `docent` (retrieval-grounded answers)")
+@router.get(
+    "/models",
+    summary="Models: `docent` (retrieval-grounded answers)",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]:
     """`docent` (the whole answerer chain, grounded in the caller's documents) and each configured answerer as
     `provider:model`."""
@@ -153,6 +166,7 @@ def list_models(principal: PrincipalDep, chat: ChatServiceDep) -> dict[str, Any]
         ),
         **errors(502),
     },
+    dependencies=[rate_limit(RateLimitKind.CHAT)],
 )
 def chat_completions(
     body: CompletionIn,
@@ -161,6 +175,7 @@ def chat_completions(
     streams: EventStreamsDep,
     access: AccessRecorderDep,
     embedder: EmbedderDep,
+    slots: StreamSlotsDep,
 ) -> Any:
     """OpenAI-compatible. The last user message is the question, earlier user and assistant messages the
     conversation; system and tool messages are ignored. The answer cites the caller's documents: the
@@ -173,9 +188,11 @@ def chat_completions(
     count = embedder.count_tokens
     if body.stream:
         prompt_tokens = sum(count(m.text()) for m in body.messages if m.text())
+        give_back = slots.take(str(principal.user_id))
         return streams.respond(
             chat.stream(prepared),
             OpenAIChunks(completion_id, MODEL, prompt_tokens=prompt_tokens, count=count),
+            on_close=give_back,
         )
     result = chat.answer(prepared)
     return _completion(
@@ -207,10 +224,15 @@ def _completion(result: ChatResult, completion_id: str, usage: Usage) -> dict[st
         "cached": answer.cached,
         "abstained": answer.abstained,
         "confidence": answer.confidence,
+        **({"notice": answer.notice} if answer.notice else {}),
     }
 
 
-@router.post("/embeddings", summary="Embeddings from the configured embedder")
+@router.post(
+    "/embeddings",
+    summary="Embeddings from the configured embedder",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def embeddings(body: EmbeddingsIn, principal: PrincipalDep, embedder: EmbedderDep) -> dict[str, Any]:
     """OpenAI-compatible. Vectors of the configured embedding model for one text or a list of texts."""
     del principal

@@ -10,8 +10,16 @@ from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from docent.api import shown
-from docent.api.deps import AccessRecorderDep, DocumentServiceDep, PrincipalDep, ReadOnlyDep, RetrieverDep
+from docent.api.deps import (
+    AccessRecorderDep,
+    DocumentServiceDep,
+    PrincipalDep,
+    ReadOnlyDep,
+    RetrieverDep,
+    rate_limit,
+)
 from docent.api.routes import API_PREFIX
+from docent.auth.rate_limits import RateLimitKind
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
 from docent.types import SearchFilters
 
@@ -127,7 +135,12 @@ def _search_out(response: SearchResponse) -> SearchOut:
     )
 
 
-@router.post("", response_model=SearchOut, summary="Ranked chunks of the documents the caller may read")
+@router.post(
+    "",
+    response_model=SearchOut,
+    summary="Ranked chunks of the documents the caller may read",
+    dependencies=[rate_limit(RateLimitKind.SEARCH)],
+)
 def search(
     body: SearchIn,
     principal: PrincipalDep,

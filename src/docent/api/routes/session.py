@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from docent.api import session as web_session
 from docent.api.deps import (
+    AnonymousLimit,
     AuthServiceDep,
     ContextDep,
     PrincipalDep,
@@ -72,6 +73,7 @@ def _open(
     response_model=SessionOut,
     summary="Sign in: tokens in HttpOnly cookies",
     responses=errors(401, 403, 429),
+    dependencies=[AnonymousLimit],
 )
 def sign_in(
     body: SessionIn,
@@ -98,6 +100,7 @@ def sign_in(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Rotate the session's refresh cookie (send X-CSRF-Token)",
     responses=errors(401, 403),
+    dependencies=[AnonymousLimit],
 )
 def refresh_session(
     request: Request, auth: AuthServiceDep, settings: SettingsDep, uow: TransactionDep, context: ContextDep

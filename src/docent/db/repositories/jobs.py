@@ -42,6 +42,14 @@ class JobRepository:
     def get(self, job_id: uuid.UUID) -> Job | None:
         return self.session.get(Job, job_id)
 
+    def unfinished_for_user(self, user_id: uuid.UUID, kind: str) -> int:
+        """How many of `user_id`'s jobs of `kind` are queued or running."""
+        unfinished = (JobStatus.QUEUED, JobStatus.PROCESSING)
+        query = select(func.count()).where(
+            Job.created_by == user_id, Job.kind == kind, Job.status.in_(unfinished)
+        )
+        return int(self.session.scalar(query) or 0)
+
     def get_in_org(self, org_id: uuid.UUID, job_id: uuid.UUID) -> Job | None:
         return self.session.scalar(select(Job).where(Job.id == job_id, Job.org_id == org_id))
 
