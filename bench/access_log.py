@@ -27,7 +27,7 @@ from docent.config import Settings
 from docent.container import build_container
 from docent.db import migrate
 from docent.db.engine import build_engine
-from docent.db.tables import AccessRecord
+from docent.db.records import AccessRecord
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 ADMIN = ("admin@example.com", "Adm1n-Passw0rd-Long!-bench")

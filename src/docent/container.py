@@ -4,11 +4,9 @@ from settings already parsed and checked (`docent.config`). What keys a cached a
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -30,11 +28,10 @@ from docent.auth.api_keys import ApiKeyService, KeyUseRecorder
 from docent.auth.audit import AuditService
 from docent.auth.groups import GroupService
 from docent.auth.passwords import PasswordHasher
-from docent.auth.rate_limits import RateLimitKind, RateLimits, StreamSlots
+from docent.auth.rate_limits import RateLimits, StreamSlots
 from docent.auth.service import AuthService
-from docent.auth.throttle import LoginThrottle
-from docent.auth.tokens import AccessTokenCodec
 from docent.auth.users import UserService
+from docent.auth.wiring import build_auth, build_rate_limits
 
 if TYPE_CHECKING:
     from docent.auth.sso import SsoService
@@ -190,12 +187,8 @@ def build_container(
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     fetch_policy = FetchPolicy.from_settings(settings)
-    access = AccessRecorder(
-        database,
-        enabled=settings.access_log_enabled,
-        retention=timedelta(days=settings.access_retention_days),
-    )
-    auth, sso = _auth(settings, hasher)
+    access = AccessRecorder.from_settings(database, settings)
+    auth, sso = build_auth(settings, hasher)
     budgets = BudgetService()
     return Container(
         settings=settings,
@@ -222,61 +215,12 @@ def build_container(
             database, retriever, chain, top_k=settings.answer_top_k, recall=recall, budgets=budgets
         ),
         history=ChatHistory(),
-        rate_limits=_rate_limits(settings),
+        rate_limits=build_rate_limits(settings),
         streams=StreamSlots.build(settings.redis_url, settings.max_streams_per_user, settings.queue_name),
         chat_models=chat_models,
         answer_cache=answer_cache,
         budgets=budgets,
     )
-
-
-def _auth(settings: Settings, hasher: PasswordHasher) -> tuple[AuthService, SsoService | None]:
-    codec = AccessTokenCodec(_signing_key(settings), timedelta(minutes=settings.access_token_minutes))
-    throttle = LoginThrottle(
-        settings.redis_url or "memory://",
-        per_account=settings.login_failures_per_account,
-        per_address=settings.login_failures_per_address,
-        window_seconds=settings.login_failure_window_seconds,
-        namespace=settings.queue_name,
-    )
-    sso_only = settings.oidc_organization if settings.oidc_enabled and settings.oidc_only else None
-    auth = AuthService(
-        hasher, codec, throttle, timedelta(days=settings.refresh_token_days), sso_only_org=sso_only
-    )
-    return auth, _sso(settings, auth, hasher, codec)
-
-
-def _sso(
-    settings: Settings, auth: AuthService, hasher: PasswordHasher, codec: AccessTokenCodec
-) -> SsoService | None:
-    if not (settings.oidc_enabled and settings.oidc_issuer and settings.oidc_client_id):
-        return None
-    from docent.auth.oidc import OidcConfig, OidcProvider  # Authlib and joserfc, only when SSO is on
-    from docent.auth.sso import SsoService
-
-    secret = settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None
-    provider = OidcProvider(
-        OidcConfig(settings.oidc_issuer, settings.oidc_client_id, secret, settings.oidc_scopes)
-    )
-    return SsoService(
-        provider,
-        auth,
-        hasher,
-        codec.sign,
-        org_slug=settings.oidc_organization,
-        groups_claim=settings.oidc_groups_claim,
-    )
-
-
-def _rate_limits(settings: Settings) -> RateLimits:
-    rules = {
-        RateLimitKind.SEARCH: settings.rate_limit_search,
-        RateLimitKind.CHAT: settings.rate_limit_chat,
-        RateLimitKind.UPLOAD: settings.rate_limit_upload,
-        RateLimitKind.ANONYMOUS: settings.rate_limit_anonymous,
-    }
-    # The queue's name tells installations sharing one Redis apart; their counters must not mix.
-    return RateLimits(settings.redis_url or "memory://", rules, namespace=settings.queue_name)
 
 
 def _job_runner(
@@ -302,11 +246,3 @@ def _probe(state: Callable[[], str]) -> str:
         return state()
     except Exception as exc:  # readiness reports any failure, whatever its type (a driver's, a socket's)
         return f"unreachable ({type(exc).__name__})"
-
-
-def _signing_key(settings: Settings) -> str:
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    # Development only (check_secret_key refuses this elsewhere): tokens die with the process.
-    get_logger(__name__).warning("no DOCENT_SECRET_KEY: using a random key for this process only")
-    return secrets.token_urlsafe(48)

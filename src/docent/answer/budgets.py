@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from docent.auth.audit import RequestContext, record
 from docent.auth.policy import Principal, ensure_admin
-from docent.db.tables import Budget
+from docent.db.records import Budget
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 

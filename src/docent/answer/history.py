@@ -11,7 +11,7 @@ from datetime import datetime
 
 from docent.answer.usage import UsageReport
 from docent.auth.policy import Principal
-from docent.db.tables import ChatMessage, ChatSession, Feedback
+from docent.db.records import ChatMessage, ChatSession, Feedback
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.types import Page, PageRequest

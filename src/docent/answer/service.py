@@ -30,7 +30,8 @@ from docent.answer.recall import AnswerRecall, Lookup, replay
 from docent.answer.types import Answer, AnswerRequest, Passage, Turn, Usage, cost_json, dump_citations
 from docent.auth.groups import scope_of
 from docent.auth.policy import Principal
-from docent.db.tables import ChatMessage, ChatSession, utcnow
+from docent.db.records import ChatMessage, ChatSession
+from docent.db.tables import utcnow
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.chat import ChatModelError

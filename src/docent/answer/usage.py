@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from docent.db.tables import ChatMessage
+from docent.db.records import ChatMessage
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from docent.auth.policy import Principal, ensure_admin
+from docent.config import Settings
 from docent.db.repositories.access import AccessFilters, AccessRow
 from docent.db.uow import Database, UnitOfWork
 from docent.observability.logs import get_logger
@@ -42,6 +43,11 @@ class Shown:
 
 
 class AccessRecorder:
+    @classmethod
+    def from_settings(cls, database: Database, settings: Settings) -> AccessRecorder:
+        retention = timedelta(days=settings.access_retention_days)
+        return cls(database, enabled=settings.access_log_enabled, retention=retention)
+
     def __init__(
         self,
         database: Database,

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from docent.db.column_types import Embedding, UTCDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,58 +36,39 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC timestamps on both databases (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _id() -> Mapped[uuid.UUID]:
+def uuid_key() -> Mapped[uuid.UUID]:
     return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
 
 
-def _created_at() -> Mapped[datetime]:
+def created_now() -> Mapped[datetime]:
     return mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
 class Organization(Base):
     __tablename__ = "organizations"
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("org_id", "email", name="uq_users_org_email"),)
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320), index=True)
     full_name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -100,11 +77,11 @@ class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_groups_org_name"),)
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(1000))
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
 
     memberships: Mapped[list[GroupMembership]] = relationship(
         back_populates="group", cascade="all, delete-orphan", passive_deletes=True
@@ -118,7 +95,7 @@ class GroupMembership(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
 
     group: Mapped[Group] = relationship(back_populates="memberships")
 
@@ -126,13 +103,13 @@ class GroupMembership(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What the key may do (`docent.auth.scopes`), space-separated; keys made before scopes existed have all.
@@ -152,9 +129,9 @@ class TokenFamily(Base):
 
     __tablename__ = "token_families"
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(50))
     access_cutoff: Mapped[int | None] = mapped_column(Integer)
@@ -163,13 +140,13 @@ class TokenFamily(Base):
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     family_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("token_families.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     sequence: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -178,7 +155,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_org_created", "org_id", "created_at"),)
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(100), index=True)
@@ -187,40 +164,7 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = _created_at()
-
-
-class Embedding(TypeDecorator[list[float]]):
-    """A vector: pgvector's `vector` on PostgreSQL, packed float32 bytes on SQLite.
-
-    The column has no fixed dimension in the schema: the dimension belongs to the embedding model, which
-    `index_meta` records, so changing models is a rebuild rather than a migration.
-    """
-
-    impl = LargeBinary
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> Any:
-        if dialect.name == "postgresql":
-            from pgvector.sqlalchemy import Vector
-
-            return dialect.type_descriptor(Vector())
-        return dialect.type_descriptor(LargeBinary())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        vector = np.asarray(value, dtype=np.float32)
-        return vector if dialect.name == "postgresql" else vector.tobytes()
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, bytes | memoryview):
-            return np.frombuffer(bytes(value), dtype=np.float32)
-        if isinstance(value, str):  # pgvector's text form, when the adapter is not registered
-            return np.array(json.loads(value), dtype=np.float32)
-        return np.asarray(value, dtype=np.float32)
+    created_at: Mapped[datetime] = created_now()
 
 
 class IndexMeta(Base):
@@ -237,7 +181,7 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (Index("ix_documents_org_deleted", "org_id", "deleted_at"),)
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
@@ -251,7 +195,7 @@ class Document(Base):
     indexed_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("document_versions.id", ondelete="SET NULL", use_alter=True)
     )
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -314,7 +258,7 @@ class DocumentUserShare(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
 
 
 class DocumentVersion(Base):
@@ -324,7 +268,7 @@ class DocumentVersion(Base):
         Index("ix_document_versions_sha256", "sha256"),
     )
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str] = mapped_column(String(255))
@@ -338,7 +282,7 @@ class DocumentVersion(Base):
     chunk_count: Mapped[int | None] = mapped_column(Integer)
     chunks_embedded: Mapped[int] = mapped_column(Integer, default=0)
     chunks_reused: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     document: Mapped[Document] = relationship(back_populates="versions", foreign_keys=[document_id])
@@ -376,7 +320,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),)
 
-    id: Mapped[uuid.UUID] = _id()
+    id: Mapped[uuid.UUID] = uuid_key()
     org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(50))
@@ -394,101 +338,13 @@ class Job(Base):
     error_code: Mapped[str | None] = mapped_column(String(50))  # an `ErrorCode` value, when it has one
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = _created_at()
+    created_at: Mapped[datetime] = created_now()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ChatSession(Base):
-    """One conversation of one user."""
-
-    __tablename__ = "chat_sessions"
-    __table_args__ = (Index("ix_chat_sessions_user_updated", "user_id", "updated_at"),)
-
-    id: Mapped[uuid.UUID] = _id()
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = _created_at()
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-
-class ChatMessage(Base):
-    """A question (`user`) or an answer (`assistant`) with what it cost. `cost_usd` is a decimal string
-    (None: unknown), so money is never rounded through a float on either database."""
-
-    __tablename__ = "chat_messages"
-    __table_args__ = (
-        Index("ix_chat_messages_session_created", "session_id", "created_at"),
-        Index("ix_chat_messages_created", "created_at"),
-    )
-
-    id: Mapped[uuid.UUID] = _id()
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
-    role: Mapped[str] = mapped_column(String(20))
-    text: Mapped[str] = mapped_column(Text)
-    citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    provider: Mapped[str | None] = mapped_column(String(100))
-    model: Mapped[str | None] = mapped_column(String(200))
-    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[str | None] = mapped_column(String(40))
-    retrieval_ms: Mapped[int | None] = mapped_column(Integer)
-    generation_ms: Mapped[int | None] = mapped_column(Integer)
-    rewritten_question: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created_at()
-
-
-class Feedback(Base):
-    """One rating per user per message; a second one replaces the first."""
-
-    __tablename__ = "feedback"
-
-    message_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("chat_messages.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    rating: Mapped[str] = mapped_column(String(10))
-    comment: Mapped[str | None] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = _created_at()
-
-
-class AccessRecord(Base):
-    """One chunk shown to one caller: who, when, through which route, of which document version.
-
-    Written in batches after the response (`docent.access`); old rows are pruned by age. No foreign keys to
-    the chunk or version: the record must outlive them (a purged document was still shown)."""
-
-    __tablename__ = "access_records"
-    __table_args__ = (
-        Index("ix_access_records_org_document_at", "org_id", "document_id", "shown_at"),
-        Index("ix_access_records_org_user_at", "org_id", "user_id", "shown_at"),
-        Index("ix_access_records_shown_at", "shown_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    org_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    route: Mapped[str] = mapped_column(String(100))
-    document_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    version: Mapped[int | None] = mapped_column(Integer)
-    chunk_id: Mapped[int | None] = mapped_column(BigInteger)
-    shown_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class Budget(Base):
-    """An admin's cap on what answers may spend on models in a calendar month (UTC): the organisation's
-    (`user_id` null) or one member's. A null cap is no cap; `max_cost_usd` is a decimal string (USD)."""
-
-    __tablename__ = "budgets"
-    __table_args__ = (UniqueConstraint("org_id", "user_id", name="uq_budgets_org_user"),)
-
-    id: Mapped[uuid.UUID] = _id()
-    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    max_tokens: Mapped[int | None] = mapped_column(Integer)
-    max_cost_usd: Mapped[str | None] = mapped_column(String(40))
-    updated_at: Mapped[datetime] = _created_at()
+# What people did (conversations, feedback, what they were shown, budgets) is in `docent.db.records`;
+# importing it here puts those tables on `Base.metadata` for whoever imports this module.
+from docent.db import records as _records  # noqa: E402, F401

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from docent.db.tables import AccessRecord, Document, User
+from docent.db.records import AccessRecord
+from docent.db.tables import Document, User
 from docent.types import Page, PageRequest
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docent.db.tables import Budget, ChatMessage, ChatSession
+from docent.db.records import Budget, ChatMessage, ChatSession
 
 
 class BudgetRepository:

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from docent.db.records import ChatMessage, ChatSession, Feedback
 from docent.db.repositories._paging import paginate
-from docent.db.tables import ChatMessage, ChatSession, Feedback, User, utcnow
+from docent.db.tables import User, utcnow
 from docent.types import Page, PageRequest
 
 
