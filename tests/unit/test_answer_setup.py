@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from docent.answer.recall import answer_setup
-from docent.config import ANSWER_SHAPING_SETTINGS, Settings
+from docent.answer_settings import ANSWER_SHAPING_SETTINGS
+from docent.config import Settings
 
 # A valid value other than the default, for each answer-shaping setting.
 CHANGED: dict[str, Any] = {

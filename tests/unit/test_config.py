@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from docent.config import ANSWER_SHAPING_SETTINGS, OTHER_SETTINGS, ConfigurationError, Environment, Settings
+from docent.answer_settings import ANSWER_SHAPING_SETTINGS, OTHER_SETTINGS
+from docent.config import ConfigurationError, Environment, Settings
 
 
 def _settings(**values: object) -> Settings:

@@ -6,7 +6,7 @@ The key is a hash of everything an answer depends on:
 * the conversation shown to the answerer (a language model reads it, so an answer given inside one
   conversation is never served inside another, and never to another person who did not send it);
 * the search filters, and `setup` (`answer_setup`): the answerers in order, the embedding model, and every
-  setting that shapes an answer (`docent.config.ANSWER_SHAPING_SETTINGS`);
+  setting that shapes an answer (`docent.answer_settings.ANSWER_SHAPING_SETTINGS`);
 * the state of every document the asker may read (`readable_state`): each one's id, indexed version,
   latest version and last change (a new title or tags), read through the same permission filter retrieval
   uses.
@@ -39,7 +39,8 @@ from docent.answer.chain import ChainEvent
 from docent.answer.events import Citations, Done, Token
 from docent.answer.extractive import pieces
 from docent.answer.types import Answer, Turn
-from docent.config import Settings, answer_shaping_values
+from docent.answer_settings import answer_shaping_values
+from docent.config import Settings
 from docent.db.uow import UnitOfWork
 from docent.types import ReaderScope, SearchFilters
 

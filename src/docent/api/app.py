@@ -79,6 +79,36 @@ def create_app(
     app.state.metrics = metrics
     app.state.assets = web.build_assets()
     install_error_handlers(app)
+    _add_middleware(app, settings, metrics)
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint))  # an ASGI app of its own: MCP, not REST
+    for module in _ROUTE_MODULES:
+        document_errors(module.router)  # each operation lists the errors it can answer with
+        app.include_router(module.router)
+    return app
+
+
+_ROUTE_MODULES = (
+    auth,
+    session,
+    oidc,
+    users,
+    groups,
+    api_keys,
+    documents,
+    sharing,
+    jobs,
+    search,
+    chat,
+    admin,
+    me,
+    openai_compat,
+    health,
+    web,
+)
+
+
+def _add_middleware(app: FastAPI, settings: Settings, metrics: HttpMetrics) -> None:
+    """Innermost first: the body cap, the security headers, the request context (ids, metrics, logs), CORS."""
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_json_body_kb * 1024,
@@ -89,29 +119,6 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     _allow_origins(app, settings)
-
-    app.router.routes.append(Route(MCP_PATH, mcp_endpoint))  # an ASGI app of its own: MCP, not REST
-    for module in (
-        auth,
-        session,
-        oidc,
-        users,
-        groups,
-        api_keys,
-        documents,
-        sharing,
-        jobs,
-        search,
-        chat,
-        admin,
-        me,
-        openai_compat,
-        health,
-        web,
-    ):
-        document_errors(module.router)  # each operation lists the errors it can answer with
-        app.include_router(module.router)
-    return app
 
 
 def _allow_origins(app: FastAPI, settings: Settings) -> None:

@@ -159,6 +159,12 @@ def eval_retrieval(
             )
         except BeirFormatError as exc:
             raise fail(str(exc)) from None
+    _print_report(report)
+    if output:
+        output.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+
+
+def _print_report(report: Any) -> None:
     typer.echo(
         f"{report.dataset} ({report.split}): {report.documents} documents, {report.chunks} chunks, "
         f"{report.queries} queries; {report.database}; ingested in {report.ingest_seconds} s"
@@ -169,8 +175,6 @@ def eval_retrieval(
             f"{name:<8} {figures['ndcg@10']:8.4f} {figures['recall@10']:7.4f} "
             f"{figures['recall@100']:7.4f} {figures['mrr@10']:7.4f} {report.query_ms[name]:9.1f}"
         )
-    if output:
-        output.write_text(json.dumps(dataclasses.asdict(report), indent=2))
 
 
 def mcp(
