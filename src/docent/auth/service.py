@@ -108,7 +108,7 @@ class AuthService:
             raise DocentError(ErrorCode.TOKEN_REVOKED)
         now = datetime.now(UTC)
         if stored.used_at is not None:
-            self._revoke_reused_family(uow, family, user, context)
+            self._revoke_reused_family(uow, family, stored.sequence, user, context)
         if stored.expires_at <= now:
             raise DocentError(ErrorCode.TOKEN_EXPIRED)
         stored.used_at = now
@@ -155,9 +155,9 @@ class AuthService:
         family = uow.tokens.get_family(claims.family_id)
         if user is None or user.org_id != claims.org_id or family is None or family.user_id != user.id:
             raise DocentError(ErrorCode.INVALID_TOKEN)
-        # The family is read anyway (one primary-key lookup): a revoked login session ends every access
-        # token it minted at once, not when they expire.
-        if not user.is_active or family.revoked_at is not None:
+        if not user.is_active or (
+            family.access_cutoff is not None and claims.sequence >= family.access_cutoff
+        ):
             raise DocentError(ErrorCode.TOKEN_REVOKED)
         return _principal(user, CredentialKind.ACCESS_TOKEN, family_id=family.id)
 
@@ -255,11 +255,13 @@ class AuthService:
         raise DocentError(ErrorCode.INVALID_CREDENTIALS, keep_writes=True)
 
     def _revoke_reused_family(
-        self, uow: UnitOfWork, family: TokenFamily, user: User, context: RequestContext
+        self, uow: UnitOfWork, family: TokenFamily, sequence: int, user: User, context: RequestContext
     ) -> NoReturn:
-        """A rotated refresh token came back: someone holds a copy, so the whole session ends, its access
-        tokens with it (any of them, the first one included, may be the copier's)."""
-        uow.tokens.revoke_family(family.id, "refresh_token_reused", datetime.now(UTC))
+        """A rotated refresh token came back: someone holds a copy, so the session's refresh tokens end,
+        and so do the access tokens minted after this one was first used (they may be the copier's)."""
+        uow.tokens.revoke_family(
+            family.id, "refresh_token_reused", datetime.now(UTC), access_cutoff=sequence + 1
+        )
         audit.record(
             uow,
             context,

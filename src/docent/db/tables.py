@@ -123,8 +123,7 @@ class TokenFamily(Base):
     """One login session: every refresh token rotated from one login, and the access tokens they minted.
 
     Each rotation has a sequence number (the login is 0), carried by its refresh token and its access token.
-    `revoked_at` ends the refresh tokens and every access token of the family (checked on each request).
-    `access_cutoff` is kept for rows written before that; it is 0 on every revocation now.
+    `revoked_at` ends the refresh tokens; access tokens whose sequence is `access_cutoff` or later stop too.
     """
 
     __tablename__ = "token_families"

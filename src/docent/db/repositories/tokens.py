@@ -31,12 +31,12 @@ class TokenRepository:
             select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
         )
 
-    def revoke_family(self, family_id: uuid.UUID, reason: str, at: datetime) -> None:
-        """End the family: its refresh tokens and every access token it minted."""
+    def revoke_family(self, family_id: uuid.UUID, reason: str, at: datetime, access_cutoff: int = 0) -> None:
+        """End the family's refresh tokens, and its access tokens from rotation `access_cutoff` on."""
         self.session.execute(
             update(TokenFamily)
             .where(TokenFamily.id == family_id, TokenFamily.revoked_at.is_(None))
-            .values(revoked_at=at, revoked_reason=reason, access_cutoff=0)
+            .values(revoked_at=at, revoked_reason=reason, access_cutoff=access_cutoff)
         )
 
     def revoke_all_for_user(
