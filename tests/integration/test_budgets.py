@@ -13,16 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import MEMBER_PASSWORD, Api, assert_error, make_settings, start_client
-from tests.integration.test_chat_providers import LEAVE, QUESTION, authorizations, server
+from tests.fakes import FakeChat
+from tests.integration.test_chat_providers import LEAVE, QUESTION, server
 
-__all__ = ["authorizations", "server"]  # the scripted model's fixtures
+__all__ = ["server"]  # the scripted model's fixture
 
 
 @pytest.fixture
 def budgeted(
-    database_url: str, tmp_path: Path, embedder: Any, server: tuple[str, list[str]]
+    database_url: str, tmp_path: Path, embedder: Any, server: FakeChat
 ) -> Iterator[tuple[Api, dict[str, str], list[str]]]:
-    url, hits = server
+    url, hits = server.url, server.asked
     settings = make_settings(
         database_url,
         tmp_path,
