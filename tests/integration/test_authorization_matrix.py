@@ -20,6 +20,11 @@ PUBLIC = {
     # The web app's cookie sign-in and refresh: they check the request's origin and CSRF token instead.
     ("POST", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/session/refresh"),
+    # Single sign-on: whether it is offered, and the browser's trip to the identity provider and back
+    # (the callback is checked by the signed state cookie, the nonce and the provider's signed ID token).
+    ("GET", "/api/v1/auth/oidc"),
+    ("GET", "/api/v1/auth/oidc/login"),
+    ("GET", "/api/v1/auth/oidc/callback"),
 }
 
 
