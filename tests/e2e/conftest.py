@@ -52,7 +52,24 @@ INJECTION = (
     "[click me](javascript:alert(3)) [mail](data:text/html,<script>alert(4)</script>) "
     '<a href="javascript:alert(5)">link</a> **bold** and `code` [1].'
 )
-NORMAL = ["According to", " the documents,", " the VPN client", " is Tunnelbear", " Enterprise", " [1]", "."]
+# Cited early and long enough to stream: the guard shows a reply once it cites, less its last 80 characters.
+NORMAL = [
+    "According to the documents [1],",
+    " the VPN client",
+    " is Tunnelbear",
+    " Enterprise.",
+    " It requires",
+    " a hardware token,",
+    " which IT hands out",
+    " with the laptop",
+    " on your first day.",
+    " Keep the token",
+    " with you when",
+    " you travel,",
+    " since the VPN",
+    " asks for it",
+    " at every sign-in [1].",
+]
 
 
 @dataclass
@@ -79,6 +96,7 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             try:
                 if SLOW in text:
+                    self._event(chat_chunk("Bicycles are stored in the basement rack [1]. "))
                     for i in range(400):  # about two minutes, unless the reader goes away
                         self._event(chat_chunk(f"word{i} "))
                         time.sleep(0.25)

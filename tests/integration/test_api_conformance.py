@@ -111,11 +111,12 @@ class Served:
     member_key: str
 
 
-def _api_key(client: httpx.Client, email: str, password: str) -> str:
+def _api_key(client: httpx.Client, email: str, password: str, scopes: list[str]) -> str:
     login = client.post("/api/v1/auth/login", data={"username": email, "password": password})
     assert login.status_code == 200, login.text
     bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    created = client.post("/api/v1/api-keys", json={"name": "schemathesis"}, headers=bearer)
+    body = {"name": "schemathesis", "scopes": scopes}
+    created = client.post("/api/v1/api-keys", json=body, headers=bearer)
     assert created.status_code == 201, created.text
     key: str = created.json()["key"]
     return key
@@ -127,19 +128,30 @@ def served(sqlite_template: Path, tmp_path: Path, embedder: Any) -> Iterator[Ser
     change what the next one sees. Ingestion does not run: the contract is what is under test."""
     database = tmp_path / "docent.db"
     shutil.copy(sqlite_template, database)
-    settings = make_settings(f"sqlite:///{database}", tmp_path, log_level="WARNING", embedded_worker=False)
+    unlimited = "1000000/minute"  # the run sends thousands of requests: rate limits are tested elsewhere
+    settings = make_settings(
+        f"sqlite:///{database}",
+        tmp_path,
+        log_level="WARNING",
+        embedded_worker=False,
+        rate_limit_search=unlimited,
+        rate_limit_chat=unlimited,
+        rate_limit_upload=unlimited,
+        rate_limit_anonymous=unlimited,
+        max_streams_per_user=1000,
+    )
     # Cheap argon2 parameters: the run creates users, logs in and changes passwords hundreds of times.
     hasher = PasswordHasher(time_cost=1, memory_cost_kib=8, parallelism=1)
     app = create_app(settings, build_container(settings, embedder=embedder, hasher=hasher))
     with uvicorn_serving(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
-        admin_key = _api_key(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+        admin_key = _api_key(client, ADMIN_EMAIL, ADMIN_PASSWORD, ["read", "write", "admin"])
         created = client.post(
             "/api/v1/users",
             json={"email": "member@example.com", "password": MEMBER_PASSWORD},
             headers={"Authorization": f"Bearer {admin_key}"},
         )
         assert created.status_code == 201, created.text
-        member_key = _api_key(client, "member@example.com", MEMBER_PASSWORD)
+        member_key = _api_key(client, "member@example.com", MEMBER_PASSWORD, ["read", "write"])
         yield Served(base_url, admin_key, member_key)
 
 
