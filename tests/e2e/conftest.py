@@ -52,7 +52,7 @@ INJECTION = (
     "[click me](javascript:alert(3)) [mail](data:text/html,<script>alert(4)</script>) "
     '<a href="javascript:alert(5)">link</a> **bold** and `code` [1].'
 )
-# Cited early and long enough to stream: the guard shows a reply once it cites, less its last 80 characters.
+# Cited early and long enough to stream: the guard shows a reply once it cites, less its last 200 characters.
 NORMAL = [
     "According to the documents [1],",
     " the VPN client",

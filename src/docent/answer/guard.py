@@ -71,7 +71,7 @@ class AnswerGuard:
     """`feed` each delta of the (marker-rewritten) reply and send what it returns; `finish` at the end
     returns the rest. Either raises `UnusableAnswer`. `cited` is told whether a valid marker appeared."""
 
-    def __init__(self, *, lag: int = 80) -> None:
+    def __init__(self, *, lag: int = 200) -> None:
         self._lag = lag
         self._text = ""  # everything the model said so far (rewritten)
         self._released = 0  # how much of it the reader has been sent

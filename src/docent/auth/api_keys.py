@@ -45,9 +45,7 @@ def check_key_grant(actor: Principal, scopes: frozenset[Scope], expires_at: date
         raise DocentError(ErrorCode.INSUFFICIENT_SCOPE, "A key cannot grant scopes its maker lacks.")
     now = datetime.now(UTC)
     if expires_at is not None and not now < expires_at <= now + MAX_KEY_LIFETIME:
-        raise DocentError(
-            ErrorCode.VALIDATION_ERROR, "expires_at is in the future, at most ten years from now."
-        )
+        raise DocentError(ErrorCode.BAD_REQUEST, "expires_at is in the future, at most ten years from now.")
 
 
 class ApiKeyService:

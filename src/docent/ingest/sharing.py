@@ -162,7 +162,7 @@ def _check_groups(
     if visibility is Visibility.GROUP and not group_ids:
         raise DocentError(ErrorCode.VALIDATION_ERROR, "Visibility 'group' needs at least one group id.")
     if visibility is not Visibility.GROUP and group_ids:
-        raise DocentError(ErrorCode.VALIDATION_ERROR, "Group ids are only for visibility 'group'.")
+        raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
     for group_id in group_ids:
         if uow.groups.get_in_org(principal.org_id, group_id) is None:
             raise DocentError(ErrorCode.GROUP_NOT_FOUND)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from docent.answer.budgets import Cap
 from docent.answer.usage import UsageReport
@@ -114,6 +114,16 @@ def _iso_date(value: object) -> object:
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 Day = Annotated[date | None, BeforeValidator(_iso_date)]
+
+
+def _iso_instant(value: object) -> object:
+    """An ISO 8601 instant, as the document says: pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("an instant is written YYYY-MM-DDTHH:MM:SS, with or without a zone")
+    return value
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_iso_instant)]
 
 
 @router.get("/usage", response_model=UsageReportOut, summary="Answers, tokens and cost by user, model, day")
@@ -248,10 +258,8 @@ def list_access(
     uow: ReadOnlyDep,
     document_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="Shown at or after (UTC if no zone)")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="Shown before (UTC if no zone)")] = None,
+    from_: Annotated[Instant, Query(alias="from", description="Shown at or after (UTC if no zone)")] = None,
+    to: Annotated[Instant, Query(description="Shown before (UTC if no zone)")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
@@ -277,7 +285,7 @@ def list_access(
 class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_tokens: int | None = Field(default=None, ge=0, le=10**15, description="null: no cap on tokens")
+    max_tokens: StrictInt | None = Field(default=None, ge=0, le=10**15, description="null: no cap on tokens")
     max_cost_usd: Decimal | None = Field(
         default=None, ge=0, le=10**9, max_digits=20, decimal_places=6, description="USD; null: no cap on cost"
     )

@@ -32,7 +32,7 @@ class ShareIn(BaseModel):
 
 
 @router.patch(
-    "/{document_id}",
+    "/{document_id:uuid}",
     response_model=DocumentOut,
     summary="Change title, tags, visibility or groups (owner or admin); audited, effective at once",
 )
@@ -55,7 +55,7 @@ def update_document(
 
 
 @router.post(
-    "/{document_id}/shares",
+    "/{document_id:uuid}/shares",
     response_model=DocumentOut,
     summary="Share with one user of the organisation (owner or admin)",
 )
@@ -72,7 +72,7 @@ def share_document(
 
 
 @router.delete(
-    "/{document_id}/shares/{user_id}",
+    "/{document_id:uuid}/shares/{user_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Stop sharing with one user (owner or admin)",
 )
