@@ -99,7 +99,7 @@ def test_only_an_admin_key_does_what_the_admin_role_does(
     assert_error(refused, 403, "insufficient_scope")
 
 
-def test_an_expired_key_is_401_and_bad_grants_are_422(client: TestClient, member: dict[str, str]) -> None:
+def test_an_expired_key_is_401_and_bad_grants_are_refused(client: TestClient, member: dict[str, str]) -> None:
     later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     key = make_key(client, member, scopes=["read"], expires_at=later)
     assert key["expires_at"] is not None
@@ -112,13 +112,11 @@ def test_an_expired_key_is_401_and_bad_grants_are_422(client: TestClient, member
     response = search(client, bearer(key))
     assert_error(response, 401, "token_expired")
     assert response.headers["www-authenticate"].startswith("Bearer")
-    for bad in (
-        {"scopes": []},
-        {"scopes": ["everything"]},
-        {"expires_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()},
-        {"expires_at": "2030-01-01T00:00:00"},  # no time zone
-        {"expires_at": (datetime.now(UTC) + timedelta(days=5000)).isoformat()},
-    ):
+    for bad in ({"scopes": []}, {"scopes": ["everything"]}, {"expires_at": "2030-01-01T00:00:00"}):  # no zone
         assert_error(client.post("/api/v1/api-keys", json={"name": "x", **bad}, headers=member), 422)
+    # A well-formed instant that cannot be honoured is a 400, not a schema violation.
+    for when in (datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC) + timedelta(days=5000)):
+        body = {"name": "x", "expires_at": when.isoformat()}
+        assert_error(client.post("/api/v1/api-keys", json=body, headers=member), 400, "bad_request")
     listed = client.get("/api/v1/api-keys", headers=member).json()["items"]
     assert [k["id"] for k in listed] == [key["id"]]

@@ -133,8 +133,8 @@ def test_only_the_owner_or_an_admin_changes_sharing_and_bad_input_changes_nothin
     share = {"user_id": people["ids"]["other"]}
     assert_error(client.post(f"/api/v1/documents/{document}/shares", json=share, headers=reader), 403)
     assert_error(patch(client, document, owner, visibility="everyone-on-earth"), 422, "validation_error")
-    assert_error(patch(client, document, owner, visibility="group"), 422, "validation_error")
-    assert_error(patch(client, document, owner, group_ids=[str(uuid.uuid4())]), 422, "validation_error")
+    assert_error(patch(client, document, owner, visibility="group"), 400, "bad_request")
+    assert_error(patch(client, document, owner, group_ids=[str(uuid.uuid4())]), 400, "bad_request")
     assert_error(
         patch(client, document, owner, visibility="group", group_ids=[str(uuid.uuid4())]),
         404,

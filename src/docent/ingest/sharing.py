@@ -160,7 +160,7 @@ def _check_groups(
     uow: UnitOfWork, principal: Principal, visibility: Visibility, group_ids: tuple[uuid.UUID, ...]
 ) -> None:
     if visibility is Visibility.GROUP and not group_ids:
-        raise DocentError(ErrorCode.VALIDATION_ERROR, "Visibility 'group' needs at least one group id.")
+        raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
     if visibility is not Visibility.GROUP and group_ids:
         raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
     for group_id in group_ids:
