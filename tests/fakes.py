@@ -31,7 +31,9 @@ class Clock:
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 PARIS = ["Paris", " is the capital", " of France", " [1]", "."]  # the default streamed reply
-DRIP = [f" word{n}" for n in range(200)]  # the dripping reply
+# The dripping reply: it cites at once, as the answer guard wants before it shows anything (its last 200
+# characters are held back, so the reader sees the first words once about 30 have come).
+DRIP = [" Paris [1].", *(f" word{n}" for n in range(199))]
 
 
 def chat_chunk(content: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -163,7 +165,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
         if model == "truncated-early":
             return  # headers, then the connection closes: no event at all
         if model in ("malformed", "error-midstream"):
-            self._event(chat_chunk(self.fake.reply[0]))
+            self._event(chat_chunk(self.fake.replies.get(model, self.fake.reply)[0]))
             if model == "malformed":
                 self.wfile.write(b"data: {this is not json\n\n")
             else:

@@ -20,7 +20,7 @@ from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import AnswerRequest, Passage, Turn
 from docent.llm.chat import ChatDelta, ChatMessage, ChatModel, ChatModelError, ChatModelUnavailable, Usage
 from docent.llm.openai_chat import OpenAIChatModel
-from tests.fakes import PARIS, Clock, FakeChat, serve_chat
+from tests.fakes import DRIP, PARIS, Clock, FakeChat, serve_chat
 
 API_KEY = "sk-test-" + "Zq8xW2vLp9RtY4mN"
 TIMEOUT = 0.5  # the client's; "slow" answers after 4x that
@@ -184,7 +184,7 @@ def test_closing_the_stream_hangs_up_on_the_server(
     connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
     stream = connect("drip").stream(MESSAGES, max_tokens=500)
-    assert next(stream).text == " word0"
+    assert next(stream).text == DRIP[0]
 
     stream.close()
 
@@ -260,8 +260,11 @@ def test_when_every_model_fails_the_extractive_answerer_answers(
 
 
 def test_a_failure_after_the_first_token_ends_the_stream_with_an_error(
-    connect: Callable[[str], OpenAIChatModel],
+    connect: Callable[[str], OpenAIChatModel], server: FakeChat
 ) -> None:
+    # Long enough that the answer guard shows its start (it holds back the last 200 characters).
+    shown = "Paris is the capital of France [1]. " + " ".join(f"word{n}" for n in range(60))
+    server.replies["error-midstream"] = [shown]
     chain = chain_of(connect, "error-midstream", "ok", clock=Clock())
     events: list[object] = []
 
@@ -272,7 +275,8 @@ def test_a_failure_after_the_first_token_ends_the_stream_with_an_error(
     except StopIteration as stop:
         result = stop.value
 
-    assert events[0] == Token("Paris")
+    del server.replies["error-midstream"]
+    assert isinstance(events[0], Token) and shown.startswith(events[0].text)
     assert events[-1] == Error(PROVIDER_FAILED, "The answer could not be completed; please ask again.")
     assert not any(isinstance(e, Done) for e in events)
     assert result is None
