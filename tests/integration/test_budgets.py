@@ -92,7 +92,7 @@ def test_a_members_cost_budget_is_theirs_alone(budgeted: tuple[Api, dict[str, st
     spender_headers = api.headers("spender@example.com", MEMBER_PASSWORD)
     other_headers = api.headers("other@example.com", MEMBER_PASSWORD)
     response = client.put(
-        f"/api/v1/admin/budgets/users/{spender['id']}", json={"max_cost_usd": "0.003"}, headers=admin
+        f"/api/v1/admin/budgets/users/{spender['id']}", json={"max_cost_usd": 0.003}, headers=admin
     )
     assert response.status_code == 200, response.text
     assert _ask(client, spender_headers)["usage"]["provider"] == "openai"  # costs 0.0033

@@ -142,7 +142,7 @@ def test_only_the_owner_or_an_admin_changes_sharing_and_bad_input_changes_nothin
     )
     assert_error(patch(client, document, owner, title=""), 422, "validation_error")
     assert_error(patch(client, document, owner, title="   "), 422, "validation_error")
-    assert_error(patch(client, document, owner, tags=["x" * 101]), 422, "validation_error")
+    assert_error(patch(client, document, owner, tags=["x" * 101]), 400, "bad_request")
     assert_error(patch(client, document, owner, tags=[f"t{i}" for i in range(51)]), 422, "validation_error")
     assert_error(patch(client, str(uuid.uuid4()), owner, title="x"), 404, "document_not_found")
     missing = {"user_id": str(uuid.uuid4())}

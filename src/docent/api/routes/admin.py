@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from docent.answer.budgets import Cap
 from docent.answer.usage import UsageReport
@@ -286,9 +286,13 @@ class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_tokens: StrictInt | None = Field(default=None, ge=0, le=10**15, description="null: no cap on tokens")
-    max_cost_usd: Decimal | None = Field(
-        default=None, ge=0, le=10**9, max_digits=20, decimal_places=6, description="USD; null: no cap on cost"
+    max_cost_usd: StrictFloat | None = Field(
+        default=None, ge=0, le=10**9, description="USD (a JSON number); null: no cap on cost"
     )
+
+    def cap(self) -> Cap:
+        cost = None if self.max_cost_usd is None else Decimal(str(self.max_cost_usd))
+        return Cap(self.max_tokens, cost)
 
 
 class BudgetOut(OrmModel):
@@ -314,9 +318,7 @@ def list_budgets(admin: AdminDep, budgets: BudgetServiceDep, uow: ReadOnlyDep) -
 def set_org_budget(
     body: BudgetIn, admin: AdminDep, budgets: BudgetServiceDep, uow: TransactionDep, context: ContextDep
 ) -> Any:
-    return BudgetOut.model_validate(
-        budgets.set(uow, admin, None, Cap(body.max_tokens, body.max_cost_usd), context)
-    )
+    return BudgetOut.model_validate(budgets.set(uow, admin, None, body.cap(), context))
 
 
 @router.put(
@@ -330,5 +332,5 @@ def set_user_budget(
     uow: TransactionDep,
     context: ContextDep,
 ) -> Any:
-    cap = Cap(body.max_tokens, body.max_cost_usd)
+    cap = body.cap()
     return BudgetOut.model_validate(budgets.set(uow, admin, user_id, cap, context))
