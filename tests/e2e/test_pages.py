@@ -73,7 +73,7 @@ def test_keyboard_alone_signs_in_asks_and_reads_a_source(page: Page, server: Ser
     expect(panel).to_be_hidden()
     expect(chip).to_be_focused()
     page.keyboard.press("Shift+Tab")  # everything on the way is reachable: the inline marker before it
-    expect(answer.locator(".answer-body button").first).to_be_focused()
+    expect(answer.locator(".answer-body button").last).to_be_focused()
 
 
 def test_conversations_are_listed_opened_continued_and_deleted(page: Page, server: Server) -> None:
