@@ -57,6 +57,8 @@ def test_docent_events_are_sse_frames() -> None:
         "latency_ms": 1234.6,
         "cost_usd": "0.0001",
         "cached": False,
+        "abstained": False,
+        "confidence": None,
     }
     assert closed_in and closed_in[0] != threading.main_thread().name
 

@@ -158,16 +158,6 @@ class ChunkRepository:
         )
         return [(row.id, indexed_text(row.context, row.text)) for row in self.session.execute(query)]
 
-    def indexed_texts(self, chunk_ids: Sequence[int]) -> dict[int, str]:
-        """What the keyword index reads of each chunk (context, then text), by chunk id."""
-        found: dict[int, str] = {}
-        for start in range(0, len(chunk_ids), 500):
-            query = select(Chunk.id, Chunk.context, Chunk.text).where(
-                Chunk.id.in_(chunk_ids[start : start + 500])
-            )
-            found.update((int(r.id), indexed_text(r.context, r.text)) for r in self.session.execute(query))
-        return found
-
     def set_vectors(self, model_id: str, vectors: dict[int, Any]) -> None:
         for chunk_id, vector in vectors.items():
             chunk = self.session.get(Chunk, chunk_id)

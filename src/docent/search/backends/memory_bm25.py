@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from docent.db.tables import Chunk
 from docent.db.uow import UnitOfWork
 from docent.search.backends.memory_rows import (
     NO_ROWS,
@@ -34,7 +37,7 @@ from docent.search.backends.memory_rows import (
 )
 from docent.search.ports import BM25_B, BM25_K1, Scored
 from docent.search.terms import analyze
-from docent.types import ReaderScope, SearchFilters
+from docent.types import ReaderScope, SearchFilters, indexed_text
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         self, uow: UnitOfWork, old: _Postings, stamps: list[ChunkStamp], generation: int
     ) -> _Postings:
         diff = changes(old.rows, stamps)
-        texts = uow.chunks.indexed_texts([s.chunk_id for s in diff.load])
+        texts = _indexed_texts(uow.session, [s.chunk_id for s in diff.load])
         load = [s for s in diff.load if s.chunk_id in texts]  # deleted since the stamps were read
         columns: list[int] = []
         frequencies: list[int] = []
@@ -167,3 +170,14 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
         return _Postings(
             merged(old.rows, diff.keep, load, generation), by_row, sparse.csc_matrix(by_row.tocsc()), lengths
         )
+
+
+def _indexed_texts(session: Session, chunk_ids: list[int]) -> dict[int, str]:
+    """What the keyword index reads of each chunk (context, then text), by chunk id."""
+    found: dict[int, str] = {}
+    for start in range(0, len(chunk_ids), 500):
+        query = select(Chunk.id, Chunk.context, Chunk.text).where(
+            Chunk.id.in_(chunk_ids[start : start + 500])
+        )
+        found.update((int(r.id), indexed_text(r.context, r.text)) for r in session.execute(query))
+    return found
