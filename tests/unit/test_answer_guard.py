@@ -77,8 +77,19 @@ GARBAGE = {
     "empty": ["", " "],
     "a loop": ["Paris [1]. ", *["I repeat myself forever and ever. "] * 6],
     "invalid citations only": ["Paris is the capital [7]. It is old [9]."],
-    "no citations": ["Paris is the capital of France."],
 }
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_an_answer_in_its_own_words_without_markers_is_shown(streaming: bool) -> None:
+    """Only made-up sources fail a reply: one that marks none of the passages is the model's answer."""
+    providers = chain(ScriptedChat("plain", ["Paris is the capital ", "of France."]))
+    if streaming:
+        events, answer = run(providers.stream(ask()))
+        assert answer is not None and text_of(events) == answer.text
+    else:
+        answer = providers.answer(ask())
+    assert answer.provider == "fake" and answer.text == "Paris is the capital of France."
 
 
 @pytest.mark.parametrize("script", GARBAGE.values(), ids=GARBAGE.keys())

@@ -17,7 +17,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from docent.answer.citations import MarkerRewriter, build_citations, normalize_space
+from docent.answer.citations import MARKER, MarkerRewriter, build_citations, normalize_space
 from docent.answer.confidence import CALIBRATED, Calibration, signals
 from docent.answer.cost import Price, cost_of
 from docent.answer.events import Citations, Done, Error, Token
@@ -123,17 +123,25 @@ class LLMAnswerer:
         deltas = self._chat.stream(
             prompt.messages, max_tokens=self._max_tokens, temperature=self._temperature
         )
+        raw = ""  # what the model said, before its markers were renumbered
+
+        def cited() -> bool:
+            # A reply is held back once it marks only passages it was not given (made-up sources); one
+            # that marks none is an answer in its own words, shown as it comes.
+            return bool(rewriter.used) or MARKER.search(raw) is None
+
         try:
             for delta in deltas:
                 usage = delta.usage or usage
-                text = guard.feed(rewriter.feed(delta.text), cited=bool(rewriter.used))
+                raw += delta.text
+                text = guard.feed(rewriter.feed(delta.text), cited=cited())
                 if text:
                     parts.append(text)
                     yield text
         finally:
             deltas.close()  # a reader who went away stops the model too
-        tail = guard.feed(rewriter.flush(), cited=bool(rewriter.used))
-        tail += guard.finish(cited=bool(rewriter.used))
+        tail = guard.feed(rewriter.flush(), cited=cited())
+        tail += guard.finish(cited=cited())
         if tail:
             parts.append(tail)
             yield tail
