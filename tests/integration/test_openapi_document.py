@@ -48,11 +48,11 @@ def test_each_route_lists_only_the_errors_it_can_answer(document: dict[str, Any]
 
     assert errors("/healthz", "get") == set()
     assert errors("/metrics", "get") == set()
-    assert errors("/api/v1/auth/me", "get") == {"401", "403"}
-    assert errors("/api/v1/jobs/{job_id}", "get") == {"401", "403", "404", "422"}
+    assert errors("/api/v1/auth/me", "get") == {"401", "403", "429"}  # 429: the per-address ceiling
+    assert errors("/api/v1/jobs/{job_id}", "get") == {"401", "403", "404", "422", "429"}
     assert {"409", "413", "422"} <= errors("/api/v1/users", "post")
     assert "409" not in errors("/api/v1/search", "post")
-    assert errors("/api/v1/auth/refresh", "post") == {"400", "401", "413", "422"}  # no caller, so no 403
+    assert errors("/api/v1/auth/refresh", "post") == {"400", "401", "413", "422", "429"}  # no caller: no 403
     assert {"401", "429"} <= errors("/api/v1/auth/login", "post")
     assert {"415", "502", "504"} <= errors("/api/v1/documents/url", "post")
 

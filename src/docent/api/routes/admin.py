@@ -263,6 +263,8 @@ def list_access(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
+    """Who was shown which chunks, newest first: filter by document ("who saw D") or by user ("what did U
+    see") and by time; records older than DOCENT_ACCESS_RETENTION_DAYS are pruned."""
     filters = AccessFilters(document_id, user_id, _utc(from_), _utc(to))
     found = access_log.page(uow, admin, filters, PageRequest(page, page_size))
     items = [
@@ -309,6 +311,7 @@ class BudgetOut(OrmModel):
     summary="Monthly model budgets: the organisation's, then members'",
 )
 def list_budgets(admin: AdminDep, budgets: BudgetServiceDep, uow: ReadOnlyDep) -> Any:
+    """The organisation's monthly model budget and its members', in tokens and/or USD; null is no cap."""
     return [BudgetOut.model_validate(b) for b in budgets.list(uow, admin)]
 
 
@@ -318,6 +321,8 @@ def list_budgets(admin: AdminDep, budgets: BudgetServiceDep, uow: ReadOnlyDep) -
 def set_org_budget(
     body: BudgetIn, admin: AdminDep, budgets: BudgetServiceDep, uow: TransactionDep, context: ContextDep
 ) -> Any:
+    """Sets the organisation's monthly (UTC) model budget. Once spent, no model is called: the extractive
+    answerer answers and says why."""
     return BudgetOut.model_validate(budgets.set(uow, admin, None, body.cap(), context))
 
 
@@ -332,5 +337,6 @@ def set_user_budget(
     uow: TransactionDep,
     context: ContextDep,
 ) -> Any:
+    """Sets one member's monthly (UTC) model budget, on top of the organisation's."""
     cap = body.cap()
     return BudgetOut.model_validate(budgets.set(uow, admin, user_id, cap, context))

@@ -59,6 +59,8 @@ class UsageOut(BaseModel):
 
 @router.get("/usage", response_model=UsageOut, summary="The caller's model usage this month and what is left")
 def my_usage(principal: PrincipalDep, budgets: BudgetServiceDep, uow: ReadOnlyDep) -> UsageOut:
+    """The caller's model usage this calendar month (UTC), their organisation's, the budgets that apply and
+    what remains; `models_allowed` is false once one is spent."""
     status = budgets.status(uow, principal)
     return UsageOut(
         period_start=status.period_start,

@@ -44,6 +44,8 @@ def update_document(
     uow: TransactionDep,
     context: ContextDep,
 ) -> DocumentOut:
+    """Changes a document's title, tags, visibility or groups (its owner or an admin). Audited, and in
+    effect for the very next search, chat, cached answer and /v1 call."""
     changes = DocumentChanges(
         title=body.title,
         tags=None if body.tags is None else tuple(body.tags),
@@ -67,6 +69,8 @@ def share_document(
     uow: TransactionDep,
     context: ContextDep,
 ) -> DocumentOut:
+    """Shares the document with one user of the organisation, whatever its visibility (its owner or an
+    admin)."""
     document = sharing.share(uow, principal, document_id, body.user_id, context)
     return documents_out(uow, [document])[0]
 
@@ -84,4 +88,6 @@ def unshare_document(
     uow: TransactionDep,
     context: ContextDep,
 ) -> None:
+    """Ends a share with one user (its owner or an admin); the user no longer finds the document unless its
+    visibility lets them."""
     sharing.unshare(uow, principal, document_id, user_id, context)
