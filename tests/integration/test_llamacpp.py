@@ -191,7 +191,8 @@ def test_the_api_streams_an_answer_from_the_local_model_and_keeps_it(
             events = sse_events(response.read().decode())
         names = [name for name, _ in events]
         assert names[0] == "meta" and names[-2:] == ["citations", "done"], names
-        assert set(names[1:-2]) == {"token"} and len(names) > 5
+        # The answer guard holds back a reply's last 200 characters: a 32-token reply arrives at its end.
+        assert set(names[1:-2]) == {"token"} and len(names) >= 4
         done = events[-1][1]
         assert (done["provider"], done["model"]) == ("llamacpp", gguf.stem)
         usage = done["usage"]
