@@ -160,9 +160,6 @@ def _session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: its notes on unused initialisers are not ours
-    # No arena: it keeps the largest batch's buffers for the life of the process (hundreds of MB for
-    # two sessions), memory a worker would rather give back between batches.
-    options.enable_cpu_mem_arena = False
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
