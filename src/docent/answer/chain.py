@@ -125,7 +125,7 @@ class LLMAnswerer:
         )
         raw = ""  # what the model said, before its markers were renumbered
 
-        def cited() -> bool:
+        def trusted() -> bool:
             # A reply is held back once it marks only passages it was not given (made-up sources); one
             # that marks none is an answer in its own words, shown as it comes.
             return bool(rewriter.used) or MARKER.search(raw) is None
@@ -134,14 +134,14 @@ class LLMAnswerer:
             for delta in deltas:
                 usage = delta.usage or usage
                 raw += delta.text
-                text = guard.feed(rewriter.feed(delta.text), cited=cited())
+                text = guard.feed(rewriter.feed(delta.text), cited=trusted())
                 if text:
                     parts.append(text)
                     yield text
         finally:
             deltas.close()  # a reader who went away stops the model too
-        tail = guard.feed(rewriter.flush(), cited=cited())
-        tail += guard.finish(cited=cited())
+        tail = guard.feed(rewriter.flush(), cited=trusted())
+        tail += guard.finish(cited=trusted())
         if tail:
             parts.append(tail)
             yield tail
