@@ -14,6 +14,7 @@ from docent.api import session as web_session
 from docent.api.deps import AuthServiceDep, ContextDep, SettingsDep, SsoServiceDep, TransactionDep
 from docent.api.openapi import errors
 from docent.api.routes import API_PREFIX
+from docent.api.routes.session import open_browser_session
 from docent.auth.oidc import refuse
 from docent.auth.sso import FLOW_SECONDS, SsoService
 from docent.config import Settings
@@ -89,15 +90,7 @@ def oidc_callback(
     identity = service.verify(_redirect_uri(request, settings), code, flow)  # before the transaction begins
     pair = service.sign_in(uow, identity, context)
     response = RedirectResponse("/", status_code=303)
-    web_session.set_session_cookies(
-        request,
-        response,
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        csrf_token=auth.session_csrf_token(pair.family_id),
-        access_seconds=pair.expires_in,
-        refresh_seconds=settings.refresh_token_days * 86400,
-    )
+    open_browser_session(request, response, settings, auth, pair)
     response.delete_cookie(
         _FLOW_COOKIE, path=_FLOW_PATH, httponly=True, secure=web_session.is_secure(request)
     )

@@ -54,7 +54,7 @@ class PasswordIn(BaseModel):
     new_password: Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 
 
-def _open(
+def open_browser_session(
     request: Request, response: Response, settings: Settings, auth: AuthService, pair: TokenPair
 ) -> None:
     web_session.set_session_cookies(
@@ -90,7 +90,7 @@ def sign_in(
     # Login CSRF: another site must not sign a visitor in to an account of its choosing.
     web_session.ensure_same_origin(request)
     pair = auth.login(uow, body.email, body.password, context, body.organization)
-    _open(request, response, settings, auth, pair)
+    open_browser_session(request, response, settings, auth, pair)
     user = users.profile(uow, auth.authenticate(uow, pair.access_token))
     return SessionOut(user=UserOut.model_validate(user), expires_in=pair.expires_in)
 
@@ -115,7 +115,7 @@ def refresh_session(
     # The rotation is rolled back unless the page proves it is Docent's (same session, same CSRF token).
     web_session.ensure_csrf(request, auth.session_csrf_token(pair.family_id))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _open(request, response, settings, auth, pair)
+    open_browser_session(request, response, settings, auth, pair)
     return response
 
 
