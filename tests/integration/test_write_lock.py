@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from docent.api.app import create_app
+from docent.auth.passwords import PasswordHasher
 from docent.container import build_container
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_HASHER, Api, make_settings
 from tests.http_servers import uvicorn_serving
@@ -134,3 +135,72 @@ def test_a_keys_last_use_is_written_once_a_minute_at_most(client: TestClient, ap
     event.remove(engine, "before_cursor_execute", record)
     assert len(updates) == 1
     assert client.get("/api/v1/api-keys", headers=admin).json()["items"][0]["last_used_at"] is not None
+
+
+class _PausingHasher(PasswordHasher):
+    """The test hasher, stopping inside each hash and verify until told to go on: a production hash takes
+    seconds under load."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost_kib=8, parallelism=1)
+        self.inside, self.go_on = threading.Event(), threading.Event()
+
+    def _pause(self) -> None:
+        self.inside.set()
+        assert self.go_on.wait(30)
+
+    def hash(self, password: str) -> str:
+        self._pause()
+        return super().hash(password)
+
+    def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        self._pause()
+        return super().verify(password, password_hash)
+
+
+def _takes_the_write_lock(path: Path) -> None:
+    other = sqlite3.connect(path, isolation_level=None, timeout=2)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" if the request hashed while holding it
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_password_hashing_holds_no_write_lock(sqlite_template: Path, tmp_path: Path, embedder: Any) -> None:
+    """Logging in, creating a user and changing a password hash while no transaction holds the lock: under
+    load a hash takes seconds, and other requests' writes waited on it until 500 "database is locked"."""
+    path = tmp_path / "docent.db"
+    shutil.copy(sqlite_template, path)
+    settings = make_settings(f"sqlite:///{path}", tmp_path, embedded_worker=False)
+    hasher = _PausingHasher()
+    hasher.go_on.set()
+    app = create_app(settings, build_container(settings, embedder=embedder, hasher=hasher))
+    with uvicorn_serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        login = client.post("/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        new_user = {"email": "new@example.com", "password": "a long enough password", "role": "member"}
+        requests = {
+            "login": lambda: client.post(
+                "/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            ),
+            "create user": lambda: client.post("/api/v1/users", json=new_user, headers=admin),
+            "change password": lambda: client.post(
+                "/api/v1/auth/password",
+                json={"current_password": ADMIN_PASSWORD, "new_password": ADMIN_PASSWORD + "!"},
+                headers=admin,
+            ),
+        }
+        for name, send in requests.items():
+            hasher.inside.clear()
+            hasher.go_on.clear()
+            result: list[httpx.Response] = []
+            request = threading.Thread(target=lambda send=send, result=result: result.append(send()))
+            request.start()
+            assert hasher.inside.wait(30), name
+            try:
+                _takes_the_write_lock(path)
+            finally:
+                hasher.go_on.set()
+                request.join()
+            assert result[0].status_code in (200, 201, 204), (name, result[0].text)

@@ -59,6 +59,7 @@ class AuthService:
         user = candidates[0] if candidates else None
         if user is not None and self._sso_only_org is not None:
             self._ensure_password_allowed(uow, user)
+        uow.release()  # the hash takes seconds under load; SQLite's write lock must not wait on it
         valid, updated_hash = self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not valid:
             self._fail_login(uow, account, address, context, user)
@@ -192,6 +193,7 @@ class AuthService:
     ) -> NoReturn:
         """The same address in several organisations is ambiguous without the organisation's slug. Only a
         caller who knows the password learns which organisations (those where it is right) to choose from."""
+        uow.release()
         matching = [
             u for u in candidates if self._hasher.verify(password, u.password_hash)[0] and u.is_active
         ]
@@ -209,11 +211,12 @@ class AuthService:
             raise DocentError(ErrorCode.USER_NOT_FOUND)
         address = context.ip or "unknown"
         self._throttle.ensure_allowed(user.email, address)
+        uow.release()
         if not self._hasher.verify(current, user.password_hash)[0]:
             self._throttle.record_failure(user.email, address)
             audit.record(uow, context, "auth.password_change_failed", org_id=user.org_id, actor_id=user.id)
             raise DocentError(ErrorCode.WRONG_PASSWORD, keep_writes=True)
-        user.password_hash = self._hasher.hash(new)
+        user.password_hash = self._hasher.hash(new)  # still before this transaction's first statement
         uow.tokens.revoke_all_for_user(
             user.id, "password_changed", datetime.now(UTC), keep_family_id=principal.family_id
         )

@@ -50,7 +50,8 @@ class UserService:
         full_name: str | None = None,
     ) -> User:
         ensure_admin(actor)
-        user = self._add_user(uow, actor.org_id, email, password, role, full_name)
+        password_hash = self._hasher.hash(password)  # before the first statement takes SQLite's write lock
+        user = self._add_user(uow, actor.org_id, email, password_hash, role, full_name)
         audit.record(
             uow,
             context,
@@ -93,6 +94,8 @@ class UserService:
         context: RequestContext,
     ) -> User:
         ensure_admin(actor)
+        # Hashed before the first statement takes SQLite's write lock: a hash takes seconds under load.
+        new_hash = None if changes.password is None else self._hasher.hash(changes.password)
         user = self._get(uow, actor, user_id)
         changed: dict[str, object] = {}
         losing_admin = (
@@ -111,8 +114,8 @@ class UserService:
         if changes.full_name is not None:
             user.full_name = changes.full_name
             changed["full_name"] = True
-        if changes.password is not None:
-            user.password_hash = self._hasher.hash(changes.password)
+        if new_hash is not None:
+            user.password_hash = new_hash
             uow.tokens.revoke_all_for_user(user.id, "password_changed", datetime.now(UTC))
             changed["password"] = True
         if changes.is_active is not None and changes.is_active != user.is_active:
@@ -150,11 +153,12 @@ class UserService:
         generated = None
         if not password:
             generated = password = secrets.token_urlsafe(18)
+        password_hash = self._hasher.hash(password)
         org = uow.orgs.by_slug(DEFAULT_ORG_SLUG) or uow.orgs.add(
             Organization(id=uuid.uuid4(), name="Default", slug=DEFAULT_ORG_SLUG)
         )
         uow.flush()
-        user = self._add_user(uow, org.id, email, password, Role.ADMIN, None)
+        user = self._add_user(uow, org.id, email, password_hash, Role.ADMIN, None)
         audit.record(
             uow,
             audit.CLI_CONTEXT,
@@ -172,11 +176,12 @@ class UserService:
             raise DocentError(
                 ErrorCode.BAD_REQUEST, "An organisation slug is lowercase letters, digits and '-'."
             )
+        password_hash = self._hasher.hash(password)
         org = uow.orgs.by_slug(org_slug)
         if org is None:
             org = uow.orgs.add(Organization(id=uuid.uuid4(), name=org_slug, slug=org_slug))
             uow.flush()
-        user = self._add_user(uow, org.id, email, password, role, None)
+        user = self._add_user(uow, org.id, email, password_hash, role, None)
         audit.record(
             uow,
             audit.CLI_CONTEXT,
@@ -190,7 +195,13 @@ class UserService:
         return user
 
     def _add_user(
-        self, uow: UnitOfWork, org_id: uuid.UUID, email: str, password: str, role: Role, full_name: str | None
+        self,
+        uow: UnitOfWork,
+        org_id: uuid.UUID,
+        email: str,
+        password_hash: str,
+        role: Role,
+        full_name: str | None,
     ) -> User:
         email = normalize_email(email)
         if uow.users.by_email(email, org_id):
@@ -201,7 +212,7 @@ class UserService:
                 org_id=org_id,
                 email=email,
                 full_name=full_name,
-                password_hash=self._hasher.hash(password),
+                password_hash=password_hash,
                 role=role.value,
                 is_active=True,
             )

@@ -60,6 +60,15 @@ class UnitOfWork:
     def flush(self) -> None:
         self.session.flush()
 
+    def release(self) -> None:
+        """End a transaction that has written nothing yet, before a slow step such as a password hash (seconds
+        under load): on SQLite a write transaction holds the database's one write lock from its first
+        statement. Loaded objects stay usable; the next statement begins a new transaction."""
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("release() with unwritten changes would commit them")
+        session.commit()
+
     def commit(self) -> None:
         self.session.commit()
         callbacks, self._after_commit, self._after_rollback = self._after_commit, [], []
