@@ -80,7 +80,7 @@ class FakeChat:
     - `no-usage`: like any other name, without token counts;
     - a name in `replies`: those pieces streamed;
     - a request offering `tools` (agent mode): the model's turns in `tool_turns` for its name, in order,
-      the last one repeated for ever; a turn is the answer's text (a str) or tool calls (a tuple of search
+      the last one repeated for ever (counted in each conversation); a turn is the answer's text (a str) or tool calls (a tuple of search
       queries, `{n}` in one replaced by the call's number; `raw:TEXT` sends TEXT as the arguments). With
       `tool_choice` "none" it answers `tool_final` (or `reply` joined). `tool_seconds` before each turn;
     - any other name: `reply` streamed, or `rewrite` when not streamed.
@@ -200,7 +200,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
         fake = self.fake
         if fake.stopping.wait(fake.tool_seconds):
             return
-        turn_number = sum(1 for b in fake.requests if b["model"] == model and b.get("tools"))
+        # The turn of this conversation: one more than the tool-calling turns it already holds.
+        turn_number = 1 + sum(1 for m in body["messages"] if m.get("tool_calls"))
         turns = fake.tool_turns.get(model) or ["".join(fake.reply)]
         turn = turns[min(turn_number, len(turns)) - 1]
         if body.get("tool_choice") == "none":
