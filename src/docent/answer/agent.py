@@ -196,9 +196,7 @@ class AgentLoop:
             found = run.queries[key]
             numbers = ", ".join(str(run.numbers[p.chunk_id]) for p in found) or "none"
             step = AgentStep(run.calls, query, found, repeated=True)
-            said = (
-                f"You searched for this already (documents: {numbers}). Search for something else, or answer."
-            )
+            said = f"Searched already (documents: {numbers}). Search for something else, or answer."
             return said, step
         found = self._search(query, top_k)
         run.queries[key] = found
