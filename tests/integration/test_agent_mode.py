@@ -71,7 +71,7 @@ def agent_app(
             (document,) = api.upload(admin, [("files", (name, text, "text/plain"))], visibility=visibility)
             assert api.wait_for(admin, document["id"])["status"] == "completed"
             ids[name] = document["id"]
-        api.create_user(admin, "reader@example.com")
+        ids["member"] = api.create_user(admin, "reader@example.com")["id"]
         member = api.headers("reader@example.com")
         yield client, api, admin, member, ids
 
@@ -130,7 +130,7 @@ def test_the_model_searches_twice_and_cites_both_steps_in_the_stream(
 def test_the_json_answer_lists_the_steps_and_is_kept(
     database_url: str, tmp_path: Path, embedder: Any, fake: FakeChat
 ) -> None:
-    with agent_app(database_url, tmp_path, embedder, fake, "agent") as (client, _api, _admin, member, ids):
+    with agent_app(database_url, tmp_path, embedder, fake, "agent") as (client, _api, admin, member, ids):
         reply, _ = ask(client, member, question=QUESTION)
         assert reply["mode"] == "agent" and reply["notice"] is None
         assert [(s["step"], s["query"]) for s in reply["steps"]] == [
@@ -142,6 +142,12 @@ def test_the_json_answer_lists_the_steps_and_is_kept(
         kept = client.get(f"/api/v1/chat/sessions/{reply['session_id']}", headers=member).json()
         assert kept["messages"][-1]["text"] == reply["answer"]
         assert kept["messages"][-1]["prompt_tokens"] == 33
+        # What the steps showed is recorded as shown to the asker, through the chat route.
+        shown = client.get("/api/v1/admin/access", params={"user_id": ids["member"]}, headers=admin).json()
+        assert {(r["route"], r["document_id"]) for r in shown["items"]} == {
+            ("chat", ids["leave.md"]),
+            ("chat", ids["travel.md"]),
+        }
 
 
 @pytest.mark.parametrize("model", ["looper", "wanderer"])
