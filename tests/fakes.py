@@ -80,9 +80,10 @@ class FakeChat:
     - `no-usage`: like any other name, without token counts;
     - a name in `replies`: those pieces streamed;
     - a request offering `tools` (agent mode): the model's turns in `tool_turns` for its name, in order,
-      the last one repeated for ever (counted in each conversation); a turn is the answer's text (a str) or tool calls (a tuple of search
-      queries, `{n}` in one replaced by the call's number; `raw:TEXT` sends TEXT as the arguments). With
-      `tool_choice` "none" it answers `tool_final` (or `reply` joined). `tool_seconds` before each turn;
+      the last one repeated for ever (counted in each conversation); a turn is the answer's text (a str)
+      or tool calls (a tuple of search queries, `{n}` in one replaced by the call's number; `raw:TEXT`
+      sends TEXT as the arguments). With `tool_choice` "none" it answers `tool_final` (or `reply`
+      joined). `tool_seconds` before each turn;
     - any other name: `reply` streamed, or `rewrite` when not streamed.
 
     Stopping the server (`serve_chat`) cuts short the slow and dripping answers."""
