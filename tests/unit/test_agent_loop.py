@@ -51,12 +51,13 @@ class ScriptedModel:
         *,
         max_tokens: int,
         tool_choice: Literal["auto", "none"] = "auto",
+        timeout_seconds: float | None = None,
     ) -> ToolReply:
         self.seen.append((list(messages), tool_choice))
-        if self.fail:
-            raise ChatModelUnavailable("down")
         if self.clock is not None:
             self.clock.now += self.seconds_per_call
+        if self.fail:
+            raise ChatModelUnavailable("down")
         turn = self.turns[min(len(self.seen), len(self.turns)) - 1]
         if tool_choice == "none" or isinstance(turn, str):
             text = turn if isinstance(turn, str) else "Alpha is first [1]."
@@ -158,6 +159,13 @@ def test_a_failing_model_ends_the_loop_with_its_error() -> None:
     steps, outcome, _ = run(model, AgentLimits())
     assert steps == [] and outcome.ended == "failed"
     assert isinstance(outcome.error, ChatModelUnavailable)
+
+
+def test_a_call_cut_short_by_the_time_bound_is_the_bound_not_a_failing_model() -> None:
+    clock = Clock()
+    model = ScriptedModel([], fail=True, clock=clock, seconds_per_call=11.0)
+    _, outcome, _ = run(model, AgentLimits(seconds=10.0), clock)
+    assert outcome.ended == "time" and outcome.error is None
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,10 @@ number in every later step, so the answer may cite a passage of any step with th
 Bounds, each checked before the next model call (`AgentLimits`): at most `max_steps` tool calls (a call
 repeating an earlier query is not searched again, but counts: a model that loops on one query still comes
 to an end), `max_tokens` tokens over all calls (the next call's prompt, as counted, and its longest reply
-must fit in what is left), and `seconds` of wall-clock time. Once the steps are spent, the model is asked
-to answer with what it has (`tool_choice` "none"); once the tokens or the time are spent, or the model
-fails, the loop ends without an answer and the caller answers from the passages gathered.
+must fit in what is left), and `seconds` of wall-clock time (a call still running then is cut short).
+Once the steps are spent, the model is asked to answer with what it has (`tool_choice` "none"); once the
+tokens or the time are spent, or the model fails, the loop ends without an answer and the caller answers
+from the passages gathered.
 """
 
 from __future__ import annotations
@@ -149,8 +150,11 @@ class AgentLoop:
                     (self._tool,),
                     max_tokens=self._limits.reply_tokens,
                     tool_choice="none" if final else "auto",
+                    timeout_seconds=run.deadline - self._clock(),  # the call ends with the time bound
                 )
             except ChatModelError as exc:
+                if self._clock() >= run.deadline:  # cut short by the agent's own bound, not the model's fault
+                    return run.outcome(None, "time")
                 return run.outcome(None, "failed", exc)
             run.usage = add_usage(run.usage, reply.usage)
             if final or not reply.calls:

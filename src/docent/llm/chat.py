@@ -160,7 +160,8 @@ class ToolReply:
 class ToolCallingModel(Protocol):
     """A chat model that can call tools. `complete_tools` is one turn, not streamed: with `tool_choice`
     "auto" the model may call any of `tools`, with "none" it must answer in text. Raises
-    `ChatModelUnavailable` or `ChatModelError` like `ChatModel.complete`."""
+    `ChatModelUnavailable` or `ChatModelError` like `ChatModel.complete`; `timeout_seconds`, when given,
+    shortens the adapter's own timeout for this call (never lengthens it)."""
 
     @property
     def provider(self) -> str: ...
@@ -177,4 +178,5 @@ class ToolCallingModel(Protocol):
         *,
         max_tokens: int,
         tool_choice: Literal["auto", "none"] = "auto",
+        timeout_seconds: float | None = None,
     ) -> ToolReply: ...

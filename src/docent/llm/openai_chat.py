@@ -141,10 +141,14 @@ class OpenAIChatModel:
         *,
         max_tokens: int,
         tool_choice: Literal["auto", "none"] = "auto",
+        timeout_seconds: float | None = None,
     ) -> ToolReply:
         """One turn with `tools` offered (`ToolCallingModel`); not streamed, so the calls arrive whole."""
         import openai
 
+        timeout = (
+            self._timeout if timeout_seconds is None else max(0.001, min(timeout_seconds, self._timeout))
+        )
         try:
             response = self._client().chat.completions.create(
                 model=self._model,
@@ -153,6 +157,7 @@ class OpenAIChatModel:
                 tool_choice=tool_choice,
                 max_tokens=max_tokens,
                 temperature=0.0,
+                timeout=timeout,
             )
         except openai.APIError as exc:
             self._translate(exc)
