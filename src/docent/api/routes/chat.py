@@ -105,20 +105,25 @@ class UsageOut(BaseModel):
     )
 
 
+class HitOut(BaseModel):
+    """A document a search of agent mode found (one the caller may read)."""
+
+    document_id: uuid.UUID
+    title: str
+
+
 class StepOut(BaseModel):
     """One search agent mode ran before answering."""
 
     step: int = Field(description="1 for the first search")
     query: str = Field(description="What the model searched for")
-    hits: list[dict[str, str]] = Field(
-        description="The documents found, each once, best first: `{document_id, title}` (only documents the "
-        "caller may read)"
-    )
+    hits: list[HitOut] = Field(description="The documents found, each once, best first")
     repeated: bool = Field(description="The query had been searched already: not run again")
 
     @classmethod
     def of(cls, step: AgentStep) -> StepOut:
-        return cls(step=step.number, query=step.query, hits=step.hits(), repeated=step.repeated)
+        hits = [HitOut.model_validate(hit) for hit in step.hits()]
+        return cls(step=step.number, query=step.query, hits=hits, repeated=step.repeated)
 
 
 class ChatOut(BaseModel):
