@@ -265,3 +265,19 @@ def test_a_garbage_answer_after_the_searches_falls_through_and_is_never_shown(
         events = parse_sse(response.text)
         assert events[-1][1]["provider"] == "extractive" and events[-1][1]["mode"] == "agent"
         assert [c["document_id"] for c in events[-2][1]["citations"]] == [ids["leave.md"]]
+
+
+def test_the_agents_calls_count_against_the_budget_and_a_spent_one_means_no_agent(
+    database_url: str, tmp_path: Path, embedder: Any, fake: FakeChat
+) -> None:
+    with agent_app(database_url, tmp_path, embedder, fake, "agent") as (client, _api, admin, member, _ids):
+        response = client.put("/api/v1/admin/budgets/organization", json={"max_tokens": 50}, headers=admin)
+        assert response.status_code == 200, response.text
+        first, _ = ask(client, member, question=QUESTION)
+        assert first["mode"] == "agent" and first["usage"]["total_tokens"] == 54  # three calls of 18
+        usage = client.get("/api/v1/me/usage", headers=member).json()
+        assert usage["organization"]["tokens"] == 54 and usage["models_allowed"] is False
+        second, _ = ask(client, member, question=QUESTION)
+        assert fake.calls == ["tools"] * 3  # not asked again
+        assert second["mode"] == "normal" and second["usage"]["provider"] == "extractive"
+        assert "budget" in second["notice"] and AGENT_UNAVAILABLE in second["notice"]
