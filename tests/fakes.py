@@ -63,6 +63,11 @@ def chat_completion(text: str, usage: dict[str, int] | None = USAGE) -> dict[str
     return body
 
 
+def _tool_call(call_id: str, query: str) -> dict[str, Any]:
+    arguments = query.removeprefix("raw:") if query.startswith("raw:") else json.dumps({"query": query})
+    return {"id": call_id, "type": "function", "function": {"name": "search", "arguments": arguments}}
+
+
 @dataclass
 class FakeChat:
     """What the scripted chat model says, and what it saw. The requested model name picks the behaviour, so
@@ -74,6 +79,11 @@ class FakeChat:
     - `garbage`, `malformed`, `not-json`, `truncated`, `truncated-early`, `error-midstream`: broken replies;
     - `no-usage`: like any other name, without token counts;
     - a name in `replies`: those pieces streamed;
+    - a request offering `tools` (agent mode): the model's turns in `tool_turns` for its name, in order,
+      the last one repeated for ever (counted in each conversation); a turn is the answer's text (a str)
+      or tool calls (a tuple of search queries, `{n}` in one replaced by the call's number; `raw:TEXT`
+      sends TEXT as the arguments). With `tool_choice` "none" it answers `tool_final` (or `reply`
+      joined). `tool_seconds` before each turn;
     - any other name: `reply` streamed, or `rewrite` when not streamed.
 
     Stopping the server (`serve_chat`) cuts short the slow and dripping answers."""
@@ -83,6 +93,10 @@ class FakeChat:
     rewrite: str = "Standalone: the leave policy?"
     usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
     rewrite_usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
+    tool_turns: dict[str, Sequence[str | tuple[str, ...]]] = field(default_factory=dict)
+    tool_final: dict[str, str] = field(default_factory=dict)
+    tool_usage: dict[str, int] = field(default_factory=lambda: dict(USAGE))
+    tool_seconds: float = 0.0
     slow_seconds: float = 2.0
     drip_seconds: float = 0.02
     first_token_seconds: float = 0.0
@@ -128,7 +142,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
         self.fake.requests.append(body)
         self.fake.headers.append({k.lower(): v for k, v in self.headers.items()})
         self.fake.asked.append(body["model"])
-        self.fake.calls.append("answer" if body.get("stream") else "rewrite")
+        kind = "tools" if body.get("tools") else "answer" if body.get("stream") else "rewrite"
+        self.fake.calls.append(kind)
         try:
             self._answer(body["model"], body)
         except OSError:  # broken pipe, reset: the reader (Docent) closed the connection
@@ -143,6 +158,8 @@ class _ChatHandler(BaseHTTPRequestHandler):
         if model == "slow":
             self.fake.stopping.wait(self.fake.slow_seconds)
             return self._json(200, chat_completion("too late"))
+        if body.get("tools"):
+            return self._tool_turn(model, body)
         if not body.get("stream"):
             if model == "malformed":
                 return self._json(200, {"unexpected": True})
@@ -179,6 +196,28 @@ class _ChatHandler(BaseHTTPRequestHandler):
         if body.get("stream_options", {}).get("include_usage") and model != "no-usage":
             self._event({**chat_chunk(), "choices": [], "usage": self.fake.usage})
         self.wfile.write(b"data: [DONE]\n\n")
+
+    def _tool_turn(self, model: str, body: dict[str, Any]) -> None:
+        fake = self.fake
+        if fake.stopping.wait(fake.tool_seconds):
+            return
+        # The turn of this conversation: one more than the tool-calling turns it already holds.
+        turn_number = 1 + sum(1 for m in body["messages"] if m.get("tool_calls"))
+        turns = fake.tool_turns.get(model) or ["".join(fake.reply)]
+        turn = turns[min(turn_number, len(turns)) - 1]
+        if body.get("tool_choice") == "none":
+            turn = fake.tool_final.get(model, "".join(fake.reply))
+        message: dict[str, Any] = {"role": "assistant", "content": turn if isinstance(turn, str) else None}
+        if not isinstance(turn, str):
+            calls_so_far = sum(len(m.get("tool_calls") or []) for m in body["messages"])
+            message["tool_calls"] = [
+                _tool_call(f"call_{calls_so_far + i + 1}", query.replace("{n}", str(calls_so_far + i + 1)))
+                for i, query in enumerate(turn)
+            ]
+        finish = "stop" if isinstance(turn, str) else "tool_calls"
+        reply = chat_completion("", fake.tool_usage)
+        reply["choices"] = [{"index": 0, "message": message, "finish_reason": finish}]
+        self._json(200, reply)
 
     def _drip(self) -> None:
         if self.fake.stopping.wait(self.fake.first_token_seconds):

@@ -4,14 +4,23 @@ key its answers are stored under. Only `docent.container` calls these (and tests
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from docent.answer.agent import AgentLimits
+from docent.answer.agent_answer import AgentAnswerer
 from docent.answer.cache import AnswerCache, InProcessAnswerCache, RedisAnswerCache
 from docent.answer.chain import Answerer, LLMAnswerer, ProviderChain
 from docent.answer.cost import parse_price_table
 from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.recall import AnswerRecall, answer_setup
-from docent.config import ConfigurationError, LlamaCppProviderSpec, ProviderSpec, Settings
+from docent.config import (
+    ConfigurationError,
+    LlamaCppProviderSpec,
+    OpenAIProviderSpec,
+    ProviderSpec,
+    Settings,
+)
 from docent.llm.chat import ChatModel
 from docent.llm.llamacpp_chat import LlamaCppChatModel
 from docent.llm.openai_chat import OpenAIChatModel
@@ -52,6 +61,29 @@ def build_provider_chain(
         min_relevance=settings.answer_min_relevance,
         min_confidence=settings.answer_min_confidence,
         prices=prices,
+    )
+
+
+def build_agent(settings: Settings, chain: ProviderChain, made: Sequence[OwnedChatModel]) -> AgentAnswerer:
+    """Agent mode for `chain`, with the chat models `build_provider_chain` made (in the order of the
+    providers) whose entries say `tools=true`."""
+    models = {
+        f"{model.provider}:{model.model}": model
+        for spec, model in zip(settings.providers, made, strict=True)
+        if isinstance(spec, OpenAIProviderSpec) and spec.tools and isinstance(model, OpenAIChatModel)
+    }
+    limits = AgentLimits(
+        max_steps=settings.agent_max_steps,
+        max_tokens=settings.agent_max_tokens,
+        seconds=settings.agent_timeout_seconds,
+        top_k=settings.agent_top_k,
+    )
+    return AgentAnswerer(
+        chain,
+        models,
+        limits,
+        min_relevance=settings.answer_min_relevance,
+        prices=parse_price_table(settings.llm_prices),  # checked by build_provider_chain
     )
 
 

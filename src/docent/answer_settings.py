@@ -53,6 +53,8 @@ OTHER_SETTINGS = frozenset(
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",
         *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),
+        # agent answers are never cached (`docent.answer.service`), so their bounds key nothing
+        *("agent_max_steps", "agent_max_tokens", "agent_timeout_seconds", "agent_top_k"),
         *("llm_cooldown_seconds", "llm_prices"),  # a cached answer costs nothing, whatever the prices
         *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries", "sse_ping_seconds"),
         *("queue_name", "embedded_worker", "worker_threads", "ingest_batch_jobs", "job_max_attempts"),

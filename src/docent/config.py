@@ -37,6 +37,7 @@ class OpenAIProviderSpec:
     key_env: str | None
     timeout: float
     api_key: SecretStr | None = None
+    tools: bool = False  # `|tools=true`: the model can call tools, so it may answer in agent mode
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,13 @@ class Settings(BaseSettings):
     # that the passages found hold the answer) the answer is "not covered"; unset: the calibrated threshold.
     answer_min_confidence: float | None = Field(default=None, ge=0, le=1)
     answer_top_k: int = Field(default=8, ge=1, le=50)
+    # Agent mode (`POST /chat` with `mode: agent`, for a provider with `|tools=true`): at most this many
+    # searches, model tokens (prompt and reply, all calls together) and seconds before it answers; each
+    # search gives the model at most `agent_top_k` passages.
+    agent_max_steps: int = Field(default=4, ge=1, le=20)
+    agent_max_tokens: int = Field(default=20_000, ge=1000, le=1_000_000)
+    agent_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    agent_top_k: int = Field(default=5, ge=1, le=20)
     # Answer cache: in this process, or in Redis when DOCENT_REDIS_URL is set (shared by every process).
     answer_cache: bool = True
     answer_cache_ttl_seconds: int = Field(default=86_400, ge=1, le=30 * 86_400)
@@ -260,7 +268,7 @@ class Settings(BaseSettings):
 
 
 _PROVIDERS_SYNTAX = (
-    "openai:MODEL[@BASE_URL][|key_env=NAME][|timeout=SECONDS], "
+    "openai:MODEL[@BASE_URL][|key_env=NAME][|timeout=SECONDS][|tools=true], "
     "llamacpp:/path/to/model.gguf[|timeout=SECONDS] or extractive."
 )
 
@@ -272,7 +280,9 @@ def parse_providers(
     DOCENT_LLM_API_KEY), `llamacpp:/path/to/model.gguf` (the file must exist now), and `extractive`, which
     always ends the chain whether written or not (so it gives no entry). Options follow an entry after `|`:
     `timeout=SECONDS` (default DOCENT_LLM_TIMEOUT_SECONDS), and for `openai`, `key_env=NAME`, the environment
-    variable holding this provider's key, so that a chain may mix providers with keys of their own."""
+    variable holding this provider's key, so that a chain may mix providers with keys of their own, and
+    `tools=true`, which says the model can call tools (OpenAI's `tools` protocol), so it may answer in agent
+    mode (`docent.answer.agent`)."""
     specs: list[ProviderSpec] = []
     for entry in (part.strip() for part in text.split(",")):
         if entry not in ("", "extractive"):
@@ -295,9 +305,10 @@ def _provider(entry: str, default_timeout: float, default_key: SecretStr | None)
         return LlamaCppProviderSpec(path.resolve(), timeout)  # loaded later, maybe from another directory
     model, _, base_url = rest.partition("@")
     key_env = options.pop("key_env", None)
+    tools = _flag_option(entry, "tools", options.pop("tools", None))
     if kind == "openai" and model.strip() and not options:
         key = default_key if key_env is None else _key_from(entry, key_env)
-        return OpenAIProviderSpec(model.strip(), base_url.strip() or None, key_env, timeout, key)
+        return OpenAIProviderSpec(model.strip(), base_url.strip() or None, key_env, timeout, key, tools)
     raise ConfigurationError(
         f"DOCENT_LLM_PROVIDERS entry {entry!r} is not understood: use {_PROVIDERS_SYNTAX}"
     )
@@ -311,6 +322,14 @@ def _entry_options(entry: str, parts: list[str]) -> dict[str, str]:
             raise ConfigurationError(f"DOCENT_LLM_PROVIDERS entry {entry!r}: {part!r} is not NAME=VALUE.")
         options[name.strip()] = value.strip()
     return options
+
+
+def _flag_option(entry: str, name: str, value: str | None) -> bool:
+    if value is None or value.lower() in ("false", "no", "off", "0"):
+        return False
+    if value.lower() in ("true", "yes", "on", "1"):
+        return True
+    raise ConfigurationError(f"DOCENT_LLM_PROVIDERS entry {entry!r}: {name} is true or false.")
 
 
 def _timeout_option(entry: str, value: str | None, default: float) -> float:

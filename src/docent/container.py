@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from docent.adapters import (
     OwnedChatModel,
+    build_agent,
     build_answer_cache,
     build_embedder,
     build_provider_chain,
@@ -212,7 +213,13 @@ def build_container(
         runner=_job_runner(settings, database, blobs, queue, embedder),
         retriever=retriever,
         chat=ChatService(
-            database, retriever, chain, top_k=settings.answer_top_k, recall=recall, budgets=budgets
+            database,
+            retriever,
+            chain,
+            top_k=settings.answer_top_k,
+            recall=recall,
+            budgets=budgets,
+            agent=build_agent(settings, chain, chat_models),
         ),
         history=ChatHistory(),
         rate_limits=build_rate_limits(settings),

@@ -426,6 +426,7 @@ def test_events_render_as_sse_frames() -> None:
         "cached": False,
         "abstained": False,
         "confidence": None,
+        "mode": "normal",
     }
     assert json.loads(frames[4].split("data: ")[1]) == {
         "error": {"code": "provider_failed", "message": "Try again."}

@@ -85,3 +85,16 @@ def test_a_bad_entry_in_the_environment_stops_the_settings(monkeypatch: pytest.M
     monkeypatch.setenv("DOCENT_LLM_PROVIDERS", "openai:m|colour=blue")
     with pytest.raises(ConfigurationError, match=r"entry 'openai:m\|colour=blue' is not understood"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_remote_provider_may_say_it_can_call_tools(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"not read")
+    tools, plain, off = settings(llm_providers="openai:a|tools=true, openai:b, openai:c|tools=no").providers
+    assert isinstance(tools, OpenAIProviderSpec) and tools.tools is True
+    assert isinstance(plain, OpenAIProviderSpec) and plain.tools is False
+    assert isinstance(off, OpenAIProviderSpec) and off.tools is False
+    with pytest.raises(ConfigurationError, match="tools is true or false"):
+        settings(llm_providers="openai:a|tools=maybe")
+    with pytest.raises(ConfigurationError, match="not understood"):  # a local model does not call tools
+        settings(llm_providers=f"llamacpp:{model}|tools=true")

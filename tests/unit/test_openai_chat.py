@@ -14,11 +14,21 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from docent.answer.agent import search_tool
 from docent.answer.chain import PROVIDER_FAILED, LLMAnswerer, ProviderChain
 from docent.answer.events import Citations, Done, Error, Token
 from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import AnswerRequest, Passage, Turn
-from docent.llm.chat import ChatDelta, ChatMessage, ChatModel, ChatModelError, ChatModelUnavailable, Usage
+from docent.llm.chat import (
+    ChatDelta,
+    ChatMessage,
+    ChatModel,
+    ChatModelError,
+    ChatModelUnavailable,
+    ToolRequest,
+    ToolResult,
+    Usage,
+)
 from docent.llm.openai_chat import OpenAIChatModel
 from tests.fakes import DRIP, PARIS, Clock, FakeChat, serve_chat
 
@@ -315,3 +325,44 @@ def test_first_token_arrives_before_the_reply_is_complete(
     assert isinstance(first, Token)
     assert server.hits["drip"] == 1
     assert time.monotonic() - started < 4
+
+
+def test_a_tool_turn_sends_the_tools_and_reads_the_calls_back(
+    server: FakeChat, connect: Callable[[str], OpenAIChatModel]
+) -> None:
+    server.tool_turns = {"agent": [("leave policy",), "Leave is 16 weeks [1]."]}
+    model = connect("agent")
+    first = model.complete_tools(MESSAGES, [search_tool(5)], max_tokens=64)
+    assert first.text == "" and first.finish_reason == "tool_calls"
+    (call,) = first.calls
+    assert (call.name, json.loads(call.arguments)) == ("search", {"query": "leave policy"})
+    sent = server.requests[-1]
+    assert sent["tool_choice"] == "auto" and sent["tools"][0]["function"]["name"] == "search"
+    assert sent["tools"][0]["function"]["parameters"]["required"] == ["query"]
+
+    history = [*MESSAGES, ToolRequest("", (call,)), ToolResult(call.id, "<document id=1>16 weeks</document>")]
+    second = model.complete_tools(history, [search_tool(5)], max_tokens=64)
+    assert second.text == "Leave is 16 weeks [1]." and second.calls == () and second.usage.total_tokens == 18
+    wire = server.requests[-1]["messages"]
+    assert wire[-2] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": call.id, "type": "function", "function": {"name": "search", "arguments": call.arguments}}
+        ],
+    }
+    assert wire[-1] == {
+        "role": "tool",
+        "tool_call_id": call.id,
+        "content": "<document id=1>16 weeks</document>",
+    }
+    forced = model.complete_tools(MESSAGES, [search_tool(5)], max_tokens=64, tool_choice="none")
+    assert forced.calls == () and server.requests[-1]["tool_choice"] == "none"
+
+
+def test_a_failing_tool_turn_is_translated(connect: Callable[[str], OpenAIChatModel]) -> None:
+    with pytest.raises(ChatModelUnavailable) as caught:
+        connect("status-503").complete_tools(MESSAGES, [search_tool(5)], max_tokens=64)
+    assert API_KEY not in str(caught.value)
+    with pytest.raises(ChatModelError):
+        connect("status-400").complete_tools(MESSAGES, [search_tool(5)], max_tokens=64)

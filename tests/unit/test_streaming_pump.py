@@ -59,6 +59,7 @@ def test_docent_events_are_sse_frames() -> None:
         "cached": False,
         "abstained": False,
         "confidence": None,
+        "mode": "normal",
     }
     assert closed_in and closed_in[0] != threading.main_thread().name
 

@@ -167,6 +167,11 @@ class Rewritten(NamedTuple):
     provider: str  # who rewrote it; `ProviderStatus.NONE` when there was nothing to rewrite
 
 
+def _notice(request: AnswerRequest) -> str | None:
+    notices = [n for n in (request.withheld, request.notice) if n]
+    return " ".join(notices) or None
+
+
 def _not_covered(confidence: float) -> Answer:
     return Answer(
         NOT_COVERED,
@@ -247,16 +252,16 @@ class ProviderChain:
         started = self._clock()
         relevant, confidence = self._relevant(request)
         if relevant is None:
-            return self._finish(_not_covered(confidence), started, [], confidence)
+            return self._finish(_not_covered(confidence), started, [], confidence, request.notice)
         failures: list[str] = []
-        for index, answerer in self._candidates(request.answerer, request.withheld):
+        for index, answerer in self._candidates(request.answerer, request.withheld, request.skipped):
             replies = answerer.stream(relevant)
             try:
                 while True:
                     next(replies)
             except StopIteration as stop:
                 answer: Answer = stop.value
-                return self._finish(answer, started, failures, confidence, request.withheld)
+                return self._finish(answer, started, failures, confidence, _notice(request))
             except ChatModelError as exc:
                 if index == len(self._providers):
                     raise
@@ -273,12 +278,12 @@ class ProviderChain:
         started = self._clock()
         relevant, confidence = self._relevant(request)
         if relevant is None:
-            answer = self._finish(_not_covered(confidence), started, [], confidence)
+            answer = self._finish(_not_covered(confidence), started, [], confidence, request.notice)
             yield from (Token(piece) for piece in pieces(answer.text))
             yield from self._closing(answer)
             return answer
         failures: list[str] = []
-        for index, answerer in self._candidates(request.answerer, request.withheld):
+        for index, answerer in self._candidates(request.answerer, request.withheld, request.skipped):
             replies = answerer.stream(relevant)
             sent = False
             try:
@@ -286,7 +291,7 @@ class ProviderChain:
                     try:
                         delta = next(replies)
                     except StopIteration as stop:
-                        answer = self._finish(stop.value, started, failures, confidence, request.withheld)
+                        answer = self._finish(stop.value, started, failures, confidence, _notice(request))
                         break
                     sent = True
                     yield Token(delta)
@@ -332,13 +337,25 @@ class ProviderChain:
             return None, confidence
         return replace(request, passages=passages), confidence
 
+    def available(self, chosen: str | None = None) -> list[Answerer]:
+        """The providers (not the last resort) that would be tried now, in order: not resting, `chosen`."""
+        return [a for i, a in self._candidates(chosen) if i < len(self._providers)]
+
+    def rest(self, name: str, exc: ChatModelError) -> None:
+        """Count a failure of provider `name` (`provider:model`) outside the chain, as if it had answered."""
+        for index, answerer in enumerate(self._providers):
+            if f"{answerer.provider}:{answerer.model}" == name:
+                self._failed(index, answerer, exc)
+                return
+
     def _candidates(
-        self, chosen: str | None = None, withheld: str | None = None
+        self, chosen: str | None = None, withheld: str | None = None, skipped: Sequence[str] = ()
     ) -> Iterator[tuple[int, Answerer]]:
-        """Providers not resting (only the `chosen` one, if any), in order, each judged when its turn comes;
-        then the last resort. None but the last resort when models are `withheld` (a spent budget)."""
+        """Providers not resting (only the `chosen` one, if any; none `skipped`), in order, each judged when
+        its turn comes; then the last resort. None but the last resort when models are `withheld`."""
         for index, answerer in enumerate(() if withheld else self._providers):
-            if chosen is not None and chosen != f"{answerer.provider}:{answerer.model}":
+            name = f"{answerer.provider}:{answerer.model}"
+            if (chosen is not None and chosen != name) or name in skipped:
                 continue
             with self._lock:
                 until = self._resting_until.get(index)

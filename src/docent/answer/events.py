@@ -1,4 +1,5 @@
-"""The typed answer stream: `meta`, then `token`s, then `citations` and `done` — or an `error` that ends it.
+"""The typed answer stream: `meta`, then (in agent mode) `step`s, then `token`s, then `citations` and `done`
+— or an `error` that ends it.
 
 Every event knows its wire name and JSON payload; `to_sse` renders one as a Server-Sent Events frame.
 An `error` carries the one error shape of the API (`{"error": {"code", "message"}}`), never a stack trace.
@@ -11,7 +12,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
-from docent.answer.types import Answer, Citation, Usage, cost_json, dump_citations, usage_json
+from docent.answer.types import (
+    AgentStep,
+    Answer,
+    Citation,
+    Usage,
+    cost_json,
+    dump_citations,
+    usage_json,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,22 @@ class Meta:
 
     def payload(self) -> dict[str, object]:
         return {"session_id": self.session_id, "message_id": self.message_id}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A search agent mode ran: its number, the query, and the documents found (only readable ones)."""
+
+    name: ClassVar[str] = "step"
+    step: AgentStep
+
+    def payload(self) -> dict[str, object]:
+        return {
+            "step": self.step.number,
+            "query": self.step.query,
+            "hits": self.step.hits(),
+            "repeated": self.step.repeated,
+        }
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,7 @@ class Done:
     abstained: bool = False
     confidence: float | None = None
     notice: str | None = None  # why no model was asked (a spent budget); present only then
+    mode: str = "normal"  # `agent` when the model searched before answering
 
     @classmethod
     def of(cls, answer: Answer) -> Done:
@@ -67,6 +93,7 @@ class Done:
             abstained=answer.abstained,
             confidence=answer.confidence,
             notice=answer.notice,
+            mode=answer.mode,
         )
 
     def payload(self) -> dict[str, object]:
@@ -79,6 +106,7 @@ class Done:
             "cached": self.cached,
             "abstained": self.abstained,
             "confidence": self.confidence,
+            "mode": self.mode,
         }
         if self.notice:
             payload["notice"] = self.notice
@@ -95,7 +123,7 @@ class Error:
         return {"error": {"code": self.code, "message": self.message}}
 
 
-StreamEvent = Meta | Token | Citations | Done | Error
+StreamEvent = Meta | Step | Token | Citations | Done | Error
 
 
 def to_sse(event: StreamEvent) -> str:

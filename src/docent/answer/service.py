@@ -22,6 +22,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 
+from docent.answer.agent_answer import AGENT_UNAVAILABLE, AgentAnswerer, drained
 from docent.answer.budgets import BudgetService
 from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
@@ -61,6 +62,8 @@ class Prepared:
     asked_at: datetime
     retrieval_ms: float
     lookup: Lookup | None = None  # None when there is no answer cache
+    agent: str | None = None  # the provider (`provider:model`) that answers in agent mode; None: normal mode
+    filters: SearchFilters | None = None
 
     @property
     def cached(self) -> CachedAnswer | None:
@@ -89,6 +92,7 @@ class ChatService:
         history_messages: int = 6,
         recall: AnswerRecall | None = None,
         budgets: BudgetService | None = None,
+        agent: AgentAnswerer | None = None,
     ) -> None:
         self._database = database
         self._retriever = retriever
@@ -99,6 +103,7 @@ class ChatService:
         self._history = history_messages
         self._recall = recall
         self._budgets = budgets
+        self._agent = agent
 
     def answerers(self) -> tuple[Answerer, ...]:
         return self._chain.answerers()
@@ -112,13 +117,16 @@ class ChatService:
         filters: SearchFilters | None = None,
         history: tuple[Turn, ...] = (),
         model: str | None = None,
+        mode: str = "normal",
     ) -> Prepared:
         """History of the caller's own session (another user's is not found), the follow-up made standalone,
         and the passages the caller may read — or, before any of that, the answer cache's answer.
         `history` is for clients that send the conversation themselves (the OpenAI-compatible API) instead
         of naming a session. `model` names one answerer of the chain (then only it answers, the last resort
-        standing by); None or `docent` leaves the choice to the chain. Raises DocentError (not found,
-        validation)."""
+        standing by); None or `docent` leaves the choice to the chain. `mode` "agent" lets a model that can
+        call tools search before it answers (see `stream`): then nothing is retrieved here and the answer
+        cache is neither read nor written; without such a model it is the normal mode, with a notice.
+        Raises DocentError (not found, validation)."""
         question = _checked(question)
         try:
             answerer = self._chain.choose(model)
@@ -130,11 +138,13 @@ class ChatService:
             withheld = self._budgets.status(uow, principal).reason if self._budgets else None
             if session_id is not None:
                 history = self._session_history(uow, principal, session_id)
+            agent = self._agent.pick(answerer, withheld) if self._agent and mode == "agent" else None
             lookup = (
                 self._recall.look_up(uow, scope, question, history, filters, answerer)
-                if self._recall
+                if self._recall and agent is None
                 else None
             )
+        notice = AGENT_UNAVAILABLE if mode == "agent" and agent is None else None
         passages: tuple[Passage, ...] = ()
         if lookup is not None and lookup.hit is not None:
             # The conversation is part of the key, so the stored standalone question is this one's too.
@@ -142,7 +152,8 @@ class ChatService:
         else:
             rewritten = self._chain.rewrite(question, history, answerer, withheld).question
             started = time.perf_counter()
-            passages = self._passages(scope, rewritten, filters)
+            if agent is None:  # in agent mode, the model's searches find the passages
+                passages = self._passages(scope, rewritten, filters)
         return Prepared(
             principal=principal,
             scope=scope,
@@ -152,10 +163,12 @@ class ChatService:
             message_id=uuid.uuid4(),
             question=question,
             rewritten=rewritten,
-            request=AnswerRequest(rewritten, passages, history, answerer, withheld),
+            request=AnswerRequest(rewritten, passages, history, answerer, withheld, notice),
             asked_at=utcnow(),
             retrieval_ms=(time.perf_counter() - started) * 1000,
             lookup=lookup,
+            agent=agent,
+            filters=filters,
         )
 
     def retrieve(
@@ -166,7 +179,9 @@ class ChatService:
             scope = scope_of(uow, principal)
         return self._passages(scope, query, filters)
 
-    def _passages(self, scope: ReaderScope, query: str, filters: SearchFilters | None) -> tuple[Passage, ...]:
+    def _passages(
+        self, scope: ReaderScope, query: str, filters: SearchFilters | None, top_k: int | None = None
+    ) -> tuple[Passage, ...]:
         """Hybrid search ranks the passages; each carries its cosine similarity to the query as its score
         (0 when the vector ranking, DOCENT_SEARCH_CANDIDATES deep, did not reach it), which is what the
         relevance threshold compares, and its rank in the vector and the keyword ranking (the signals of
@@ -177,7 +192,7 @@ class ChatService:
                 scope,
                 query[:_RETRIEVAL_QUERY_CHARS],
                 mode=SearchMode.HYBRID,
-                top_k=self._top_k,
+                top_k=top_k or self._top_k,
                 filters=filters,
             )
         cosine = found.cosines
@@ -203,8 +218,7 @@ class ChatService:
         """`meta`, the chain's `token`s, `citations` and `done` (or an `error`); the exchange is kept when the
         stream ends in any way, including being closed early (then with the text generated so far)."""
         started = time.perf_counter()
-        cached = prepared.cached
-        events = replay(cached.as_answer()) if cached else self._chain.stream(prepared.request)
+        events = self._events(prepared)
         parts: list[str] = []
         answer: Answer | None = None
         failed = False
@@ -244,7 +258,10 @@ class ChatService:
         started = time.perf_counter()
         cached = prepared.cached
         try:
-            answer = cached.as_answer() if cached else self._chain.answer(prepared.request)
+            if prepared.agent is not None:
+                answer = drained(self._events(prepared))
+            else:
+                answer = cached.as_answer() if cached else self._chain.answer(prepared.request)
         except ChatModelError as exc:
             _log.warning("answer_failed", error=str(exc))
             raise DocentError(
@@ -256,6 +273,20 @@ class ChatService:
         return ChatResult(
             prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
         )
+
+    def _events(self, prepared: Prepared) -> Generator[StreamEvent, None, Answer | None]:
+        """The answer's events: replayed from the cache, the agent's (its searches run with the asker's
+        scope and the request's filters, as `prepare`'s would), or the chain's."""
+        cached = prepared.cached
+        if cached is not None:
+            return replay(cached.as_answer())
+        if prepared.agent is not None and self._agent is not None:
+
+            def search(query: str, top_k: int) -> tuple[Passage, ...]:
+                return self._passages(prepared.scope, query, prepared.filters, top_k)
+
+            return self._agent.stream(prepared.request, prepared.agent, search)
+        return self._chain.stream(prepared.request)
 
     def _session_history(
         self, uow: UnitOfWork, principal: Principal, session_id: uuid.UUID

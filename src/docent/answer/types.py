@@ -19,6 +19,7 @@ from docent.llm.chat import Usage
 
 __all__ = [
     "NOT_COVERED",
+    "AgentStep",
     "Answer",
     "AnswerRequest",
     "Citation",
@@ -94,6 +95,27 @@ class AnswerRequest:
     history: tuple[Turn, ...] = ()
     answerer: str | None = None  # `provider:model` the asker chose (then only it, and the last resort)
     withheld: str | None = None  # why no model may be asked (a spent budget): the last resort answers alone
+    notice: str | None = None  # told to the reader with the answer (agent mode was asked for but unavailable)
+    skipped: tuple[str, ...] = ()  # `provider:model`s that already failed this question (in agent mode)
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """One search of agent mode: the `number`th tool call, the query the model asked for, and the passages
+    it found (only ones the asker may read: the search ran with the asker's scope and filters). `repeated`:
+    the query had been searched already in this answer, so it was not run again (its earlier passages)."""
+
+    number: int
+    query: str
+    passages: tuple[Passage, ...]
+    repeated: bool = False
+
+    def hits(self) -> list[dict[str, str]]:
+        """The documents found, each once, best first: what the stream shows of a step."""
+        seen: dict[uuid.UUID, str] = {}
+        for passage in self.passages:
+            seen.setdefault(passage.document_id, passage.title)
+        return [{"document_id": str(document_id), "title": title} for document_id, title in seen.items()]
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,8 @@ class Answer:
     failures: tuple[str, ...] = field(default=())
     cached: bool = False
     notice: str | None = None  # why the models were not asked, told to the reader
+    mode: Literal["normal", "agent"] = "normal"  # `agent`: the model searched (`steps`) before answering
+    steps: tuple[AgentStep, ...] = ()
 
 
 _CITATIONS: TypeAdapter[tuple[Citation, ...]] = TypeAdapter(tuple[Citation, ...])

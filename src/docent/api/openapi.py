@@ -108,6 +108,21 @@ DOCENT_EVENT = {
             _object(["session_id", "message_id"], session_id=_STRING, message_id=_STRING),
             "First: the chat session and the id the answer will have.",
         ),
+        _event(
+            "step",
+            _object(
+                ["step", "query", "hits", "repeated"],
+                step={"type": "integer", "minimum": 1},
+                query=_STRING,
+                hits={
+                    "type": "array",
+                    "items": _object(["document_id", "title"], document_id=_STRING, title=_STRING),
+                },
+                repeated={"type": "boolean"},
+            ),
+            "Agent mode only, before any `token`: one search the model ran, with the documents it found "
+            "(only documents the caller may read).",
+        ),
         _event("token", _object(["text"], text=_STRING), "A piece of the answer's text, in order."),
         _event(
             "citations",
@@ -123,6 +138,8 @@ DOCENT_EVENT = {
                 model=_STRING,
                 abstained={"type": "boolean"},
                 confidence={"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                mode={"enum": ["normal", "agent"]},
+                notice=_STRING,
             ),
             "Last: usage, cost, latency, the provider and model that answered, whether it was cached, "
             "whether the documents did not cover the question, and the calibrated confidence that they do.",

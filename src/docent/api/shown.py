@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from docent.answer.service import Prepared
+from docent.answer.types import AgentStep
 from docent.auth.access import Shown
 from docent.db.tables import Chunk, DocumentVersion
 from docent.search.retrieve import SearchResponse
@@ -23,6 +24,12 @@ def answer_passages(prepared: Prepared) -> list[Shown]:
     if cached is not None:
         shown.extend(Shown(c.document_id, c.version, c.chunk_id) for c in cached.citations)
     return shown
+
+
+def agent_steps(steps: Iterable[AgentStep]) -> list[Shown]:
+    """The passages agent mode's searches found: the step events name their documents, and the answer may
+    cite any of them."""
+    return [Shown(p.document_id, p.version, p.chunk_id) for step in steps for p in step.passages]
 
 
 def chunk_listing(chunks: Iterable[Chunk], version: int | None) -> list[Shown]:

@@ -105,3 +105,78 @@ class ChatModel(Protocol):
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> ChatCompletion: ...
+
+
+# ---------- tool calls (OpenAI's `tools` protocol), for the agent mode of the answer path ----------
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, and its arguments as a JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, object]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asks for `name` with `arguments`, JSON text as the model wrote it (not yet checked)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """An assistant turn that called tools (sent back to the model as it was)."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool call gave, sent back to the model under the call's id."""
+
+    call_id: str
+    content: str
+
+
+ToolMessage = ChatMessage | ToolRequest | ToolResult
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    """A model's turn: text, tool calls, or both; `usage` is always present (counted when not reported)."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    usage: Usage
+    finish_reason: str
+
+
+class ToolCallingModel(Protocol):
+    """A chat model that can call tools. `complete_tools` is one turn, not streamed: with `tool_choice`
+    "auto" the model may call any of `tools`, with "none" it must answer in text. Raises
+    `ChatModelUnavailable` or `ChatModelError` like `ChatModel.complete`; `timeout_seconds`, when given,
+    shortens the adapter's own timeout for this call (never lengthens it)."""
+
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def complete_tools(
+        self,
+        messages: Sequence[ToolMessage],
+        tools: Sequence[Tool],
+        *,
+        max_tokens: int,
+        tool_choice: Literal["auto", "none"] = "auto",
+        timeout_seconds: float | None = None,
+    ) -> ToolReply: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 from docent.llm.chat import (
@@ -20,10 +20,14 @@ from docent.llm.chat import (
     ChatMessage,
     ChatModelError,
     ChatModelUnavailable,
+    Tool,
+    ToolMessage,
+    ToolReply,
     Usage,
 )
 from docent.llm.openai_embedder import estimate_tokens
 from docent.llm.openai_sdk import make_client, server_detail
+from docent.llm.openai_tools import read_calls, wire_messages, wire_tools
 
 if TYPE_CHECKING:
     import openai
@@ -129,6 +133,50 @@ class OpenAIChatModel:
             self._raise_malformed()
         usage = self._usage(response) or self._estimate(messages, text)
         return ChatCompletion(text, usage, finish)
+
+    def complete_tools(
+        self,
+        messages: Sequence[ToolMessage],
+        tools: Sequence[Tool],
+        *,
+        max_tokens: int,
+        tool_choice: Literal["auto", "none"] = "auto",
+        timeout_seconds: float | None = None,
+    ) -> ToolReply:
+        """One turn with `tools` offered (`ToolCallingModel`); not streamed, so the calls arrive whole."""
+        import openai
+
+        timeout = (
+            self._timeout if timeout_seconds is None else max(0.001, min(timeout_seconds, self._timeout))
+        )
+        try:
+            response = self._client().chat.completions.create(
+                model=self._model,
+                messages=wire_messages(messages),  # type: ignore[arg-type]
+                tools=wire_tools(tools),  # type: ignore[arg-type]
+                tool_choice=tool_choice,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                timeout=timeout,
+            )
+        except openai.APIError as exc:
+            self._translate(exc)
+        except json.JSONDecodeError:
+            self._raise_malformed()
+        try:
+            choice = response.choices[0]
+            text = choice.message.content or ""
+            if not isinstance(text, str):
+                raise TypeError("content is not text")
+            calls = read_calls(choice.message)
+            finish = str(choice.finish_reason or ("tool_calls" if calls else "stop"))
+        except (AttributeError, IndexError, KeyError, TypeError):
+            self._raise_malformed()
+        said = text + "".join(c.name + c.arguments for c in calls)
+        usage = self._usage(response) or Usage(
+            sum(estimate_tokens(str(m)) for m in messages), estimate_tokens(said), estimated=True
+        )
+        return ToolReply(text, calls, usage, finish)
 
     def close(self) -> None:
         """Release the HTTP connection pool (the model can still be used; it reconnects)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,8 +11,9 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from docent.answer.chain import PROVIDER_FAILED
+from docent.answer.events import Step, StreamEvent
 from docent.answer.service import MAX_QUESTION_CHARS, ChatResult
-from docent.answer.types import Citation, cost_json, usage_json
+from docent.answer.types import AgentStep, Citation, cost_json, usage_json
 from docent.api import shown
 from docent.api.deps import (
     AccessRecorderDep,
@@ -29,6 +31,7 @@ from docent.api.routes import API_PREFIX
 from docent.api.routes.search import FiltersIn
 from docent.api.schemas import OrmModel, PageOut, page_out
 from docent.api.streaming import DocentEvents
+from docent.auth.access import Shown
 from docent.auth.rate_limits import RateLimitKind
 from docent.types import PageRequest
 
@@ -76,6 +79,13 @@ class ChatIn(BaseModel):
         "alone with the extractive answerer standing by; omitted or `docent`: the whole chain. An unknown "
         "name is 400 `unknown_model`.",
     )
+    mode: Literal["normal", "agent"] = Field(
+        default="normal",
+        description="`agent`: a model that can call tools searches the caller's documents (with the caller's "
+        "permissions and these filters) up to DOCENT_AGENT_MAX_STEPS times before it answers; each search is "
+        "a `step`. Without such a model the answer is a normal one (`mode: normal` in the reply, with a "
+        "`notice` saying so).",
+    )
 
 
 class UsageOut(BaseModel):
@@ -93,6 +103,27 @@ class UsageOut(BaseModel):
         default=False,
         description="Served from the answer cache: no model ran; provider and model are the original's",
     )
+
+
+class HitOut(BaseModel):
+    """A document a search of agent mode found (one the caller may read)."""
+
+    document_id: uuid.UUID
+    title: str
+
+
+class StepOut(BaseModel):
+    """One search agent mode ran before answering."""
+
+    step: int = Field(description="1 for the first search")
+    query: str = Field(description="What the model searched for")
+    hits: list[HitOut] = Field(description="The documents found, each once, best first")
+    repeated: bool = Field(description="The query had been searched already: not run again")
+
+    @classmethod
+    def of(cls, step: AgentStep) -> StepOut:
+        hits = [HitOut.model_validate(hit) for hit in step.hits()]
+        return cls(step=step.number, query=step.query, hits=hits, repeated=step.repeated)
 
 
 class ChatOut(BaseModel):
@@ -114,8 +145,14 @@ class ChatOut(BaseModel):
         "cached before confidence was kept)",
     )
     notice: str | None = Field(
-        default=None, description="Why no model was asked (a spent budget): the answer is extracted"
+        default=None,
+        description="Why no model was asked (a spent budget), or that agent mode was asked for but no model "
+        "that can call tools was available",
     )
+    mode: Literal["normal", "agent"] = Field(
+        default="normal", description="`agent`: the model searched (`steps`) before the answer was written"
+    )
+    steps: list[StepOut] = Field(default_factory=list, description="Agent mode's searches, in order")
 
     @classmethod
     def of(cls, result: ChatResult) -> ChatOut:
@@ -139,15 +176,18 @@ class ChatOut(BaseModel):
             abstained=answer.abstained,
             confidence=answer.confidence,
             notice=answer.notice,
+            mode=answer.mode,
+            steps=[StepOut.of(step) for step in answer.steps],
         )
 
 
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: event_stream(
         DOCENT_EVENT,
-        "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, `token` {text}…, "
+        "JSON, or with `stream: true` Server-Sent Events: `meta` {session_id, message_id}, in agent mode "
+        "`step` {step, query, hits: [{document_id, title}], repeated}… before the answer, `token` {text}…, "
         "`citations` {citations}, `done` {usage, provider, model, latency_ms, cost_usd, cached, abstained, "
-        "confidence}; or `error` "
+        "confidence, mode, notice?}; or `error` "
         f"{{error: {{code, message}}}} (e.g. `{PROVIDER_FAILED}`) when the answer fails after it began.",
     ),
     **errors(400, 404, 502),
@@ -172,16 +212,42 @@ def ask(
     """Answers the question from the documents the caller may read, citing the passages it used as [1], [2],
     ...; when they do not cover it, says so instead of guessing. `session_id` continues a conversation (a
     follow-up is rewritten to stand alone). With `stream: true` the answer comes as Server-Sent Events (see
-    the 200 response)."""
+    the 200 response). `mode: agent` lets a model that can call tools search several times first."""
     filters = body.filters.to_filters()
     prepared = chat.prepare(
-        principal, body.question, session_id=body.session_id, filters=filters, model=body.model
+        principal,
+        body.question,
+        session_id=body.session_id,
+        filters=filters,
+        model=body.model,
+        mode=body.mode,
     )
     access.record(principal, "chat", shown.answer_passages(prepared))
     if body.stream:
         give_back = slots.take(str(principal.user_id))
-        return streams.respond(chat.stream(prepared), DocentEvents(), on_close=give_back)
-    return ChatOut.of(chat.answer(prepared))
+        events = _recording_steps(chat.stream(prepared), lambda s: access.record(principal, "chat", s))
+        return streams.respond(events, DocentEvents(), on_close=give_back)
+    result = chat.answer(prepared)
+    access.record(principal, "chat", shown.agent_steps(result.answer.steps))
+    return ChatOut.of(result)
+
+
+def _recording_steps(
+    events: Generator[StreamEvent, None, ChatResult | None], record: Callable[[list[Shown]], None]
+) -> Generator[StreamEvent, None, ChatResult | None]:
+    """`events`, with the passages of each agent step recorded as shown when the step is sent."""
+    try:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as stop:
+                result: ChatResult | None = stop.value
+                return result
+            if isinstance(event, Step):
+                record(shown.agent_steps([event.step]))
+            yield event
+    finally:
+        events.close()
 
 
 class SessionOut(OrmModel):
