@@ -72,6 +72,10 @@ NORMAL = [
 ]
 
 
+AGENT_QUERY = "visitor parking garage"
+AGENT_ANSWER = "Visitors park on level minus two of the garage [1]."
+
+
 @dataclass
 class ScriptedModel:
     """What the scripted model saw: questions, and whether a slow reply lost its reader."""
@@ -91,6 +95,9 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
             last = body["messages"][-1]["content"]
             text = last if isinstance(last, str) else json.dumps(last)
             model.requests.append(text)
+            if body.get("tools"):
+                self._tool_turn(body)
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
@@ -108,6 +115,27 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(b"data: [DONE]\n\n")
             except (BrokenPipeError, ConnectionResetError):
                 model.reader_left.set()
+
+        def _tool_turn(self, body: dict[str, Any]) -> None:
+            """Agent mode: one search for the parking rules, then an answer citing what it found."""
+            searched = any(m.get("role") == "tool" for m in body["messages"])
+            if searched or body.get("tool_choice") == "none":
+                message: dict[str, Any] = {"role": "assistant", "content": AGENT_ANSWER}
+            else:
+                search = {"name": "search", "arguments": json.dumps({"query": AGENT_QUERY})}
+                call = {"id": "call-1", "type": "function", "function": search}
+                message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            reply = {
+                "id": "agent", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+            }  # fmt: skip
+            encoded = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
 
         def _event(self, data: dict[str, Any]) -> None:
             self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
@@ -193,7 +221,7 @@ def server(scripted_model: ScriptedModel) -> Iterator[Server]:
         "DOCENT_ADMIN_EMAIL": ADMIN[0],
         "DOCENT_ADMIN_PASSWORD": ADMIN[1],
         "DOCENT_MAX_UPLOAD_MB": "1",
-        "DOCENT_LLM_PROVIDERS": f"openai:scripted@{scripted_model.url}, extractive",
+        "DOCENT_LLM_PROVIDERS": f"openai:scripted@{scripted_model.url}|tools=true, extractive",
         "DOCENT_LLM_API_KEY": "e2e-key",
         "DOCENT_ANSWER_CACHE": "false",
         "DOCENT_EMBED_THREADS": "1",

@@ -10,6 +10,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import (
     ADMIN,
+    AGENT_QUERY,
     INJECT,
     MEMBER_PASSWORD,
     SLOW,
@@ -260,3 +261,18 @@ def test_an_expired_access_token_is_refreshed_unseen(
     expect(page.locator(".msg.assistant").last.get_by_role("button", name="Good answer")).to_be_visible()
     expect(page.get_by_role("dialog")).to_have_count(0)
     assert any(c["name"] == "docent_access" for c in context.cookies())
+
+
+def test_agent_mode_shows_its_searches_before_the_answer(page: Page, server: Server) -> None:
+    parking = b"# Visitor parking\n\nVisitors park on level minus two of the garage, next to the lifts.\n"
+    server.upload(server.token(*ADMIN), "parking.md", parking, "text/markdown")
+    sign_in(page, server.base, *ADMIN)
+    page.get_by_label("Search step by step").check()
+    _ask(page, "Where do my visitors leave their cars?")
+    answer = page.locator(".msg.assistant").last
+    searches = answer.get_by_role("list", name="Searches made")
+    expect(searches).to_contain_text(AGENT_QUERY)
+    expect(searches).to_contain_text("Visitor parking")
+    expect(answer.locator(".answer-body")).to_contain_text("level minus two")
+    expect(answer.get_by_role("list", name="Sources")).to_contain_text("Visitor parking")
+    screenshot(page, "chat-agent")

@@ -9,12 +9,13 @@ const ABSTAINED_NOTICE = "Not covered by your documents";
 
 export function answerView(openCitation) {
   const notice = h("p", { class: "notice", hidden: true });
+  const steps = h("ol", { class: "steps muted", "aria-label": "Searches made", hidden: true });
   const body = h("div", { class: "answer-body caret" });
   const sources = h("ul", { class: "sources", "aria-label": "Sources", hidden: true });
   const actions = h("div", { class: "actions", hidden: true });
   const meta = h("p", { class: "meta", hidden: true });
   const element = h("li", { class: "msg assistant" },
-    h("div", { class: "bubble" }, h("p", { class: "who", text: "Docent" }), notice, body, sources, actions, meta));
+    h("div", { class: "bubble" }, h("p", { class: "who", text: "Docent" }), notice, steps, body, sources, actions, meta));
   const view = { element, messageId: null, text: "", citations: [] };
   let scheduled = false;
 
@@ -42,6 +43,14 @@ export function answerView(openCitation) {
     }
   };
 
+  // Agent mode: each search the model made, and the titles it found, before the answer's words.
+  view.addStep = ({ query, hits, repeated }) => {
+    const titles = (hits || []).map((hit) => hit.title).join("; ");
+    const found = repeated ? "searched already" : titles || "nothing found";
+    steps.append(h("li", {}, "Searched ", h("q", { text: query }), `: ${found}`));
+    steps.hidden = false;
+  };
+
   view.setCitations = (citations) => {
     view.citations = citations || [];
     sources.replaceChildren(...view.citations.map((c) => h("li", {}, citationButton(c.number, false))));
@@ -55,7 +64,7 @@ export function answerView(openCitation) {
     element.classList.add(kind);
   }
 
-  view.finish = ({ text, citations, messageId, abstained, provider, model, cached, when }) => {
+  view.finish = ({ text, citations, messageId, abstained, provider, model, cached, when, notice: told }) => {
     if (text !== undefined) view.text = text;
     if (messageId) view.messageId = messageId;
     if (citations !== undefined) view.setCitations(citations);
@@ -64,6 +73,7 @@ export function answerView(openCitation) {
     if (provider === "interrupted") showNotice("Stopped before the end", "stopped");
     else if (provider === "failed") showNotice("The answer failed part-way", "failed");
     else if (abstained ?? !view.citations.length) showNotice(ABSTAINED_NOTICE, "abstained");
+    else if (told) showNotice(told, "told");
     const details = [model && model !== "none" ? model : null, cached ? "from the answer cache" : null, when]
       .filter(Boolean).join(" · ");
     meta.textContent = details;

@@ -19,6 +19,7 @@ export async function render(main) {
   const ask = h("button", { type: "submit", class: "primary", text: "Ask" });
   const stop = h("button", { type: "button", hidden: true, text: "Stop" });
   const model = h("select", { id: "answerer" }, h("option", { value: "docent", text: "Automatic" }));
+  const agent = h("input", { type: "checkbox", id: "agent-mode" });
   const tags = h("input", { type: "text", id: "filter-tags", autocomplete: "off" });
   const docFilter = h("input", { type: "search", id: "filter-docs", autocomplete: "off" });
   const docChoices = h("ul", { class: "doc-choices", "aria-label": "Documents to ask" });
@@ -33,6 +34,8 @@ export async function render(main) {
     narrow,
     h("div", { class: "buttons" },
       h("label", { for: "answerer", class: "muted", text: "Answerer" }), model,
+      h("label", { class: "muted", title: "A model that can call tools searches several times before it answers" },
+        agent, " Search step by step"),
       h("span", { class: "spacer" }), stop, ask));
   const messages = h("ol", { class: "messages", id: "messages", "aria-label": "Conversation" });
   const sessions = h("ul", { id: "session-list" });
@@ -47,7 +50,7 @@ export async function render(main) {
       h("div", { class: "composer" }, form)),
     panel);
   main.replaceChildren(layout);
-  els = { question, ask, stop, model, tags, docChoices, docFilter, messages, sessions, panel, layout };
+  els = { question, ask, stop, model, agent, tags, docChoices, docFilter, messages, sessions, panel, layout };
 
   form.addEventListener("submit", (event) => { event.preventDefault(); askQuestion(); });
   question.addEventListener("keydown", (event) => {
@@ -192,6 +195,7 @@ async function askQuestion() {
   setStreaming(controller);
   const body = { question: text, stream: true, session_id: state.sessionId, filters: filters() };
   if (els.model.value !== "docent") body.model = els.model.value;
+  if (els.agent.checked) body.mode = "agent";
   let response;
   try {
     response = await request("POST", "/api/v1/chat", { json: body, signal: controller.signal, accept: "text/event-stream" });
@@ -223,11 +227,13 @@ async function stream(response, view, controller) {
           url.searchParams.set("session", data.session_id);
           window.history.replaceState(null, "", url);
         }
-      } else if (event === "token") view.addText(data.text);
+      } else if (event === "step") view.addStep(data);
+      else if (event === "token") view.addText(data.text);
       else if (event === "citations") view.setCitations(data.citations);
       else if (event === "done") {
         finished = true;
-        view.finish({ abstained: data.abstained, provider: data.provider, model: data.model, cached: data.cached });
+        view.finish({ abstained: data.abstained, provider: data.provider, model: data.model, cached: data.cached,
+          notice: data.notice });
       } else if (event === "error") {
         finished = true;
         view.fail(data.error ? data.error.message : "The answer failed.");
