@@ -19,12 +19,15 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from docent.api.client_address import client_address
 from docent.api.errors import error_response
 from docent.api.mcp.server import build_server
 from docent.api.mcp.tools import DocentTools
 from docent.auth.policy import Principal
+from docent.auth.rate_limits import RateLimitKind
 from docent.container import Container
 from docent.errors import DocentError, ErrorCode
 
@@ -33,7 +36,14 @@ _PRINCIPAL = "docent.principal"  # the ASGI scope key this endpoint leaves the c
 
 
 def tools_of(container: Container) -> DocentTools:
-    return DocentTools(container.database, container.documents, container.retriever, container.chat)
+    return DocentTools(
+        container.database,
+        container.documents,
+        container.retriever,
+        container.chat,
+        container.access,
+        container.rate_limits,
+    )
 
 
 def _principal_of_request(ctx: Context[Any, Any]) -> Principal:
@@ -78,6 +88,10 @@ class McpEndpoint:
             principal = await run_in_threadpool(self._authenticate, scope)
         except DocentError as error:
             error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+            try:  # as on every route, a request without a valid credential counts on its address
+                await run_in_threadpool(self._count_anonymous, scope)
+            except DocentError as limited:
+                error = limited
             await error_response(error)(scope, receive, send)
             return
         scope[_PRINCIPAL] = principal
@@ -95,6 +109,12 @@ class McpEndpoint:
         container = self._container
         with container.database.unit_of_work(write=False) as uow:
             return container.auth.authenticate(uow, credential)
+
+    def _count_anonymous(self, scope: Scope) -> None:
+        container = self._container
+        address = client_address(Request(scope), container.settings) or "unknown"
+        quota = container.rate_limits.hit(RateLimitKind.ANONYMOUS, f"address:{address}")
+        scope.setdefault("state", {})["rate_limit"] = quota.headers()
 
 
 def _bearer(scope: Scope) -> str | None:
