@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from docent.api.app import create_app
 from docent.container import build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, assert_error, make_settings
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, assert_error, make_settings
 from tests.http_servers import serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OpenIdProvider
 
@@ -149,3 +149,70 @@ def test_sso_routes_without_configuration(client: TestClient) -> None:
     }
     assert_error(client.get("/api/v1/auth/oidc/login", follow_redirects=False), 404, "sso_not_configured")
     assert_error(client.get("/api/v1/auth/oidc/callback?code=x&state=y"), 404, "sso_not_configured")
+
+
+_JSON = {"Accept": "application/json"}
+
+
+def _sign_in(client: TestClient, provider: OpenIdProvider, **claims: Any) -> Any:
+    """One sign-in by the provider's next user (`claims`; None leaves a claim out), in a fresh browser,
+    answered as JSON if refused."""
+    client.cookies.clear()
+    provider.user = claims
+    return client.get(_to_provider(client), headers=_JSON, follow_redirects=False)
+
+
+def test_sso_finds_users_by_issuer_and_subject_not_by_email(
+    database_url: str, tmp_path: Path, embedder: Any, provider: OpenIdProvider
+) -> None:
+    with _client(database_url, tmp_path, embedder, provider) as client:
+        admin = {"Authorization": "Bearer " + client.post(
+            "/api/v1/auth/login", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        ).json()["access_token"]}  # fmt: skip
+
+        def emails() -> list[str]:
+            users = client.get("/api/v1/users?page_size=100", headers=admin).json()["items"]
+            return sorted(u["email"] for u in users if u["email"] != ADMIN_EMAIL)
+
+        def me() -> dict[str, Any]:
+            response = client.get("/api/v1/auth/me")
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+        assert _sign_in(client, provider, sub="ada-1", email="ada@example.com").status_code == 303
+        ada = me()["id"]
+        # The email changes at the provider: the same user, with the new email, and no second account.
+        assert _sign_in(client, provider, sub="ada-1", email="ada.king@example.com").status_code == 303
+        assert me() == {**me(), "id": ada, "email": "ada.king@example.com"}
+        assert emails() == ["ada.king@example.com"]
+        # Another account at the provider with Ada's (verified) email does not become Ada.
+        taken = _sign_in(client, provider, sub="mallory", email="ada.king@example.com")
+        assert_error(taken, 409, "sso_account_conflict")
+        assert client.get("/api/v1/auth/me").status_code == 401
+        assert emails() == ["ada.king@example.com"]
+        # Ada's old email is free again: whoever the provider gives it to next is someone new.
+        assert _sign_in(client, provider, sub="newcomer", email="ada@example.com").status_code == 303
+        assert me()["id"] != ada and emails() == ["ada.king@example.com", "ada@example.com"]
+        # Ada still signs in as Ada.
+        assert _sign_in(client, provider, sub="ada-1", email="ada.king@example.com").status_code == 303
+        assert me()["id"] == ada
+
+        # A user who signed in with a password before SSO is linked by a verified email only...
+        grace = client.post(
+            "/api/v1/users", json={"email": "grace@example.com", "password": MEMBER_PASSWORD}, headers=admin
+        ).json()["id"]
+        unverified = _sign_in(client, provider, sub="grace-1", email="grace@example.com", email_verified=None)
+        assert_error(unverified, 403, "sso_email_unverified")
+        assert _sign_in(client, provider, sub="grace-1", email="grace@example.com").status_code == 303
+        assert me()["id"] == grace
+        # ...and once only: a second account at the provider with her email is refused.
+        assert_error(
+            _sign_in(client, provider, sub="grace-2", email="grace@example.com"), 409, "sso_account_conflict"
+        )
+        assert emails() == ["ada.king@example.com", "ada@example.com", "grace@example.com"]
+
+        audit = client.get("/api/v1/admin/audit?page_size=100", headers=admin).json()["items"]
+        refusals = [(e["details"] or {}).get("reason") for e in audit if e["action"] == "auth.login_failed"]
+        assert sorted(refusals) == ["sso_account_conflict", "sso_account_conflict", "sso_email_unverified"]
+        assert sum(e["action"] == "user.identity_linked" for e in audit) == 3

@@ -21,6 +21,7 @@ from docent.db.repositories.chat import ChatRepository
 from docent.db.repositories.chunks import ChunkRepository
 from docent.db.repositories.documents import DocumentRepository
 from docent.db.repositories.groups import GroupRepository
+from docent.db.repositories.identities import IdentityRepository
 from docent.db.repositories.index_meta import IndexMetaRepository
 from docent.db.repositories.jobs import JobRepository
 from docent.db.repositories.orgs import OrganizationRepository
@@ -34,6 +35,7 @@ class UnitOfWork:
         self.session = session
         self.orgs = OrganizationRepository(session)
         self.users = UserRepository(session)
+        self.identities = IdentityRepository(session)
         self.groups = GroupRepository(session)
         self.api_keys = ApiKeyRepository(session)
         self.tokens = TokenRepository(session)
