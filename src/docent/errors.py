@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
         403,
         "This request did not come from Docent's own pages (cross-site request refused).",
     )
+    ACCOUNT_DEACTIVATED = "account_deactivated", 403, "This account is deactivated; ask an administrator."
     SSO_EMAIL_UNVERIFIED = (
         "sso_email_unverified",
         403,

@@ -18,6 +18,9 @@ from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, assert_
 from tests.http_servers import serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OpenIdProvider
 
+_JSON = {"Accept": "application/json"}  # an API client: refusals in the error shape
+_BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
 
 @pytest.fixture
 def provider() -> Iterator[OpenIdProvider]:
@@ -103,10 +106,25 @@ def test_sso_refuses_a_bad_id_token(
     database.write_bytes(sqlite_template.read_bytes())
     with _client(f"sqlite:///{database}", tmp_path, embedder, provider) as client:
         provider.fault = fault
-        refused = client.get(_to_provider(client), follow_redirects=False)
+        refused = client.get(_to_provider(client), headers=_JSON, follow_redirects=False)
         assert_error(refused, 401, "sso_failed")
         assert "set-cookie" not in refused.headers or "docent_access" not in refused.headers["set-cookie"]
         assert client.get("/api/v1/auth/me").status_code == 401
+        landed = client.get(_to_provider(client), headers=_BROWSER, follow_redirects=False)
+        _shows_the_sign_in_page(client, landed, "sso_failed")
+        assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def _shows_the_sign_in_page(client: TestClient, landed: Any, code: str) -> str:
+    """A browser's failed sign-in lands on the sign-in page, which says why in words of its own."""
+    assert landed.status_code == 303, landed.text
+    assert landed.headers["location"] == f"/login?sso_error={code}"
+    assert 'docent_oidc_flow=""' in landed.headers.get("set-cookie", "")  # the spent flow is forgotten
+    page = client.get(landed.headers["location"], headers=_BROWSER)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    message = page.text.split("<p class='page-message'>", 1)[1].split("</p>", 1)[0]
+    assert message and "{" not in message and code not in message
+    return message
 
 
 def test_sso_refuses_a_wrong_state_a_missing_flow_and_a_provider_error(
@@ -118,13 +136,21 @@ def test_sso_refuses_a_wrong_state_a_missing_flow_and_a_provider_error(
         callback = _to_provider(client)
         path, _, query = callback.partition("?")
         params = dict(urllib.parse.parse_qsl(query))
-        wrong_state = client.get(path, params={**params, "state": "forged"}, follow_redirects=False)
+        forged = {**params, "state": "forged"}
+        wrong_state = client.get(path, params=forged, headers=_JSON, follow_redirects=False)
         assert_error(wrong_state, 401, "sso_failed")
-        denied = client.get(path, params={"error": "access_denied", "state": params["state"]})
+        in_browser = client.get(path, params=forged, headers=_BROWSER, follow_redirects=False)
+        assert "try again" in _shows_the_sign_in_page(client, in_browser, "sso_failed").lower()
+        callback = _to_provider(client)
+        params = dict(urllib.parse.parse_qsl(callback.partition("?")[2]))
+        denied = client.get(path, params={"error": "access_denied", "state": params["state"]}, headers=_JSON)
         assert_error(denied, 401, "sso_failed")
         client.cookies.clear()  # another browser: it never started this sign-in
-        assert_error(client.get(callback, follow_redirects=False), 401, "sso_failed")
+        assert_error(client.get(callback, headers=_JSON, follow_redirects=False), 401, "sso_failed")
         assert provider.token_requests == 0  # nothing was exchanged for any of them
+        # A made-up code shows the general words, never text from the address.
+        page = client.get("/login?sso_error=%3Cb%3EPay%20here%3C%2Fb%3E", headers=_BROWSER).text
+        assert "Pay here" not in page and "Single sign-on did not succeed" in page
 
 
 def test_sso_only_disables_local_passwords_and_the_page_offers_sso(
@@ -147,11 +173,12 @@ def test_sso_routes_without_configuration(client: TestClient) -> None:
         "login_url": None,
         "password_login": True,
     }
-    assert_error(client.get("/api/v1/auth/oidc/login", follow_redirects=False), 404, "sso_not_configured")
-    assert_error(client.get("/api/v1/auth/oidc/callback?code=x&state=y"), 404, "sso_not_configured")
-
-
-_JSON = {"Accept": "application/json"}
+    login = client.get("/api/v1/auth/oidc/login", headers=_JSON, follow_redirects=False)
+    assert_error(login, 404, "sso_not_configured")
+    callback = client.get("/api/v1/auth/oidc/callback?code=x&state=y", headers=_JSON)
+    assert_error(callback, 404, "sso_not_configured")
+    in_browser = client.get("/api/v1/auth/oidc/login", headers=_BROWSER, follow_redirects=False)
+    assert "not configured" in _shows_the_sign_in_page(client, in_browser, "sso_not_configured")
 
 
 def _sign_in(client: TestClient, provider: OpenIdProvider, **claims: Any) -> Any:
@@ -190,6 +217,10 @@ def test_sso_finds_users_by_issuer_and_subject_not_by_email(
         taken = _sign_in(client, provider, sub="mallory", email="ada.king@example.com")
         assert_error(taken, 409, "sso_account_conflict")
         assert client.get("/api/v1/auth/me").status_code == 401
+        in_browser = client.get(_to_provider(client), headers=_BROWSER, follow_redirects=False)
+        notice = _shows_the_sign_in_page(client, in_browser, "sso_account_conflict")
+        assert "already linked" in notice
+        assert client.get("/api/v1/auth/me").status_code == 401
         assert emails() == ["ada.king@example.com"]
         # Ada's old email is free again: whoever the provider gives it to next is someone new.
         assert _sign_in(client, provider, sub="newcomer", email="ada@example.com").status_code == 303
@@ -214,5 +245,5 @@ def test_sso_finds_users_by_issuer_and_subject_not_by_email(
 
         audit = client.get("/api/v1/admin/audit?page_size=100", headers=admin).json()["items"]
         refusals = [(e["details"] or {}).get("reason") for e in audit if e["action"] == "auth.login_failed"]
-        assert sorted(refusals) == ["sso_account_conflict", "sso_account_conflict", "sso_email_unverified"]
+        assert sorted(refusals) == ["sso_account_conflict"] * 3 + ["sso_email_unverified"]
         assert sum(e["action"] == "user.identity_linked" for e in audit) == 3
