@@ -5,6 +5,11 @@ Stateless: every POST is served on its own and authenticated on its own, so a re
 user stops at the next call, and any server process (or replica) can serve any call — there is no session
 to pin. Responses are plain JSON. Cookies are not read here: a browser cannot be made to call `/mcp` with
 the user's credential, which is also why the SDK's DNS-rebinding guard is not needed.
+
+A request without a valid credential counts on its address's ceiling, as on every route (429 past it).
+The caller's own rate limits are counted per tool call (`docent.api.mcp.tools`), and a spent limit is a
+tool error carrying the wait rather than an HTTP 429: the SDK's client reports a 429 only as "Server
+returned an error response", so the model would never learn when to try again.
 """
 
 from __future__ import annotations
