@@ -3,7 +3,10 @@ legs are followed by hand, so every redirect, cookie and refusal is seen."""
 
 from __future__ import annotations
 
+import threading
+import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from docent.api.app import create_app
-from docent.container import build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, assert_error, make_settings
+from docent.auth.audit import RequestContext
+from docent.auth.oidc import Identity
+from docent.container import Container, build_container
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    MEMBER_PASSWORD,
+    TEST_HASHER,
+    assert_error,
+    make_settings,
+)
 from tests.http_servers import serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OpenIdProvider
 
@@ -247,3 +259,52 @@ def test_sso_finds_users_by_issuer_and_subject_not_by_email(
         refusals = [(e["details"] or {}).get("reason") for e in audit if e["action"] == "auth.login_failed"]
         assert sorted(refusals) == ["sso_account_conflict"] * 3 + ["sso_email_unverified"]
         assert sum(e["action"] == "user.identity_linked" for e in audit) == 3
+
+
+def test_two_first_sign_ins_of_one_account_at_once_make_one_user(
+    database_url: str, tmp_path: Path, embedder: Any, provider: OpenIdProvider
+) -> None:
+    """A double click on "Sign in with SSO": the second sign-in runs while the first has linked the account
+    but not committed (on PostgreSQL its insert waits for the first, then meets its unique key; SQLite
+    makes it wait for the first's write lock). Both end as the one user: the first time, when even the
+    organisation is new, and again for another account once it exists."""
+    settings = make_settings(
+        database_url, tmp_path, oidc_issuer=provider.issuer, oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET, embedded_worker=False,
+    )  # fmt: skip
+    with build_container(settings, embedder=embedder, hasher=TEST_HASHER) as container:
+        for name in ("twin", "other-twin"):
+            identity = Identity(
+                issuer=provider.issuer, subject=name, email=f"{name}@example.com", email_verified=True,
+                name=None, claims={},
+            )  # fmt: skip
+            user_ids = _sign_in_twice_at_once(container, identity)
+            assert len(user_ids) == 2 and len(set(user_ids)) == 1
+            with container.database.unit_of_work(write=False) as uow:
+                assert [u.id for u in uow.users.by_email(identity.email)] == user_ids[:1]
+                link = uow.identities.find(provider.issuer, name)
+                assert link is not None and link.user_id == user_ids[0]
+
+
+def _sign_in_twice_at_once(container: Container, identity: Identity) -> list[uuid.UUID]:
+    sso = container.sso
+    assert sso is not None
+    linked = threading.Event()
+    user_ids: list[uuid.UUID] = []
+
+    def sign_in(first: bool) -> None:
+        with container.database.unit_of_work() as uow:
+            pair = sso.sign_in(uow, identity, RequestContext(request_id="first" if first else "second"))
+            if first:
+                linked.set()
+                time.sleep(1.0)  # gives the second sign-in time to reach its insert
+            uow.commit()
+        with container.database.unit_of_work(write=False) as uow:
+            user_ids.append(container.auth.authenticate(uow, pair.access_token).user_id)
+
+    earlier = threading.Thread(target=sign_in, args=(True,))
+    earlier.start()
+    assert linked.wait(60)
+    sign_in(False)
+    earlier.join()
+    return user_ids

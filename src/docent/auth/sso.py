@@ -30,7 +30,7 @@ from docent.auth.oidc import Identity, OidcProvider, SignInStart, refuse
 from docent.auth.passwords import PasswordHasher
 from docent.auth.service import AuthService, TokenPair
 from docent.db.tables import Group, Organization, User, UserIdentity, utcnow
-from docent.db.uow import UnitOfWork
+from docent.db.uow import UnitOfWork, WriteConflictError
 from docent.errors import DocentError, ErrorCode
 from docent.observability.logs import get_logger
 from docent.types import Role
@@ -116,24 +116,31 @@ class SsoService:
 
     def _link(self, uow: UnitOfWork, org: Organization, identity: Identity, context: RequestContext) -> User:
         """Link a provider account seen for the first time: to the organisation's user of its email if
-        that is safe, else to a new user."""
+        that is safe, else to a new user. Two first sign-ins of one account at once (a double click) end
+        as one user: the later one finds the link the earlier one made."""
         user = next(iter(uow.users.by_email(identity.email, org.id)), None)
-        if user is None:
-            user = self._create_user(uow, org, identity, context)
-        elif not identity.email_verified:
+        if user is not None and not identity.email_verified:
             raise self._refuse(uow, context, user, ErrorCode.SSO_EMAIL_UNVERIFIED)
-        elif uow.identities.of_user(user.id, identity.issuer) is not None:
+        if user is not None and uow.identities.of_user(user.id, identity.issuer) is not None:
             raise self._refuse(uow, context, user, ErrorCode.SSO_ACCOUNT_CONFLICT)
-        uow.identities.add(
-            UserIdentity(
-                id=uuid.uuid4(),
-                user_id=user.id,
-                issuer=identity.issuer,
-                subject=identity.subject,
-                email=identity.email,
-            )
-        )
-        uow.flush()
+        try:
+            with uow.savepoint():
+                user = user or self._create_user(uow, org, identity, context)
+                uow.identities.add(
+                    UserIdentity(
+                        id=uuid.uuid4(),
+                        user_id=user.id,
+                        issuer=identity.issuer,
+                        subject=identity.subject,
+                        email=identity.email,
+                    )
+                )
+                uow.flush()
+        except WriteConflictError:
+            linked = self._linked_user(uow, identity, context)
+            if linked is None:  # another account took this email or this user at the same moment
+                raise DocentError(ErrorCode.SSO_ACCOUNT_CONFLICT) from None
+            return linked
         audit.record(
             uow, context, "user.identity_linked", org_id=org.id, actor_id=user.id, target_type="user",
             target_id=user.id, details={"issuer": identity.issuer},
@@ -151,10 +158,18 @@ class SsoService:
         return DocentError(code, keep_writes=True)
 
     def _organization(self, uow: UnitOfWork) -> Organization:
+        """The configured organisation, made by the first sign-in (or by one beside it at that moment)."""
         org = uow.orgs.by_slug(self._org_slug)
-        if org is None:
-            org = uow.orgs.add(Organization(id=uuid.uuid4(), name=self._org_slug, slug=self._org_slug))
-            uow.flush()
+        if org is not None:
+            return org
+        try:
+            with uow.savepoint():
+                org = uow.orgs.add(Organization(id=uuid.uuid4(), name=self._org_slug, slug=self._org_slug))
+                uow.flush()
+        except WriteConflictError:
+            org = uow.orgs.by_slug(self._org_slug)
+            if org is None:
+                raise DocentError(ErrorCode.SSO_FAILED) from None
         return org
 
     def _create_user(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docent.db.engine import writing
@@ -28,6 +29,10 @@ from docent.db.repositories.orgs import OrganizationRepository
 from docent.db.repositories.search import SearchRepository
 from docent.db.repositories.tokens import TokenRepository
 from docent.db.repositories.users import UserRepository
+
+
+class WriteConflictError(Exception):
+    """A write broke a constraint: typically another transaction wrote the same unique key first."""
 
 
 class UnitOfWork:
@@ -61,6 +66,17 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """If what the block writes breaks a constraint (flush inside it), only the block's writes are
+        undone and `WriteConflictError` is raised; the transaction goes on, and sees what the other one
+        committed (PostgreSQL's READ COMMITTED; SQLite serialises writers before they read)."""
+        try:
+            with self.session.begin_nested():
+                yield
+        except IntegrityError as error:
+            raise WriteConflictError(type(error.orig).__name__) from None
 
     def commit(self) -> None:
         self.session.commit()
