@@ -38,6 +38,7 @@ class OpenIdProvider(ThreadingHTTPServer):
             "iss": self.issuer, "sub": self.user["email"], "aud": CLIENT_ID, "iat": now, "exp": now + 300,
             "nonce": grant["nonce"], "email_verified": True, **self.user,
         }  # fmt: skip
+        claims = {name: value for name, value in claims.items() if value is not None}  # None: left out
         if self.fault == "wrong_nonce":
             claims["nonce"] = "not-the-nonce"
         if self.fault == "expired":

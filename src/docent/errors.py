@@ -52,6 +52,13 @@ class ErrorCode(StrEnum):
         403,
         "This request did not come from Docent's own pages (cross-site request refused).",
     )
+    ACCOUNT_DEACTIVATED = "account_deactivated", 403, "This account is deactivated; ask an administrator."
+    SSO_EMAIL_UNVERIFIED = (
+        "sso_email_unverified",
+        403,
+        "A Docent account already uses this email, and your identity provider has not verified that the "
+        "email is yours, so this sign-in cannot be joined to that account. Ask an administrator.",
+    )
     PASSWORD_LOGIN_DISABLED = (
         "password_login_disabled",
         403,
@@ -68,6 +75,12 @@ class ErrorCode(StrEnum):
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409
+    SSO_ACCOUNT_CONFLICT = (
+        "sso_account_conflict",
+        409,
+        "The Docent account with this email is already linked to another account at your identity "
+        "provider, so this sign-in cannot use it. Ask an administrator.",
+    )
     EMAIL_TAKEN = "email_taken", 409
     GROUP_NAME_TAKEN = "group_name_taken", 409
     LAST_ADMIN = "last_admin", 409

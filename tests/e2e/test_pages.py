@@ -47,6 +47,14 @@ def test_sign_in_asks_which_organisation(page: Page, server: Server) -> None:
     expect(page.get_by_role("banner")).to_contain_text(email)
 
 
+def test_a_failed_single_sign_on_is_explained_on_the_sign_in_page(page: Page, server: Server) -> None:
+    page.goto(server.base + "/login?sso_error=sso_account_conflict")
+    expect(page.get_by_role("alert")).to_contain_text("already linked to another account")
+    expect(page.get_by_label("Email")).to_be_visible()  # and the form is there to sign in otherwise
+    page.goto(server.base + "/login")
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
 def test_keyboard_alone_signs_in_asks_and_reads_a_source(page: Page, server: Server) -> None:
     token = server.token(*ADMIN)
     _markdown(server, token, "lockers.md", "# Lockers\n\nLocker keys are handed out at reception.\n")

@@ -15,14 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +25,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, SECRET_KEY
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD
 from tests.hostile_files import CORPUS, LIMITS
+from tests.serve_process import ServeProcess, docent_serve
 
 # Measured: the server peaks near 1.1 GB embedding a long document (torch activations of full batches),
 # ~1.4 GB when both worker threads embed at once; two parse servers (~80 MB each) and two parses of at
@@ -39,13 +35,6 @@ from tests.hostile_files import CORPUS, LIMITS
 # alone took the server from 1.0 to 6.5 GB (issue 11).
 MEMORY_CEILING_MB = 2560  # 2,092-2,211 MB seen with the ONNX embedder's two sessions (1,496 with torch)
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
 
 
 class MemorySampler:
@@ -90,63 +79,11 @@ class MemorySampler:
                 return
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-def server(sqlite_template: Path, tmp_path: Path) -> Iterator[Server]:
-    database = tmp_path / "docent.db"
-    shutil.copy(sqlite_template, database)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")}
-    env.update(
-        {
-            "DOCENT_DATABASE_URL": f"sqlite:///{database}",
-            "DOCENT_DATA_DIR": str(tmp_path / "data"),
-            "DOCENT_SECRET_KEY": SECRET_KEY,
-            "DOCENT_ADMIN_EMAIL": ADMIN_EMAIL,
-            "DOCENT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "DOCENT_EMBED_THREADS": "1",
-            "DOCENT_WORKER_THREADS": "2",
-            "DOCENT_INGEST_BATCH_JOBS": "4",
-            "HF_HUB_OFFLINE": "1",
-            **LIMITS,
-        }
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "docent", "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(url, process, log)
-        yield Server(process, url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the server did not become ready")
+def server(sqlite_template: Path, tmp_path: Path) -> Iterator[ServeProcess]:
+    threads = {"DOCENT_WORKER_THREADS": "2", "DOCENT_INGEST_BATCH_JOBS": "4"}
+    with docent_serve(sqlite_template, tmp_path, **threads, **LIMITS) as served:
+        yield served
 
 
 def _login(client: httpx.Client, email: str, password: str) -> dict[str, str]:
@@ -202,7 +139,7 @@ def _parse_log(log: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
-def test_hostile_files_fail_within_their_limits_and_the_server_stays_up(server: Server) -> None:
+def test_hostile_files_fail_within_their_limits_and_the_server_stays_up(server: ServeProcess) -> None:
     made = [(hostile, hostile.make()) for hostile in CORPUS]
     assert len(made) >= 40
     normal = b"The canteen serves lunch from noon to two. Vegetarian dishes are marked green."

@@ -26,7 +26,7 @@ from mcp_types import CallToolResult
 from docent.api.app import create_app
 from docent.config import Settings
 from docent.container import build_container
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, SECRET_KEY
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, SECRET_KEY, make_settings
 from tests.http_servers import uvicorn_serving
 
 T = TypeVar("T")
@@ -166,6 +166,49 @@ def test_mcp_over_http_runs_as_the_caller_and_refuses_bad_credentials(site: Site
     _refuses_a_missing_bad_or_revoked_credential(site)  # last: it revokes the member's key
 
 
+def _access_records(site: Site, **query: str) -> list[dict[str, Any]]:
+    with httpx.Client(base_url=site.base, timeout=60) as http:
+        response = http.get(
+            "/api/v1/admin/access", params={"page_size": "500", **query}, headers=_bearer(site.admin)
+        )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def _user_id(site: Site, token: str) -> str:
+    with httpx.Client(base_url=site.base, timeout=60) as http:
+        me = http.get("/api/v1/auth/me", headers=_bearer(token))
+    assert me.status_code == 200, me.text
+    user_id: str = me.json()["id"]
+    return user_id
+
+
+def test_mcp_tool_calls_are_recorded_in_the_access_log_as_mcp_routes(site: Site) -> None:
+    async def as_member(client: Client) -> list[dict[str, Any]]:
+        return [
+            _json(await client.call_tool("search", {"query": "When are expense reports due?", "top_k": 2})),
+            _json(await client.call_tool("ask", {"question": "How often must passwords be rotated?"})),
+            _json(await client.call_tool("list_documents", {})),
+        ]
+
+    member_id = _user_id(site, site.member)
+    assert _access_records(site, user_id=member_id) == []
+    found, answer, _listed = _over_http(site.mcp, site.member, as_member)
+    records = _access_records(site, user_id=member_id)
+    assert {r["route"] for r in records} == {"mcp:search", "mcp:ask"}  # a listing shows no chunk
+    searched = {(r["document_id"], r["chunk_id"]) for r in records if r["route"] == "mcp:search"}
+    assert searched == {(r["document_id"], r["chunk_id"]) for r in found["results"]}
+    asked = {(r["document_id"], r["chunk_id"]) for r in records if r["route"] == "mcp:ask"}
+    assert {(c["document_id"], c["chunk_id"]) for c in answer["citations"]} <= asked
+    assert all(r["email"] == "member@example.com" and r["api_key_id"] is None for r in records)
+    # "Who was shown the expenses document?" names the member, through MCP.
+    expenses = found["results"][0]["document_id"]
+    shown_expenses = _access_records(site, document_id=expenses)
+    assert ("member@example.com", "mcp:search") in {(r["email"], r["route"]) for r in shown_expenses}
+    assert site.private_id not in {r["document_id"] for r in records}
+
+
 def _refuses_a_missing_bad_or_revoked_credential(site: Site) -> None:
     initialize = {
         "jsonrpc": "2.0",
@@ -253,6 +296,12 @@ def test_docent_mcp_over_stdio_runs_as_the_api_keys_user_and_needs_one(
     assert "30 days" in _json(expenses)["results"][0]["text"]
     assert "bluefin" not in _text(juniper).lower() and site.private_id not in _text(juniper)
     assert _json(listed)["total"] == 2
+    # The process wrote what it showed before it ended: the server's admin endpoint finds it.
+    records = _access_records(site, user_id=_user_id(site, site.member))
+    shown = {(r["document_id"], r["chunk_id"]) for r in records}
+    assert {(r["document_id"], r["chunk_id"]) for r in _json(expenses)["results"]} <= shown
+    assert {r["route"] for r in records} == {"mcp:search"}
+    assert {r["api_key_id"] for r in records} == {site.member_key_id}
     _refuses_to_start_without_a_valid_key(env, tmp_path)
 
 
@@ -273,3 +322,41 @@ def _refuses_to_start_without_a_valid_key(env: dict[str, str], cwd: Path) -> Non
         assert done.returncode == 2, done
         assert done.stdout == ""  # stdout belongs to the protocol
         assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_mcp_tool_calls_count_on_the_callers_rate_limits_with_the_rest_api(
+    database_url: str, tmp_path: Path, embedder: Any
+) -> None:
+    limits = {"rate_limit_search": "3/hour", "rate_limit_chat": "1/hour", "rate_limit_anonymous": "4/hour"}
+    settings = make_settings(database_url, tmp_path, embedded_worker=False, **limits)
+    app = create_app(settings, build_container(settings, embedder=embedder))
+    with uvicorn_serving(app) as base, httpx.Client(base_url=base, timeout=60) as http:
+        admin = _login(http, ADMIN_EMAIL, ADMIN_PASSWORD)  # one anonymous request of four
+        url = base + "/mcp"
+
+        async def session(client: Client) -> list[CallToolResult]:
+            return [
+                await client.call_tool("search", {"query": "expenses"}),
+                await client.call_tool("list_documents", {}),  # on the search limit too
+                await client.call_tool("search", {"query": "expenses"}),
+                await client.call_tool("search", {"query": "expenses"}),
+                await client.call_tool("ask", {"question": "When are expenses due?"}),
+                await client.call_tool("ask", {"question": "When are expenses due?"}),
+            ]
+
+        results = _over_http(url, admin, session)
+        assert [r.is_error for r in results] == [False, False, False, True, False, True]
+        for refused in (results[3], results[5]):
+            message = _text(refused)
+            assert "rate_limited" in message and "Try again in" in message and "Traceback" not in message
+        # The REST API counts on the same counters: the caller's searches and answers are spent there too.
+        for path, body in (("/api/v1/search", {"query": "x"}), ("/api/v1/chat", {"question": "x?"})):
+            spent = http.post(path, json=body, headers=_bearer(admin))
+            assert spent.status_code == 429 and spent.json()["error"]["code"] == "rate_limited"
+        # Requests with no valid credential count on the address's ceiling, as on every route.
+        statuses = [
+            http.post("/mcp", json={}, headers={"Authorization": "Bearer nope"}).status_code for _ in range(4)
+        ]
+        assert statuses == [401, 401, 401, 429]
+        refused_http = http.post("/mcp", json={}, headers={"Authorization": "Bearer nope"})
+        assert refused_http.status_code == 429 and int(refused_http.headers["Retry-After"]) > 0

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from docent.api import session as web_session
 from docent.api.assets import StaticAssets
 from docent.api.security_headers import PAGE_CSP
-from docent.errors import DocentError
+from docent.errors import DocentError, ErrorCode
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,6 +31,24 @@ _DOCS_CSP = PAGE_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inlin
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
 ADMIN_SECTIONS = ("users", "groups", "usage", "audit", "feedback", "index")
+_SSO_FAILED = (
+    "Single sign-on did not succeed: the sign-in may have taken too long, or been started in another "
+    "window or browser. Please try again."
+)
+# Why a single sign-on came back to the sign-in page (`?sso_error=<code>`, docent.api.routes.oidc): our own
+# words for our own codes, so a crafted link can put no text of its choosing on the page.
+_SSO_NOTICES = {
+    ErrorCode.SSO_FAILED.value: _SSO_FAILED,
+    **{
+        code.value: code.default_message
+        for code in (
+            ErrorCode.SSO_NOT_CONFIGURED,
+            ErrorCode.SSO_EMAIL_UNVERIFIED,
+            ErrorCode.SSO_ACCOUNT_CONFLICT,
+            ErrorCode.ACCOUNT_DEACTIVATED,
+        )
+    },
+}
 
 
 def build_assets() -> StaticAssets:
@@ -90,7 +108,9 @@ def chat_page(request: Request) -> HTMLResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return _shell(request, "login", "Sign in")
+    sso_error = request.query_params.get("sso_error")
+    notice = _SSO_NOTICES.get(sso_error, _SSO_FAILED) if sso_error else ""
+    return _shell(request, "login", "Sign in", message=notice)
 
 
 @router.get("/documents", response_class=HTMLResponse)

@@ -54,10 +54,13 @@ class SignInStart:
 
 @dataclass(frozen=True)
 class Identity:
-    """The verified claims of an ID token."""
+    """The verified claims of an ID token. `issuer` and `subject` name the provider's account for good;
+    the email may change, and vouches for its owner only when `email_verified`."""
 
+    issuer: str
     subject: str
     email: str
+    email_verified: bool
     name: str | None
     claims: dict[str, Any] = field(repr=False)
 
@@ -125,13 +128,17 @@ class OidcProvider:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != config.client_id:
             raise refuse("azp")
+        if len(str(claims["sub"])) > 255:  # OpenID Connect Core: at most 255 ASCII characters
+            raise refuse("sub")
         email = claims.get("email")
         if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is False:
             raise refuse("email")
         name = claims.get("name")
         return Identity(
+            issuer=config.issuer,
             subject=str(claims["sub"]),
             email=email.strip().lower(),
+            email_verified=claims.get("email_verified") is True,
             name=name[:200] if isinstance(name, str) else None,
             claims=claims,
         )

@@ -82,7 +82,7 @@ class AuthService:
                 uow, context, "auth.login_failed", org_id=user.org_id, actor_id=user.id,
                 details={"reason": "inactive", "method": method},
             )  # fmt: skip
-            raise DocentError(ErrorCode.SSO_FAILED, "This account is deactivated.", keep_writes=True)
+            raise DocentError(ErrorCode.ACCOUNT_DEACTIVATED, keep_writes=True)
         now = datetime.now(UTC)
         user.last_login_at = now
         audit.record(

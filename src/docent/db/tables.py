@@ -73,6 +73,25 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class UserIdentity(Base):
+    """A user's account at an identity provider: the provider's `sub` is stable where the email is not.
+    One account per provider per user, and an account belongs to one user."""
+
+    __tablename__ = "user_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_user_identities_issuer_subject"),
+        UniqueConstraint("user_id", "issuer", name="uq_user_identities_user_issuer"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320))  # as the provider said it at the last sign-in
+    created_at: Mapped[datetime] = created_now()
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
 class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_groups_org_name"),)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docent.db.engine import writing
@@ -21,6 +22,7 @@ from docent.db.repositories.chat import ChatRepository
 from docent.db.repositories.chunks import ChunkRepository
 from docent.db.repositories.documents import DocumentRepository
 from docent.db.repositories.groups import GroupRepository
+from docent.db.repositories.identities import IdentityRepository
 from docent.db.repositories.index_meta import IndexMetaRepository
 from docent.db.repositories.jobs import JobRepository
 from docent.db.repositories.orgs import OrganizationRepository
@@ -29,11 +31,16 @@ from docent.db.repositories.tokens import TokenRepository
 from docent.db.repositories.users import UserRepository
 
 
+class WriteConflictError(Exception):
+    """A write broke a constraint: typically another transaction wrote the same unique key first."""
+
+
 class UnitOfWork:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.orgs = OrganizationRepository(session)
         self.users = UserRepository(session)
+        self.identities = IdentityRepository(session)
         self.groups = GroupRepository(session)
         self.api_keys = ApiKeyRepository(session)
         self.tokens = TokenRepository(session)
@@ -68,6 +75,17 @@ class UnitOfWork:
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("release() with unwritten changes would commit them")
         session.commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """If what the block writes breaks a constraint (flush inside it), only the block's writes are
+        undone and `WriteConflictError` is raised; the transaction goes on, and sees what the other one
+        committed (PostgreSQL's READ COMMITTED; SQLite serialises writers before they read)."""
+        try:
+            with self.session.begin_nested():
+                yield
+        except IntegrityError as error:
+            raise WriteConflictError(type(error.orig).__name__) from None
 
     def commit(self) -> None:
         self.session.commit()

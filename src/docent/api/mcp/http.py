@@ -5,6 +5,11 @@ Stateless: every POST is served on its own and authenticated on its own, so a re
 user stops at the next call, and any server process (or replica) can serve any call — there is no session
 to pin. Responses are plain JSON. Cookies are not read here: a browser cannot be made to call `/mcp` with
 the user's credential, which is also why the SDK's DNS-rebinding guard is not needed.
+
+A request without a valid credential counts on its address's ceiling, as on every route (429 past it).
+The caller's own rate limits are counted per tool call (`docent.api.mcp.tools`), and a spent limit is a
+tool error carrying the wait rather than an HTTP 429: the SDK's client reports a 429 only as "Server
+returned an error response", so the model would never learn when to try again.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from docent.api.client_address import client_address
 from docent.api.errors import error_response
 from docent.api.mcp.server import build_server
 from docent.api.mcp.tools import DocentTools
 from docent.auth.policy import Principal
+from docent.auth.rate_limits import RateLimitKind
 from docent.container import Container
 from docent.errors import DocentError, ErrorCode
 
@@ -33,7 +41,14 @@ _PRINCIPAL = "docent.principal"  # the ASGI scope key this endpoint leaves the c
 
 
 def tools_of(container: Container) -> DocentTools:
-    return DocentTools(container.database, container.documents, container.retriever, container.chat)
+    return DocentTools(
+        container.database,
+        container.documents,
+        container.retriever,
+        container.chat,
+        container.access,
+        container.rate_limits,
+    )
 
 
 def _principal_of_request(ctx: Context[Any, Any]) -> Principal:
@@ -78,6 +93,10 @@ class McpEndpoint:
             principal = await run_in_threadpool(self._authenticate, scope)
         except DocentError as error:
             error.headers.setdefault("WWW-Authenticate", 'Bearer error="invalid_token"')
+            try:  # as on every route, a request without a valid credential counts on its address
+                await run_in_threadpool(self._count_anonymous, scope)
+            except DocentError as limited:
+                error = limited
             await error_response(error)(scope, receive, send)
             return
         scope[_PRINCIPAL] = principal
@@ -95,6 +114,12 @@ class McpEndpoint:
         container = self._container
         with container.database.unit_of_work(write=False) as uow:
             return container.auth.authenticate(uow, credential)
+
+    def _count_anonymous(self, scope: Scope) -> None:
+        container = self._container
+        address = client_address(Request(scope), container.settings) or "unknown"
+        quota = container.rate_limits.hit(RateLimitKind.ANONYMOUS, f"address:{address}")
+        scope.setdefault("state", {})["rate_limit"] = quota.headers()
 
 
 def _bearer(scope: Scope) -> str | None:

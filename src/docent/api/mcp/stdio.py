@@ -3,10 +3,19 @@
 It runs as the user of an API key (`DOCENT_MCP_API_KEY` or `--api-key`), checked again at every tool call,
 so a revoked key or a deactivated user stops the next call just as on `/mcp`. Nothing but protocol goes to
 stdout: Docent's own log goes to its file (see `docent.cli.runtime`).
+
+A client ends the server by closing stdin and, if it is not gone within seconds, with SIGTERM (the SDK's
+client waits two). SIGTERM ends it as cleanly as a closed stdin, so the access records it still holds are
+written when the container closes rather than lost with the process.
 """
 
 from __future__ import annotations
 
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import anyio
@@ -40,4 +49,17 @@ def serve_stdio(container: Container, api_key: str) -> None:
     holder = KeyHolder(container, api_key)
     holder.principal()
     server = build_server(tools_of(container), holder.principal)
-    anyio.run(server.run_stdio_async)
+    with _terminate_as_exit():
+        anyio.run(server.run_stdio_async)
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    def exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+        sys.exit(0)  # unwinds through the caller's `with` blocks, which close the container
+
+    previous = signal.signal(signal.SIGTERM, exit_cleanly)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -2,7 +2,10 @@
 
 Each tool is the MCP twin of a route (`POST /search`, `POST /chat`, `GET /documents`) and calls the same
 services: the reader scope comes from `DocumentService.scope` or `ChatService.prepare`, so a tool shows
-only what `readable_by` lets the principal read.
+only what `readable_by` lets the principal read. Like its route, a tool counts against the caller's rate
+limit before it does any work (`search` and `list_documents` on the search limit, `ask` on the chat limit)
+and records the chunks it showed in the access log under the route `mcp:<tool>`. `list_documents` shows
+titles and versions but no chunk, so it records nothing, as `GET /documents` does not.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from pydantic import BaseModel, Field
 
 from docent.answer.service import ChatService
 from docent.answer.types import Citation
+from docent.api import shown
 from docent.api.routes.search import FiltersIn, SearchResultOut
+from docent.auth.access import AccessRecorder
 from docent.auth.policy import Principal
+from docent.auth.rate_limits import RateLimitKind, RateLimits, subject_of
 from docent.db.repositories.documents import DocumentFilters
 from docent.db.tables import Document
 from docent.db.uow import Database
@@ -65,6 +71,8 @@ class DocentTools:
     documents: DocumentService
     retriever: Retriever
     chat: ChatService
+    access: AccessRecorder
+    rate_limits: RateLimits
 
     def search(
         self,
@@ -75,10 +83,12 @@ class DocentTools:
         mode: SearchMode,
         filters: FiltersIn | None,
     ) -> SearchToolOut:
+        self.rate_limits.hit(RateLimitKind.SEARCH, subject_of(principal))
         wanted = (filters or FiltersIn()).to_filters()
         with self.database.unit_of_work(write=False) as uow:
             scope = self.documents.scope(uow, principal)
             response = self.retriever.search(uow, scope, query, mode=mode, top_k=top_k, filters=wanted)
+        self.access.record(principal, "mcp:search", shown.search_results(response))
         results = [SearchResultOut.model_validate(r, from_attributes=True) for r in response.results]
         return SearchToolOut(results=results, mode=response.mode)
 
@@ -90,8 +100,10 @@ class DocentTools:
         session_id: uuid.UUID | None,
         filters: FiltersIn | None,
     ) -> AskToolOut:
+        self.rate_limits.hit(RateLimitKind.CHAT, subject_of(principal))
         wanted = (filters or FiltersIn()).to_filters()
         prepared = self.chat.prepare(principal, question, session_id=session_id, filters=wanted)
+        self.access.record(principal, "mcp:ask", shown.answer_passages(prepared))
         result = self.chat.answer(prepared)
         return AskToolOut(
             answer=result.answer.text,
@@ -110,6 +122,7 @@ class DocentTools:
         title_contains: str | None,
         sort: Literal["-updated_at", "title"],
     ) -> DocumentPageOut:
+        self.rate_limits.hit(RateLimitKind.SEARCH, subject_of(principal))
         filters = DocumentFilters(
             tag=tag.strip().lower() if tag else None, title_contains=title_contains, sort=sort
         )

@@ -19,7 +19,10 @@ function safeNext() {
 }
 
 function showLogin(main) {
+  // Why a single sign-on came back here, as the server wrote it (never text from the address).
+  const notice = main.querySelector(".page-message")?.textContent || "";
   const { form, emailInput } = signInForm({
+    notice,
     onSignedIn: () => { window.location.assign(safeNext()); },
   });
   main.replaceChildren(h("div", { class: "sign-in card" }, form));

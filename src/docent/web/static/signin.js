@@ -15,7 +15,9 @@ export async function signIn(email, password, organization) {
 }
 
 /** The sign-in form; `onSignedIn(user)` runs after a successful sign-in. */
-export function signInForm({ heading = "Sign in to Docent", email = "", onSignedIn, headingLevel = "h1" }) {
+export function signInForm({
+  heading = "Sign in to Docent", email = "", notice = "", onSignedIn, headingLevel = "h1",
+}) {
   const emailInput = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   emailInput.value = email;
   const passwordInput = h("input", {
@@ -24,7 +26,7 @@ export function signInForm({ heading = "Sign in to Docent", email = "", onSigned
   const orgSelect = h("select", { name: "organization" });
   const orgField = field("Organisation", orgSelect, "This email is in several organisations.");
   orgField.field.hidden = true;
-  const error = h("p", { class: "form-error", role: "alert", id: uid("err") });
+  const error = h("p", { class: "form-error", role: "alert", id: uid("err"), text: notice });
   const submit = h("button", { type: "submit", class: "primary", text: "Sign in" });
   const headingEl = h(headingLevel, { id: uid("signin"), text: heading });
   const form = h("form", { class: "sign-in-form", "aria-labelledby": headingEl.id, novalidate: true },
