@@ -11,16 +11,18 @@ import fnmatch
 import urllib.robotparser
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 2000  # what a page's URL column holds; longer links are not followed
 MAX_LINKS_PER_PAGE = 5000  # the rest of a page's links are ignored
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_KEPT = "/:@!$&'()*+,;=-._~%?"  # characters a path or query keeps as they are; the rest are percent-encoded
 
 
 def canonical_url(raw: str, base: str | None = None) -> str | None:
     """`raw` (resolved against `base`) as an absolute http(s) URL without fragment, with a lower-case scheme
-    and host, no default port and a path of at least `/`; None if it is no such URL."""
+    and host, no default port, a path of at least `/`, and what may not stand in a URL percent-encoded (so
+    that the canonical form of a canonical URL is itself); None if it is no such URL."""
     try:
         joined = urljoin(base, raw.strip()) if base else raw.strip()
         parts = urlsplit(joined)
@@ -34,7 +36,8 @@ def canonical_url(raw: str, base: str | None = None) -> str | None:
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    url = urlunsplit(SplitResult(scheme, netloc, parts.path or "/", parts.query, ""))
+    path, query = quote(parts.path or "/", safe=_KEPT), quote(parts.query, safe=_KEPT)
+    url = urlunsplit(SplitResult(scheme, netloc, path, query, ""))
     return url if len(url) <= MAX_URL_LENGTH else None
 
 
