@@ -224,6 +224,17 @@ def test_sources_belong_to_their_creator_and_organisation(crawling: TestClient, 
     assert_error(client.get(f"/api/v1/sources/{source_id}", headers=owner), 404, "source_not_found")
     assert len(documents_by_url(client, owner)) == 1  # its documents stay
 
+    # API keys: `read` lists sources but may not create or run one; `write` may.
+    def key(scopes: list[str]) -> dict[str, str]:
+        made = client.post("/api/v1/api-keys", json={"name": "crawl", "scopes": scopes}, headers=owner)
+        return {"Authorization": f"Bearer {made.json()['key']}"}
+
+    reader, writer = key(["read"]), key(["write"])
+    body = {"start_url": f"{site}/a", "max_depth": 0}
+    assert_error(client.post("/api/v1/sources", json=body, headers=reader), 403, "insufficient_scope")
+    assert client.get("/api/v1/sources", headers=reader).json()["total"] == 0
+    assert client.post("/api/v1/sources", json=body, headers=writer).status_code == 202
+
 
 def test_requests_beyond_the_limits_are_refused_and_nothing_is_stored(
     crawling: TestClient, site: str
