@@ -258,6 +258,8 @@ def test_requests_beyond_the_limits_are_refused_and_nothing_is_stored(
     assert_error(
         client.post("/api/v1/sources", json={"start_url": site, "include": ["x" * 201]}, headers=admin), 422
     )
+    unknown = {"start_url": "http://no-such-host.invalid/"}  # a name that never resolves
+    assert_error(client.post("/api/v1/sources", json=unknown, headers=admin), 502, "fetch_failed")
     assert client.get("/api/v1/sources", headers=admin).json()["total"] == 0
     assert _Site.requested == []
 

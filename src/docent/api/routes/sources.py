@@ -111,7 +111,7 @@ def _columns(row: Any) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SourceOut,
     summary="Create a site crawl and start its first run",
-    responses=errors(404),
+    responses=errors(404, 502),
     dependencies=[rate_limit(RateLimitKind.UPLOAD)],
 )
 def create_source(
@@ -124,7 +124,8 @@ def create_source(
     """Stores the source and queues its first run (202). Refused with 400 before anything is stored: a start
     URL that is not http(s) (`invalid_url`) or names a private or cloud-metadata address (`url_forbidden`),
     `max_pages` or `max_depth` above the server's maximum, too many or too long patterns, groups that do not
-    fit the visibility. Every fetch of a run (robots.txt, pages, redirects) passes the same SSRF guard."""
+    fit the visibility; 502 `fetch_failed` when the host's name cannot be resolved. Every fetch of a run
+    (robots.txt, pages, redirects) passes the same SSRF guard."""
     spec = SourceSpec(
         start_url=body.start_url,
         same_host=body.same_host,
