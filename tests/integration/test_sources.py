@@ -53,6 +53,7 @@ class _Site(BaseHTTPRequestHandler):
     requested: ClassVar[list[str]] = []
     redirects: ClassVar[dict[str, str]] = {}
     release: ClassVar[threading.Event] = threading.Event()
+    robots_status: ClassVar[int] = 200
 
     def do_GET(self) -> None:
         self.requested.append(self.path)
@@ -64,6 +65,9 @@ class _Site(BaseHTTPRequestHandler):
             return
         if self.path == "/slow":
             self.release.wait(30)  # longer than the fetch timeout; released when the server stops
+        if self.path == "/robots.txt" and self.robots_status != 200:
+            self.send_error(self.robots_status)
+            return
         if self.path == "/robots.txt":
             kind, body = "text/plain", ROBOTS
         else:
@@ -84,6 +88,7 @@ def site() -> Iterator[str]:
     _Site.requested = []
     _Site.redirects = {}
     _Site.release = threading.Event()
+    _Site.robots_status = 200
     with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Site), before_stop=_Site.release.set) as server:
         yield url_of(server)
 
@@ -314,3 +319,27 @@ def test_hostile_sites_stay_within_bounds(
     codes = {e["url"].removeprefix(site): e["code"] for e in run["errors"]}
     assert codes["/huge"] == "document_too_large" and codes["/slow"] == "fetch_timeout", codes
     assert len([p for p in _Site.requested if p != "/robots.txt"]) == 12
+
+
+def test_a_run_stops_at_its_time_limit_and_an_unreadable_robots_txt_allows_nothing(
+    site: str, database_url: str, tmp_path: Path, embedder: Any
+) -> None:
+    _Site.pages["/"] = page("Hub", "A hub whose second link answers slowly.", "/slow", "/a", "/b")
+    limits = {"url_fetch_timeout_seconds": 2, "source_max_run_seconds": 1}
+    with crawl_client(database_url, tmp_path, embedder, **limits) as client:
+        admin = Api(client).headers()
+        source = client.post("/api/v1/sources", json={"start_url": f"{site}/"}, headers=admin).json()
+        run = wait_for_run(client, admin, source["id"])["last_run"]
+        assert run["status"] == "completed" and run["pages_fetched"] == 1, run
+        assert [(e["url"], e["code"]) for e in run["errors"]] == [
+            (f"{site}/slow", "fetch_timeout"),
+            (None, "fetch_timeout"),  # the run's own time limit: the links after the slow one wait
+        ]
+        assert "/a" not in _Site.requested and "/b" not in _Site.requested
+
+        _Site.robots_status = 503  # RFC 9309: a robots.txt that cannot be read allows nothing
+        _Site.requested.clear()
+        source = client.post("/api/v1/sources", json={"start_url": f"{site}/a"}, headers=admin).json()
+        run = wait_for_run(client, admin, source["id"])["last_run"]
+        assert run["status"] == "failed" and run["pages_skipped"] == 1, run
+        assert _Site.requested == ["/robots.txt"]

@@ -137,7 +137,7 @@ class CrawlHandler:
         try:
             for outcome in crawler.walk():
                 self._apply(plan, outcome, tally)
-                progress(job_id, tally.visited, plan.limits.max_pages)
+                progress(job_id, min(tally.visited, plan.limits.max_pages), plan.limits.max_pages)
                 if tally.visited % _SAVE_EVERY == 0:
                     self._save(job_id, tally, None)
         except CrawlInterruptedError:
