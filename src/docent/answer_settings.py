@@ -52,6 +52,8 @@ OTHER_SETTINGS = frozenset(
         "chunk_context",  # likewise applied at ingestion
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",
+        # what a site crawl may fetch: the documents it makes are keyed by their content like any other
+        *("source_max_pages", "source_max_depth", "source_max_run_seconds", "source_fetch_delay_seconds"),
         *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),
         *("llm_cooldown_seconds", "llm_prices"),  # a cached answer costs nothing, whatever the prices
         *("answer_cache", "answer_cache_ttl_seconds", "answer_cache_max_entries", "sse_ping_seconds"),
