@@ -68,6 +68,12 @@ class _Site(BaseHTTPRequestHandler):
         if self.path == "/robots.txt" and self.robots_status != 200:
             self.send_error(self.robots_status)
             return
+        if self.path == "/empty":  # an HTML page of no bytes: fetched, but no document can be made of it
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/robots.txt":
             kind, body = "text/plain", ROBOTS
         else:
@@ -305,8 +311,8 @@ def test_redirects_to_metadata_addresses_are_refused_mid_crawl(crawling: TestCli
 def test_hostile_sites_stay_within_bounds(
     site: str, database_url: str, tmp_path: Path, embedder: Any
 ) -> None:
-    _Site.pages["/"] = page("Hub", "A hub of many links, one too large and one too slow.", "/huge", "/slow",
-                            *(f"/many/{i}" for i in range(3000)))  # fmt: skip
+    _Site.pages["/"] = page("Hub", "A hub of many links, one too large, one too slow, one empty.", "/huge",
+                            "/slow", "/empty", *(f"/many/{i}" for i in range(3000)))  # fmt: skip
     _Site.pages["/huge"] = page("Huge", "word " * 300_000)  # 1.5 MB, over the 1 MB fetch limit
     for i in range(3000):
         _Site.pages[f"/many/{i}"] = page(f"Page {i}", f"Page number {i} links to the hub.", "/", f"/many/{i}")
@@ -318,6 +324,7 @@ def test_hostile_sites_stay_within_bounds(
     assert run["pages_fetched"] + run["pages_failed"] == 12, run
     codes = {e["url"].removeprefix(site): e["code"] for e in run["errors"]}
     assert codes["/huge"] == "document_too_large" and codes["/slow"] == "fetch_timeout", codes
+    assert codes["/empty"] == "empty_file" and run["status"] == "completed"
     assert len([p for p in _Site.requested if p != "/robots.txt"]) == 12
 
 

@@ -179,25 +179,28 @@ class CrawlHandler:
         elif isinstance(outcome, Failed):
             self._failed(plan, outcome, tally)
         else:
-            tally.add("fetched")
             self._store(plan, outcome, tally)
 
     def _store(self, plan: _Plan, page: Fetched, tally: _Tally) -> None:
-        """One page into its document, in a transaction of its own."""
+        """One page into its document, in a transaction of its own; a page that cannot be taken (empty, of
+        no text) is counted failed and the others go on."""
         resource = page.resource
         staged = self._blobs.stage(io.BytesIO(resource.data), self._settings.max_bytes)
         incoming = IncomingFile(resource.filename, resource.content_type.value, staged)
-        with self._database.unit_of_work() as uow:
-            if uow.sources.get(plan.source_id) is None:
-                self._blobs.discard(staged)
-                raise _SourceGoneError
-            try:
+        try:
+            with self._database.unit_of_work() as uow:
+                if uow.sources.get(plan.source_id) is None:
+                    raise _SourceGoneError
                 result = self._ingest(uow, plan, page.url, incoming)
-            except DocentError as error:  # an empty or unreadable page: the others go on
-                self._blobs.discard(staged)
-                tally.fail(page.url, error.code, error.message)
-                return
-            uow.commit()
+                uow.commit()
+        except DocentError as error:
+            self._blobs.discard(staged)
+            tally.fail(page.url, error.code, error.message)
+            return
+        except BaseException:
+            self._blobs.discard(staged)
+            raise
+        tally.add("fetched")
         tally.add(result)
 
     def _ingest(self, uow: UnitOfWork, plan: _Plan, url: str, incoming: IncomingFile) -> str:

@@ -67,7 +67,7 @@ class RunOut(OrmModel):
     status: str = Field(description="`queued`, `running`, `completed` or `failed`")
     batch_id: str = Field(description="See its jobs with `GET /jobs?batch=`")
     job_id: uuid.UUID | None = Field(description="The crawl job")
-    pages_fetched: int = Field(description="Pages read")
+    pages_fetched: int = Field(description="Pages read and taken (new, changed or unchanged)")
     pages_new: int = Field(description="Pages that became new documents")
     pages_changed: int = Field(description="Pages whose content changed: a new version each")
     pages_unchanged: int = Field(description="Pages as they were (or already a document)")
