@@ -352,3 +352,30 @@ def test_a_run_stops_at_its_time_limit_and_an_unreadable_robots_txt_allows_nothi
         run = wait_for_run(client, admin, source["id"])["last_run"]
         assert run["status"] == "failed" and run["pages_skipped"] == 1, run
         assert _Site.requested == ["/robots.txt"]
+
+
+def test_a_run_cut_off_by_a_stopping_worker_finishes_after_a_restart(
+    site: str, database_url: str, tmp_path: Path, embedder: Any
+) -> None:
+    """The jobs table is the truth: a crawl interrupted when the server stops is queued again and completes
+    in the next process; the pages it had stored come out unchanged, none twice."""
+    body = {"start_url": f"{site}/", "max_depth": 1, "include": ["/a", "/b", "/deep1"]}
+    slow = {"source_fetch_delay_seconds": 1, "job_lease_seconds": 2}
+    with crawl_client(database_url, tmp_path, embedder, **slow) as client:
+        admin = Api(client).headers()
+        source = client.post("/api/v1/sources", json=body, headers=admin).json()
+        deadline = time.monotonic() + 60
+        while (
+            client.get(f"/api/v1/sources/{source['id']}", headers=admin).json()["last_run"]["status"]
+            != "running"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    with crawl_client(database_url, tmp_path, embedder, job_lease_seconds=2) as client:
+        admin = Api(client).headers()
+        run = wait_for_run(client, admin, source["id"])["last_run"]
+        assert run["status"] == "completed", run
+        assert run["pages_fetched"] == 4 and run["pages_new"] + run["pages_unchanged"] == 4, run
+        crawl = client.get(f"/api/v1/jobs/{run['job_id']}", headers=admin).json()
+        assert crawl["status"] == "completed" and crawl["attempts"] == 2, crawl
+        assert len(documents_by_url(client, admin)) == 4
