@@ -52,6 +52,8 @@ OTHER_SETTINGS = frozenset(
         "chunk_context",  # likewise applied at ingestion
         *("url_fetch_timeout_seconds", "url_fetch_max_mb", "url_fetch_max_redirects"),
         "url_allow_private_addresses",
+        # what a site crawl may fetch: the documents it makes are keyed by their content like any other
+        *("source_max_pages", "source_max_depth", "source_max_run_seconds", "source_fetch_delay_seconds"),
         *("llm_api_key", "llamacpp_threads", "llamacpp_gpu_layers", "llm_timeout_seconds"),
         # agent answers are never cached (`docent.answer.service`), so their bounds key nothing
         *("agent_max_steps", "agent_max_tokens", "agent_timeout_seconds", "agent_top_k"),

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     url_fetch_max_mb: int = Field(default=20, ge=1, le=1000)
     url_fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     url_allow_private_addresses: bool = False
+    # Site crawls (`POST /sources`): the most a source may ask for, and how politely it fetches (README).
+    source_max_pages: int = Field(default=1000, ge=1, le=100_000)
+    source_max_depth: int = Field(default=10, ge=0, le=100)
+    source_max_run_seconds: float = Field(default=1800.0, gt=0, le=86_400)
+    source_fetch_delay_seconds: float = Field(default=1.0, ge=0, le=60)
     # Each document is parsed in a process of its own, killed past these limits (README, "Hostile files").
     parse_max_memory_mb: int = Field(default=1024, ge=128, le=65_536)
     parse_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)

@@ -40,6 +40,7 @@ from docent.config import ConfigurationError, Settings
 from docent.db import migrate
 from docent.db.engine import build_engine
 from docent.db.uow import Database
+from docent.ingest.crawl_job import CrawlHandler, CrawlSettings
 from docent.ingest.fetch import FetchPolicy, UrlFetcher
 from docent.ingest.from_url import UrlIngestService
 from docent.ingest.limits import ParseLimits
@@ -47,6 +48,7 @@ from docent.ingest.pipeline import IngestHandler
 from docent.ingest.sandbox import ParseSandbox
 from docent.ingest.service import DocumentService
 from docent.ingest.sharing import SharingService
+from docent.ingest.sources import SourceLimits, SourceService
 from docent.jobs.queue import HueyQueue, build_huey_queue
 from docent.jobs.runner import JobRunner, RunnerPolicy
 from docent.jobs.service import JobService
@@ -78,6 +80,7 @@ class Container:
     documents: DocumentService
     sharing: SharingService
     url_ingest: UrlIngestService
+    sources: SourceService
     jobs: JobService
     runner: JobRunner
     retriever: Retriever
@@ -188,6 +191,7 @@ def build_container(
     answer_cache = build_answer_cache(settings)
     recall = build_recall(settings, answer_cache, chain, embedder)
     fetch_policy = FetchPolicy.from_settings(settings)
+    fetcher = UrlFetcher(fetch_policy)
     access = AccessRecorder.from_settings(database, settings)
     auth, sso = build_auth(settings, hasher)
     budgets = BudgetService()
@@ -208,9 +212,22 @@ def build_container(
         embedder=embedder,
         documents=documents,
         sharing=SharingService(documents),
-        url_ingest=UrlIngestService(UrlFetcher(fetch_policy), blobs, documents, fetch_policy.max_bytes),
+        url_ingest=UrlIngestService(fetcher, blobs, documents, fetch_policy.max_bytes),
+        sources=SourceService(
+            fetcher,
+            queue,
+            SourceLimits(settings.source_max_pages, settings.source_max_depth),
+            settings.job_max_attempts,
+        ),
         jobs=JobService(),
-        runner=_job_runner(settings, database, blobs, queue, embedder),
+        runner=_job_runner(
+            settings,
+            database,
+            blobs,
+            queue,
+            embedder,
+            _crawler(database, blobs, documents, fetcher, settings),
+        ),
         retriever=retriever,
         chat=ChatService(
             database,
@@ -230,8 +247,24 @@ def build_container(
     )
 
 
+def _crawler(
+    database: Database, blobs: BlobStore, documents: DocumentService, fetcher: UrlFetcher, settings: Settings
+) -> CrawlHandler:
+    crawl = CrawlSettings(
+        delay_seconds=settings.source_fetch_delay_seconds,
+        run_seconds=settings.source_max_run_seconds,
+        max_bytes=settings.url_fetch_max_mb * 1024 * 1024,
+    )
+    return CrawlHandler(database, blobs, documents, fetcher, crawl)
+
+
 def _job_runner(
-    settings: Settings, database: Database, blobs: BlobStore, queue: HueyQueue, embedder: Embedder
+    settings: Settings,
+    database: Database,
+    blobs: BlobStore,
+    queue: HueyQueue,
+    embedder: Embedder,
+    crawl: CrawlHandler,
 ) -> JobRunner:
     ingest = IngestHandler(
         database,
@@ -243,7 +276,7 @@ def _job_runner(
         overlap_tokens=settings.chunk_overlap_tokens,
         contextual_chunks=settings.chunk_context,
     )
-    runner = JobRunner(database, queue, [ingest], RunnerPolicy.from_settings(settings))
+    runner = JobRunner(database, queue, [ingest, crawl], RunnerPolicy.from_settings(settings))
     queue.bind(runner.run)
     return runner
 

@@ -72,6 +72,7 @@ class ErrorCode(StrEnum):
     API_KEY_NOT_FOUND = "api_key_not_found", 404, "API key not found."
     DOCUMENT_NOT_FOUND = "document_not_found", 404, "Document not found."
     JOB_NOT_FOUND = "job_not_found", 404, "Job not found."
+    SOURCE_NOT_FOUND = "source_not_found", 404, "Source not found."
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 409
@@ -84,6 +85,7 @@ class ErrorCode(StrEnum):
     EMAIL_TAKEN = "email_taken", 409
     GROUP_NAME_TAKEN = "group_name_taken", 409
     LAST_ADMIN = "last_admin", 409
+    SOURCE_RUN_ACTIVE = "source_run_active", 409, "A run of this source is already queued or running."
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large", 413
     DOCUMENT_TOO_LARGE = "document_too_large", 413

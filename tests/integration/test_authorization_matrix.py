@@ -90,6 +90,7 @@ def test_members_get_403_on_every_admin_route(client: TestClient, member: dict[s
 def test_members_reach_the_routes_meant_for_them(client: TestClient, member: dict[str, str]) -> None:
     assert client.get("/api/v1/auth/me", headers=member).status_code == 200
     assert client.get("/api/v1/api-keys", headers=member).status_code == 200
+    assert client.get("/api/v1/sources", headers=member).status_code == 200  # their own sources
 
 
 def test_admin_routes_live_in_one_router_module(client: TestClient) -> None:

@@ -32,6 +32,7 @@ from docent.api.routes import (
     search,
     session,
     sharing,
+    sources,
     users,
 )
 from docent.api.security_headers import SecurityHeadersMiddleware
@@ -96,6 +97,7 @@ _ROUTE_MODULES = (
     api_keys,
     documents,
     sharing,
+    sources,
     jobs,
     search,
     chat,

@@ -49,6 +49,7 @@ from docent.errors import DocentError, ErrorCode
 from docent.ingest.from_url import UrlIngestService
 from docent.ingest.service import DocumentService
 from docent.ingest.sharing import SharingService
+from docent.ingest.sources import SourceService
 from docent.jobs.service import JobService
 from docent.llm.ports import Embedder
 from docent.search.maintenance import IndexMaintenance
@@ -84,6 +85,7 @@ AuditServiceDep = Annotated[AuditService, _part(lambda c: c.audit)]
 DocumentServiceDep = Annotated[DocumentService, _part(lambda c: c.documents)]
 SharingServiceDep = Annotated[SharingService, _part(lambda c: c.sharing)]
 UrlIngestServiceDep = Annotated[UrlIngestService, _part(lambda c: c.url_ingest)]
+SourceServiceDep = Annotated[SourceService, _part(lambda c: c.sources)]
 BlobStoreDep = Annotated[BlobStore, _part(lambda c: c.blobs)]
 JobServiceDep = Annotated[JobService, _part(lambda c: c.jobs)]
 RetrieverDep = Annotated[Retriever, _part(lambda c: c.retriever)]

@@ -366,3 +366,4 @@ class Job(Base):
 # What people did (conversations, feedback, what they were shown, budgets) is in `docent.db.records`;
 # importing it here puts those tables on `Base.metadata` for whoever imports this module.
 from docent.db import records as _records  # noqa: E402, F401
+from docent.db import source_tables as _source_tables  # noqa: E402, F401

@@ -27,6 +27,7 @@ from docent.db.repositories.index_meta import IndexMetaRepository
 from docent.db.repositories.jobs import JobRepository
 from docent.db.repositories.orgs import OrganizationRepository
 from docent.db.repositories.search import SearchRepository
+from docent.db.repositories.sources import SourceRepository
 from docent.db.repositories.tokens import TokenRepository
 from docent.db.repositories.users import UserRepository
 
@@ -53,6 +54,7 @@ class UnitOfWork:
         self.chat = ChatRepository(session)
         self.access = AccessRepository(session)
         self.budgets = BudgetRepository(session)
+        self.sources = SourceRepository(session)
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
 

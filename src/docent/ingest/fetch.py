@@ -106,9 +106,10 @@ class FetchError(Exception):
     """The URL cannot be fetched; `code` is the one the refused request answers with, `message` is for
     people and never holds credentials."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, status: int | None = None) -> None:
         self.code = code
         self.message = message
+        self.status = status  # the HTTP status the site answered with, when that was the failure
         super().__init__(message)
 
 
@@ -161,13 +162,14 @@ class UrlFetcher:
         self._policy = policy
         self._transport = transport
 
-    def fetch(self, url: str) -> FetchedResource:
+    def fetch(self, url: str, *, plain_text: bool = False) -> FetchedResource:
+        """The resource at `url` (HTML or PDF; with `plain_text`, also text/plain, e.g. robots.txt)."""
         deadline = time.monotonic() + self._policy.timeout_seconds
         target = _parse_url(url)
         with self._open_transport() as transport:
             for _ in range(self._policy.max_redirects + 1):
                 with _translated_errors(target.host):
-                    outcome = self._hop(transport, target, deadline)
+                    outcome = self._hop(transport, target, deadline, plain_text)
                 if isinstance(outcome, FetchedResource):
                     return outcome
                 target = outcome
@@ -186,8 +188,12 @@ class UrlFetcher:
         finally:
             transport.close()
 
+    def check(self, url: str) -> None:
+        """Refuse (`FetchError`) a URL that is malformed or names an address this policy may not fetch."""
+        _resolve_allowed(_parse_url(url), self._policy.allow_private_addresses)
+
     def _hop(
-        self, transport: httpx.BaseTransport, target: httpx.URL, deadline: float
+        self, transport: httpx.BaseTransport, target: httpx.URL, deadline: float, plain_text: bool
     ) -> FetchedResource | httpx.URL:
         """One request: the resource, or the validated URL to go to next."""
         response = self._send(transport, target, deadline)
@@ -198,10 +204,9 @@ class UrlFetcher:
                     raise FetchError(ErrorCode.FETCH_FAILED, f"{target.host} redirected without a Location")
                 return _redirect_target(target, location)
             if not 200 <= response.status_code < 300:
-                raise FetchError(
-                    ErrorCode.FETCH_FAILED, f"{target.host} answered HTTP {response.status_code}"
-                )
-            data, kind = self._read_body(response, deadline)
+                status = response.status_code
+                raise FetchError(ErrorCode.FETCH_FAILED, f"{target.host} answered HTTP {status}", status)
+            data, kind = self._read_body(response, deadline, plain_text)
         finally:
             response.close()
         return FetchedResource(
@@ -243,7 +248,9 @@ class UrlFetcher:
             "GET", target.copy_with(host=str(address)), headers=headers, extensions=extensions
         )
 
-    def _read_body(self, response: httpx.Response, deadline: float) -> tuple[bytes, ContentType]:
+    def _read_body(
+        self, response: httpx.Response, deadline: float, plain_text: bool
+    ) -> tuple[bytes, ContentType]:
         limit = self._policy.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -262,9 +269,9 @@ class UrlFetcher:
                 raise _timed_out()
             if kind is None and size >= _SNIFF_BYTES:
                 # Decide early so a large video is refused as such, not downloaded first.
-                kind = _classify(media_type, b"".join(parts)[:_SNIFF_BYTES])
+                kind = _classify(media_type, b"".join(parts)[:_SNIFF_BYTES], plain_text)
         data = b"".join(parts)
-        return data, kind or _classify(media_type, data[:_SNIFF_BYTES])
+        return data, kind or _classify(media_type, data[:_SNIFF_BYTES], plain_text)
 
 
 def _parse_url(raw: str, *, redirect: bool = False) -> httpx.URL:
@@ -333,11 +340,14 @@ def _resolve_allowed(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
     return addresses
 
 
-def _classify(media_type: str, head: bytes) -> ContentType:
-    """HTML or PDF from the declared type and the first bytes, or `unsupported_media_type`."""
+def _classify(media_type: str, head: bytes, plain_text: bool = False) -> ContentType:
+    """HTML or PDF (or plain text, when asked) from the declared type and the first bytes, or
+    `unsupported_media_type`."""
     if head.startswith(b"%PDF-"):
         return ContentType.PDF
     body = head.removeprefix(b"\xef\xbb\xbf")
+    if plain_text and media_type == "text/plain" and not _BINARY_BYTES.search(body):
+        return ContentType.TEXT
     if media_type in _HTML_MEDIA_TYPES and not _BINARY_BYTES.search(body):
         return ContentType.HTML
     if media_type in _GENERIC_MEDIA_TYPES and _MARKUP_START.match(body):

@@ -202,6 +202,7 @@ class DocumentService:
         document_id: uuid.UUID,
         file: IncomingFile,
         context: RequestContext,
+        batch_id: str | None = None,
     ) -> Accepted:
         document = self.get(uow, principal, document_id)
         ensure_can_modify_document(principal, document.owner_id)
@@ -210,7 +211,7 @@ class DocumentService:
         if uow.documents.latest_version(document).sha256 == file.staged.sha256:
             self._blobs.discard(file.staged)
             return Accepted(document, duplicate=True)
-        job = self._add_version(uow, principal, document, file, content_type, None)
+        job = self._add_version(uow, principal, document, file, content_type, batch_id)
         record(
             uow,
             context,

@@ -16,7 +16,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
 
 
 class JobOut(OrmModel):
-    """A background job (today: ingesting one document version)."""
+    """A background job: ingesting one document version (`ingest`), or one run of a source (`crawl`)."""
 
     id: uuid.UUID
     kind: str = Field(description="What the job does, e.g. `ingest`")
@@ -27,8 +27,8 @@ class JobOut(OrmModel):
     max_attempts: int = Field(description="Runs before it is given up as failed")
     error: str | None = Field(description="Why the last run failed, for people")
     error_code: str | None = Field(description="Why the last run failed, stable")
-    progress_done: int = Field(description="Chunks embedded")
-    progress_total: int = Field(description="Chunks in all; 0 until parsed")
+    progress_done: int = Field(description="Chunks embedded (a crawl: pages visited)")
+    progress_total: int = Field(description="Chunks in all, 0 until parsed (a crawl: its page limit)")
     created_at: datetime
     started_at: datetime | None = Field(description="When the last run began")
     finished_at: datetime | None = Field(description="When it completed or failed for good")

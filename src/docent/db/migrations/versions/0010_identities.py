@@ -1,7 +1,7 @@
 """user_identities: single sign-on users are found by the provider's (issuer, subject), not by email
 
 Revision ID: 0010_identities
-Revises: 0008_limits
+Revises: 0009_sources
 Create Date: 2026-12-02 16:45:00
 
 Users who signed in with SSO before this revision have no link yet: at their next sign-in they are linked
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_identities"
-down_revision = "0008_limits"
+down_revision = "0009_sources"
 branch_labels = None
 depends_on = None
 
