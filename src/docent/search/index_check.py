@@ -13,7 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from docent.db.repositories.index_meta import EMBEDDING_DIMENSION_KEY, EMBEDDING_MODEL_KEY
+from docent.db.repositories.index_meta import (
+    EMBEDDING_DIMENSION_KEY,
+    EMBEDDING_MODEL_KEY,
+    MIGRATION_MODEL_KEY,
+    PREVIOUS_MODEL_KEY,
+)
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
 from docent.search.backends.postgres import drop_vector_index, ensure_vector_index
@@ -48,8 +53,17 @@ def index_model_mismatch(database: Database, model_id: str) -> str | None:
     """Why vectors of `model_id` cannot join the index, or None when they can."""
     with database.unit_of_work(write=False) as uow:
         recorded = uow.index_meta.get(EMBEDDING_MODEL_KEY)
+        previous = uow.index_meta.get(PREVIOUS_MODEL_KEY)
+        pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
     if recorded is None or recorded == model_id:
         return None
+    if previous == model_id:  # switched from: its vectors are kept, searches use them until a restart
+        return None
+    if pending == model_id:
+        return (
+            f"{model_id} is the model of a migration in progress; the live model is {recorded}: keep "
+            f"DOCENT_EMBEDDER={recorded} until `docent index migrate --switch`."
+        )
     return (
         f"The index holds vectors of {recorded}, but the embedder is {model_id}: run `docent index rebuild` "
         f"to re-embed every chunk with {model_id}, or set DOCENT_EMBEDDER back to {recorded}."
