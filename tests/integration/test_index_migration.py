@@ -31,7 +31,7 @@ from docent.search.migration_report import rated_figures, rated_questions
 from docent.search.retrieve import Retriever, SearchMode
 from docent.types import ReaderScope, indexed_text
 from tests.conftest import TEST_HASHER, make_settings
-from tests.fakes import FakeEmbeddings, serve_embeddings
+from tests.fakes import FakeEmbeddings, fake_vector, serve_embeddings
 
 DIMENSION = 8
 TEXTS = [
@@ -42,6 +42,15 @@ TEXTS = [
     "Employees get twenty-five days of holiday per year, plus public holidays.",
     "The home office budget is five hundred euros, once every three years.",
 ]
+
+
+def test_the_fake_model_tells_every_text_here_apart() -> None:
+    """`fake_vector` depends on a text's checksum modulo 17: the tests' texts must not share one."""
+    texts = [*TEXTS, LATE, AFTER]
+    assert len({tuple(fake_vector(t, DIMENSION)) for t in texts}) == len(texts)
+
+LATE = "Expense claims older than ninety days are not reimbursed at all."  # ingested during the migration
+AFTER = "Laptops are replaced every four years."  # uploaded after the switch
 
 
 @pytest.fixture
@@ -136,7 +145,7 @@ def test_migration_keeps_searches_answered_then_switches(
         migration.start(live.database, new, _spec(remote))
         partial = migration.run(live.database, new, batch_size=2, max_batches=1)
         assert (partial.done, partial.complete) == (2, False)
-        _ingest(live, "late.txt", "Expense claims older than ninety days are not reimbursed.")  # meanwhile
+        _ingest(live, "late.txt", LATE)  # meanwhile
         done = migration.run(live.database, new, batch_size=2)
         assert done.complete and done.done == len(TEXTS) + 1
 
@@ -175,7 +184,7 @@ def test_migration_keeps_searches_answered_then_switches(
 def _ingest_after_switch(old: Container, restarted: Container) -> None:
     """A worker still on the old model leaves a new upload queued, its attempts unspent; a restarted one
     indexes it with the new model."""
-    _ingest(old, "after.txt", "Laptops are replaced every four years.")
+    _ingest(old, "after.txt", AFTER)
     with old.database.unit_of_work() as uow:
         job = uow.session.scalars(select(Job).order_by(Job.created_at.desc()).limit(1)).one()
         assert (job.status, job.attempts) == ("queued", 0)
