@@ -81,7 +81,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
     env = _env(tmp_path)
     upgraded = _run("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0008_limits" in upgraded.stdout
+    assert "revision 0011_index_migration" in upgraded.stdout
 
     created = _run(
         "users",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import io
 import threading
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ def test_the_fake_model_tells_every_text_here_apart() -> None:
     """`fake_vector` depends on a text's checksum modulo 17: the tests' texts must not share one."""
     texts = [*TEXTS, LATE, AFTER]
     assert len({tuple(fake_vector(t, DIMENSION)) for t in texts}) == len(texts)
+
 
 LATE = "Expense claims older than ninety days are not reimbursed at all."  # ingested during the migration
 AFTER = "Laptops are replaced every four years."  # uploaded after the switch
@@ -129,7 +130,9 @@ class Searcher(threading.Thread):
             for mode in SearchMode:
                 try:
                     with self.container.database.unit_of_work(write=False) as uow:
-                        found = self.container.retriever.search(uow, scope, "holiday days per year", mode=mode)
+                        found = self.container.retriever.search(
+                            uow, scope, "holiday days per year", mode=mode
+                        )
                     self.counts.append(len(found.results))
                 except Exception as exc:  # recorded: the test fails on any
                     self.errors.append(exc)
@@ -211,11 +214,11 @@ def test_an_interrupted_migration_resumes_is_refused_until_complete_and_aborts(
     new = build_embedder(_spec(remote).settings(settings))
     migration.start(live.database, new, _spec(remote))
     migration.run(live.database, new, batch_size=4, max_batches=1)  # then the run is killed
-    with pytest.raises(migration.MigrationRefused, match="2 chunks have no vector"):
+    with pytest.raises(migration.MigrationRefusedError, match="2 chunks have no vector"):
         migration.switch(live.database)
-    with pytest.raises(migration.MigrationRefused, match="in progress"):
-        other = build_embedder(migration.EmbedderSpec("openai:other", "onnx", remote.url(), 4).settings(settings))
-        migration.start(live.database, other, migration.EmbedderSpec("openai:other"))
+    other = migration.EmbedderSpec("openai:other", "onnx", remote.url(), 4)
+    with pytest.raises(migration.MigrationRefusedError, match="in progress"):
+        migration.start(live.database, build_embedder(other.settings(settings)), other)
 
     embedded_before = _embedded_texts(remote)
     resumed = migration.start(live.database, new, _spec(remote))  # the same command, run again
@@ -229,7 +232,7 @@ def test_an_interrupted_migration_resumes_is_refused_until_complete_and_aborts(
     assert _models(live) == ({embedder.model_id}, set())
     holiday_id, holiday_text = _indexed(live, "twenty-five days")
     assert _top(live, live.retriever, holiday_text)[0] == holiday_id
-    with pytest.raises(migration.MigrationRefused, match="no migration"):
+    with pytest.raises(migration.MigrationRefusedError, match="no migration"):
         migration.switch(live.database)
 
 
@@ -268,7 +271,9 @@ def _rate(container: Container, question: str, chunk_id: int, rating: str) -> No
         uow.session.flush()
         uow.session.add(ChatMessage(session_id=session.id, role="user", text=question, citations=[]))
         uow.session.flush()
-        answer = ChatMessage(session_id=session.id, role="assistant", text="…", citations=[{"chunk_id": chunk_id}])
+        answer = ChatMessage(
+            session_id=session.id, role="assistant", text="…", citations=[{"chunk_id": chunk_id}]
+        )
         uow.session.add(answer)
         uow.session.flush()
         uow.session.add(Feedback(message_id=answer.id, user_id=principal.user_id, rating=rating))

@@ -26,7 +26,8 @@ def index_migrate(
         str | None, typer.Option(help="The new model, as DOCENT_EMBEDDER names one (local:… or openai:…)")
     ] = None,
     backend: Annotated[
-        str | None, typer.Option(help="onnx, onnx-int8 or torch, for a local model (default: DOCENT_EMBEDDER_BACKEND)")
+        str | None,
+        typer.Option(help="onnx, onnx-int8 or torch, for a local model (default: DOCENT_EMBEDDER_BACKEND)"),
     ] = None,
     base_url: Annotated[str | None, typer.Option(help="The new model's server, for openai:…")] = None,
     dimension: Annotated[int | None, typer.Option(help="The new model's dimension, for openai:…")] = None,
@@ -34,12 +35,15 @@ def index_migrate(
     eval_folder: Annotated[
         Path | None, typer.Option("--eval", exists=True, file_okay=False, help="A BEIR folder to compare on")
     ] = None,
-    eval_limit: Annotated[int | None, typer.Option(min=1, help="Only the first N documents of --eval")] = None,
+    eval_limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N documents of --eval")
+    ] = None,
     show_status: Annotated[bool, typer.Option("--status", help="Show the migration's progress")] = False,
     switch: Annotated[bool, typer.Option("--switch", help="Make the new model live (atomically)")] = False,
     abort: Annotated[bool, typer.Option("--abort", help="Drop the new model's vectors")] = False,
     drop_previous: Annotated[
-        bool, typer.Option("--drop-previous", help="Drop the replaced model's vectors (every server restarted)")
+        bool,
+        typer.Option("--drop-previous", help="Drop the replaced model's vectors (every server restarted)"),
     ] = False,
 ) -> None:
     """Build a new embedding model's vectors beside the live ones (resumable, while Docent keeps serving),
@@ -63,9 +67,7 @@ def index_migrate(
             _switch(container, batch_size)
         else:
             assert embedder is not None
-            spec = migration.EmbedderSpec(
-                embedder, backend or settings.embedder_backend, base_url, dimension
-            )
+            spec = migration.EmbedderSpec(embedder, backend or settings.embedder_backend, base_url, dimension)
             _migrate(container, spec, batch_size, eval_folder, eval_limit)
 
 
@@ -98,13 +100,14 @@ def _switch(container: Container, batch_size: int) -> None:
         try:
             migration.switch(container.database)
             break
-        except migration.MigrationRefused:
+        except migration.MigrationRefusedError:
             if attempt == SWITCH_ATTEMPTS:
                 raise
     spec = current.spec
     typer.echo(f"switched: {current.pending_model} is live; {current.live_model}'s vectors are kept")
     typer.echo(
-        f"restart servers and workers with DOCENT_EMBEDDER={spec.embedder} DOCENT_EMBEDDER_BACKEND={spec.backend}"
+        f"restart servers and workers with DOCENT_EMBEDDER={spec.embedder} "
+        f"DOCENT_EMBEDDER_BACKEND={spec.backend}"
         " (until then they answer from the previous vectors; their ingestion waits for the restart), then run"
         " `docent index migrate --drop-previous`"
     )
@@ -116,7 +119,9 @@ def _embedder(container: Container, spec: EmbedderSpec) -> Embedder:
     return build_embedder(spec.settings(container.settings))
 
 
-def _report(container: Container, new: Embedder, spec: EmbedderSpec, folder: Path | None, limit: int | None) -> None:
+def _report(
+    container: Container, new: Embedder, spec: EmbedderSpec, folder: Path | None, limit: int | None
+) -> None:
     from docent.adapters import build_search_indexes
     from docent.search.migration_report import (
         SideBySide,
@@ -153,7 +158,9 @@ def _echo_status(status: MigrationStatus) -> None:
         typer.echo("no migration in progress")
     else:
         total = status.done + status.missing
-        state = "complete: ready for --switch" if status.complete else "incomplete: run `docent index migrate`"
+        state = (
+            "complete: ready for --switch" if status.complete else "incomplete: run `docent index migrate`"
+        )
         typer.echo(f"pending model: {status.pending_model}  {status.done}/{total} chunks  ({state})")
     if status.previous_model:
         typer.echo(f"previous model kept: {status.previous_model} (drop with --drop-previous)")

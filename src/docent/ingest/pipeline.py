@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from docent.db.repositories.chunk_vectors import live_model
 from docent.db.tables import Chunk, Job
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import ErrorCode
@@ -26,7 +27,6 @@ from docent.jobs.runner import ClaimedJob, JobOutcome, ProgressReporter
 from docent.llm.errors import EmbedderError, EmbedderUnavailable
 from docent.llm.ports import Embedder, Vectors
 from docent.observability.logs import get_logger
-from docent.db.repositories.chunk_vectors import live_model
 from docent.search.index_check import index_model_mismatch, record_index_model
 from docent.search.migration import serves_previous_model
 from docent.storage.blobs import BlobStore

@@ -49,7 +49,7 @@ MAX_BATCH = 1024
 Progress = Callable[[int, int], None]  # (chunks with a pending vector, chunks)
 
 
-class MigrationRefused(ConfigurationError):
+class MigrationRefusedError(ConfigurationError):
     """What the operator asked cannot be done now; the message says why and what to do."""
 
 
@@ -116,12 +116,14 @@ def start(database: Database, embedder: Embedder, spec: EmbedderSpec) -> Migrati
         live = chunk_vectors.live_model(uow.session)
         pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
         if live is None:
-            raise MigrationRefused("the index is empty: set DOCENT_EMBEDDER instead, nothing needs migrating")
+            raise MigrationRefusedError(
+                "the index is empty: set DOCENT_EMBEDDER instead, nothing needs migrating"
+            )
         if model == live:
-            raise MigrationRefused(f"{model} is already the live embedding model")
+            raise MigrationRefusedError(f"{model} is already the live embedding model")
         if pending is not None and pending != model:
-            raise MigrationRefused(
-                f"a migration to {pending} is in progress: finish it (`--switch`) or drop it (`--abort`) first"
+            raise MigrationRefusedError(
+                f"a migration to {pending} is in progress: finish it (`--switch`) or drop it (`--abort`)"
             )
         if pending is None:
             previous = uow.index_meta.get(PREVIOUS_MODEL_KEY)
@@ -158,7 +160,9 @@ def run(
         try:
             with database.unit_of_work() as uow:
                 _ensure_pending(uow, model)  # an `--abort` meanwhile stops the run
-                chunk_vectors.add(uow.session, model, dict(zip([cid for cid, _ in todo], vectors, strict=True)))
+                chunk_vectors.add(
+                    uow.session, model, dict(zip([cid for cid, _ in todo], vectors, strict=True))
+                )
                 uow.commit()
         except IntegrityError:
             continue  # a chunk deleted, or a second run stored it, meanwhile: read the batch again
@@ -177,12 +181,14 @@ def switch(database: Database) -> MigrationStatus:
         live = chunk_vectors.live_model(session)
         pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
         if pending is None or live is None:
-            raise MigrationRefused("no migration is in progress: start one with `docent index migrate --embedder`")
+            raise MigrationRefusedError(
+                "no migration is in progress: start one with `docent index migrate --embedder`"
+            )
         # Written first, so that (on PostgreSQL) ingestion waits on this row until the switch is decided.
         session.execute(update(IndexMeta).where(IndexMeta.key == EMBEDDING_MODEL_KEY).values(value=pending))
         missing = chunk_vectors.count_missing(session, pending)
         if missing:
-            raise MigrationRefused(
+            raise MigrationRefusedError(
                 f"{missing} chunks have no vector of {pending} yet: run `docent index migrate` to finish"
             )
         dimension = uow.index_meta.get(MIGRATION_DIMENSION_KEY) or ""
@@ -205,7 +211,7 @@ def abort(database: Database) -> MigrationStatus:
     with database.unit_of_work() as uow:
         pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
         if pending is None:
-            raise MigrationRefused("no migration is in progress")
+            raise MigrationRefusedError("no migration is in progress")
         chunk_vectors.drop(uow.session, pending)
         _forget(uow, MIGRATION_MODEL_KEY, MIGRATION_DIMENSION_KEY, MIGRATION_SPEC_KEY)
         uow.commit()
@@ -231,7 +237,7 @@ def serves_previous_model(database: Database, model_id: str) -> bool:
 def _ensure_pending(uow: UnitOfWork, model: str) -> None:
     pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
     if pending != model:
-        raise MigrationRefused(
+        raise MigrationRefusedError(
             f"no migration to {model} is in progress"
             + (f" (the pending model is {pending})" if pending else " (it was switched or aborted)")
         )

@@ -62,7 +62,9 @@ def rated_questions(database: Database, limit: int = MAX_RATED) -> list[RatedQue
     with database.unit_of_work(write=False) as uow:
         for message, org_id, user_id, role in uow.session.execute(query):
             cited = {int(c["chunk_id"]) for c in message.citations or [] if "chunk_id" in c}
-            existing = set(uow.session.scalars(select(Chunk.id).where(Chunk.id.in_(cited)))) if cited else set()
+            existing = (
+                set(uow.session.scalars(select(Chunk.id).where(Chunk.id.in_(cited)))) if cited else set()
+            )
             question = message.rewritten_question or _asked_before(uow.session, message)
             if not existing or not question:
                 continue
@@ -108,7 +110,9 @@ def _score(
     hits = recall = reciprocal = 0.0
     for item in judged:
         with database.unit_of_work(write=False) as uow:
-            ranked = [s.chunk_id for s in retriever.rank(uow, item.scope, item.question, mode=mode, top_k=TOP)]
+            ranked = [
+                s.chunk_id for s in retriever.rank(uow, item.scope, item.question, mode=mode, top_k=TOP)
+            ]
         found = [rank for rank, cid in enumerate(ranked, start=1) if cid in item.cited]
         hits += bool(found)
         recall += len(found) / len(item.cited)
@@ -152,4 +156,3 @@ def side_by_side_lines(report: SideBySide) -> list[str]:
 
 def as_json(report: SideBySide) -> dict[str, Any]:
     return {"questions": report.questions, "figures": report.figures}
-

@@ -109,7 +109,9 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
         if beside != old.beside:  # the same chunks, with another model's vectors: derive every row again
             old = self._empty()
         diff = changes(old.rows, stamps)
-        loaded = _vectors(uow.session, [s.chunk_id for s in diff.load], self._embedder.model_id if beside else None)
+        loaded = _vectors(
+            uow.session, [s.chunk_id for s in diff.load], self._embedder.model_id if beside else None
+        )
         load = [s for s in diff.load if s.chunk_id in loaded]  # deleted since the stamps were read
         vectors = [_as_array(loaded[stamp.chunk_id]) for stamp in load]
         dimension = old.matrix.shape[1] if diff.keep else (vectors[0].shape[0] if vectors else 0)
@@ -123,7 +125,12 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
 def beside_stamps(session: Session, model_id: str) -> list[ChunkStamp]:
     """Every chunk that has a vector of `model_id` in `chunk_vectors`, by id."""
     query = (
-        select(Chunk.id, type_coerce(Chunk.document_id, String), Chunk.text_hash, type_coerce(Chunk.org_id, String))
+        select(
+            Chunk.id,
+            type_coerce(Chunk.document_id, String),
+            Chunk.text_hash,
+            type_coerce(Chunk.org_id, String),
+        )
         .join(ChunkVector, and_(ChunkVector.chunk_id == Chunk.id, ChunkVector.embedding_model == model_id))
         .order_by(Chunk.id)
     )

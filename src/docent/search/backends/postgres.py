@@ -54,7 +54,10 @@ class PgVectorIndex:
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         model = self._embedder.model_id
         if live_model(uow.session) not in (None, model):  # a migration's pending or previous model
-            return [Scored(cid, score) for cid, score in _side_search(uow.session, scope, filters, query, k, model)]
+            return [
+                Scored(cid, score)
+                for cid, score in _side_search(uow.session, scope, filters, query, k, model)
+            ]
         found = self._search(uow.session, scope, filters, query, k, exact=self.exact)
         if len(found) < k and not self.exact:
             # The index gave up early (its scan is bounded), or fewer than k chunks are readable: only an
