@@ -294,3 +294,54 @@ def test_chunks_deleted_during_a_migration_take_their_pending_vectors(
         kept = uow.session.scalar(select(func.count()).select_from(ChunkVector))
     assert kept == len(TEXTS) - 1
     assert migration.status(live.database).complete
+
+
+def test_the_command_line_migrates_reports_and_switches(tmp_path: Path, remote: FakeEmbeddings) -> None:
+    """`docent index migrate` as an operator runs it, on the embedded profile, with a BEIR folder."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.integration.test_cli import _env
+
+    env = _env(tmp_path, DOCENT_EMBEDDER_API_KEY="sk-test-not-real")
+    docs, beir = tmp_path / "docs", tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    docs.mkdir()
+    for number, text in enumerate(TEXTS):
+        (docs / f"doc{number}.txt").write_text(text)
+    corpus = [{"_id": f"d{n}", "title": "", "text": t} for n, t in enumerate(TEXTS)]
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps(row) for row in corpus))
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "hotel cap in North America"}))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+
+    def docent(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "docent", *args]
+        return subprocess.run(  # noqa: S603 (our own interpreter)
+            command, env=env | extra, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
+
+    assert docent("db", "upgrade").returncode == 0
+    made = docent("users", "create", "--email", "ops@example.com", "--role", "admin", "--password", "x" * 16)
+    assert made.returncode == 0, made.stderr
+    assert docent("ingest", str(docs), "--owner", "ops@example.com").returncode == 0
+    assert "no migration in progress" in docent("index", "migrate", "--status").stdout
+    refused = docent("index", "migrate", "--switch")
+    assert refused.returncode == 2 and "no migration is in progress" in refused.stderr
+
+    new = ("--embedder", "openai:fake-new", "--base-url", remote.url(), "--dimension", str(DIMENSION))
+    migrated = docent("index", "migrate", *new, "--batch-size", "4", "--eval", str(beir))
+    assert migrated.returncode == 0, migrated.stderr
+    assert "pending model: openai:fake-new  6/6 chunks  (complete" in migrated.stdout
+    assert "BEIR beir (1 judged questions)" in migrated.stdout
+    assert "ndcg@10" in migrated.stdout and "openai:fake-new" in migrated.stdout
+
+    switched = docent("index", "migrate", "--switch")
+    assert switched.returncode == 0, switched.stderr
+    assert "DOCENT_EMBEDDER=openai:fake-new" in switched.stdout
+    as_new = {"DOCENT_EMBEDDER": "openai:fake-new", "DOCENT_EMBEDDER_BASE_URL": remote.url()}
+    checked = docent("index", "check", **as_new)
+    assert checked.returncode == 0 and "embedding model: openai:fake-new" in checked.stdout
+    found = docent("search", TEXTS[2], "--mode", "vector", "--as", "ops@example.com", **as_new)
+    assert found.returncode == 0 and "doc2.txt" in found.stdout.splitlines()[0]  # the new model's own vector
+    print(migrated.stdout)

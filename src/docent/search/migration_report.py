@@ -143,9 +143,9 @@ def beir_figures(
 def side_by_side_lines(report: SideBySide) -> list[str]:
     """The report as aligned text lines: one row per set, mode and metric, old and new beside."""
     lines: list[str] = []
-    for name, modes in report.figures.items():
-        lines.append(f"{name} ({report.questions.get(name, 0)} judged questions)")
-        for mode, by_model in modes.items():
+    for name, judged in report.questions.items():
+        lines.append(f"{name} ({judged} judged questions)")
+        for mode, by_model in report.figures.get(name, {}).items():
             labels = list(by_model)
             lines.append(f"    {mode:<16}" + "".join(f"{label[-24:]:>26}" for label in labels))
             for metric in next(iter(by_model.values()), {}):
