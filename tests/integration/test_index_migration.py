@@ -26,7 +26,7 @@ from docent.db.tables import Chunk, ChunkVector, Job
 from docent.ingest.service import IncomingFile, UploadOptions
 from docent.llm.ports import Embedder
 from docent.search import migration
-from docent.search.index_check import check_index
+from docent.search.index_check import check_index, rebuild_index
 from docent.search.migration_report import rated_figures, rated_questions
 from docent.search.retrieve import Retriever, SearchMode
 from docent.types import ReaderScope, indexed_text
@@ -234,6 +234,19 @@ def test_an_interrupted_migration_resumes_is_refused_until_complete_and_aborts(
     assert _top(live, live.retriever, holiday_text)[0] == holiday_id
     with pytest.raises(migration.MigrationRefusedError, match="no migration"):
         migration.switch(live.database)
+    _stray_vectors_are_reported_and_removed(live)
+
+
+def _stray_vectors_are_reported_and_removed(container: Container) -> None:
+    """Vectors beside the chunks of a model no migration names (a hand edit): check counts, rebuild drops."""
+    with container.database.unit_of_work() as uow:
+        chunk_id = uow.session.scalars(select(Chunk.id).limit(1)).one()
+        uow.session.add(ChunkVector(chunk_id=chunk_id, embedding_model="gone", embedding=[1.0] * DIMENSION))
+        uow.commit()
+    indexes = {"vectors": container.retriever.vectors, "keywords": container.retriever.keywords}
+    report = check_index(container.database, container.blobs, *indexes.values())
+    assert report.problems["vectors_beside_of_no_migration"] == 1 and not report.ok
+    assert rebuild_index(container.database, container.blobs, container.embedder, **indexes).ok  # type: ignore[arg-type]
 
 
 def _embedded_texts(remote: FakeEmbeddings) -> int:
@@ -317,7 +330,7 @@ def test_the_command_line_migrates_reports_and_switches(tmp_path: Path, remote: 
 
     def docent(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "docent", *args]
-        return subprocess.run(  # noqa: S603 (our own interpreter)
+        return subprocess.run(
             command, env=env | extra, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
         )
 

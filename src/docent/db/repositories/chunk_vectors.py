@@ -94,3 +94,14 @@ def swap(session: Session, live: str, pending: str) -> None:
         .execution_options(synchronize_session=False)
     )
     drop(session, pending)
+
+
+def count_strays(session: Session, kept: set[str]) -> int:
+    """Vectors beside the chunks of a model neither migrated to nor switched from (left by a crash or a
+    hand edit): nothing reads them."""
+    query = select(func.count()).select_from(ChunkVector).where(ChunkVector.embedding_model.not_in(kept))
+    return int(session.scalar(query) or 0)
+
+
+def drop_strays(session: Session, kept: set[str]) -> None:
+    session.execute(delete(ChunkVector).where(ChunkVector.embedding_model.not_in(kept)))
