@@ -108,7 +108,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
 
     down = _run("db", "downgrade", env=env)
     assert down.returncode == 0, down.stderr
-    assert "revision 0007" in down.stdout
+    assert "revision 0008_limits" in down.stdout
 
 
 def test_serve_refuses_a_missing_or_weak_secret_key(tmp_path: Path) -> None:
