@@ -149,13 +149,17 @@ def run(
     transaction; until none is missing (or `max_batches` are done). Safe to run again at any moment."""
     batch_size = max(1, min(batch_size, MAX_BATCH))
     model = embedder.model_id
-    batches = 0
+    batches, after = 0, 0  # chunk ids only grow mostly: go on from the last one, then look again from 0
     while max_batches is None or batches < max_batches:
         with database.unit_of_work(write=False) as uow:
             _ensure_pending(uow, model)
-            todo = chunk_vectors.missing(uow.session, model, batch_size)
-        if not todo:
+            todo = chunk_vectors.missing(uow.session, model, batch_size, after=after)
+        if not todo and after == 0:
             break
+        if not todo:
+            after = 0
+            continue
+        after = todo[-1][0]
         vectors = embedder.embed([indexed for _, indexed in todo])
         try:
             with database.unit_of_work() as uow:

@@ -34,11 +34,12 @@ def live_model(session: Session, *, lock: bool = False) -> str | None:
     return str(value) if value is not None else None
 
 
-def missing(session: Session, model_id: str, limit: int) -> list[tuple[int, str]]:
-    """Chunks without a vector of `model_id`, in id order, with the text to embed (context, then text)."""
+def missing(session: Session, model_id: str, limit: int, *, after: int = 0) -> list[tuple[int, str]]:
+    """Chunks without a vector of `model_id`, in id order from `after` (exclusive), with the text to embed
+    (context, then text)."""
     query = (
         select(Chunk.id, Chunk.context, Chunk.text)
-        .where(~_has_vector(model_id))
+        .where(Chunk.id > after, ~_has_vector(model_id))
         .order_by(Chunk.id)
         .limit(limit)
     )
