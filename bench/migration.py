@@ -20,6 +20,20 @@ Measured 2026-12-02 on this machine (2 cores shared with other work, load averag
       hybrid  local:all-MiniLM-L6-v2               ndcg@10 0.8443  recall@10 0.9130  mrr@10 0.8223
       hybrid  local:all-MiniLM-L6-v2#int8          ndcg@10 0.8435  recall@10 0.8957  mrr@10 0.8268
 
+`--database postgres --limit 200` (the same load; the switch swaps 384-dimension vectors for 384, and
+rebuilds the HNSW index concurrently after its transaction):
+
+    postgres: 200 documents, 524 chunks; 30 judged queries
+    new vectors built in 104.3 s (batch 256); switch took 1.92 s
+      searches before:    41  empty 0  p50 82.9 ms
+      searches during:  1181  empty 0  p50 89.9 ms
+      searches after :   128  empty 0  p50 38.8 ms
+      failed searches: 0
+      vector  local:all-MiniLM-L6-v2               ndcg@10 0.7816  recall@10 0.9333  mrr@10 0.7306
+      vector  local:all-MiniLM-L6-v2#int8          ndcg@10 0.7730  recall@10 0.9333  mrr@10 0.7189
+      hybrid  local:all-MiniLM-L6-v2               ndcg@10 0.8257  recall@10 0.9333  mrr@10 0.7900
+      hybrid  local:all-MiniLM-L6-v2#int8          ndcg@10 0.8412  recall@10 0.9333  mrr@10 0.8111
+
 (The judged queries are SciFact train+test queries whose relevant documents are all in the slice; the
 timings are of a loaded machine, the counts are the point: no search failed or came back empty.)
 """
