@@ -358,3 +358,39 @@ def test_the_command_line_migrates_reports_and_switches(tmp_path: Path, remote: 
     found = docent("search", TEXTS[2], "--mode", "vector", "--as", "ops@example.com", **as_new)
     assert found.returncode == 0 and "doc2.txt" in found.stdout.splitlines()[0]  # the new model's own vector
     print(migrated.stdout)
+
+
+def test_a_killed_run_continues_where_it_stopped(
+    live: Container, settings: Settings, remote: FakeEmbeddings, tmp_path: Path
+) -> None:
+    """`docent index migrate` killed (SIGKILL) after its first batch: the next run embeds only the rest."""
+    import os
+    import subprocess
+    import sys
+
+    assert settings.secret_key is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCENT_")} | {
+        "DOCENT_DATABASE_URL": settings.database_url,
+        "DOCENT_DATA_DIR": str(tmp_path),
+        "DOCENT_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "DOCENT_EMBEDDER_API_KEY": "sk-test-not-real",
+    }
+    slow = ("--base-url", remote.url("slow"), "--dimension", str(DIMENSION))  # 10 s a batch
+    command = [sys.executable, "-m", "docent", "index", "migrate", "--embedder", "openai:fake-new", *slow]
+    run = subprocess.Popen(
+        [*command, "--batch-size", "2"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(600):  # the first batch committed (or the run ended, which the asserts then show)
+            if run.poll() is not None or migration.status(live.database).done > 0:
+                break
+            threading.Event().wait(0.2)
+    finally:
+        run.kill()
+        run.communicate(timeout=60)
+    stopped = migration.status(live.database)
+    assert stopped.pending_model == "openai:fake-new" and 0 < stopped.done < len(TEXTS)
+
+    resumed = build_embedder(_spec(remote).settings(settings))  # the same model, answering at once
+    assert migration.run(live.database, resumed, batch_size=2).complete
+    assert sum(len(r["body"]["input"]) for r in remote.requests if r["mode"] == "ok") == stopped.missing
