@@ -341,6 +341,8 @@ def test_the_command_line_migrates_reports_and_switches(tmp_path: Path, remote: 
     assert "no migration in progress" in docent("index", "migrate", "--status").stdout
     refused = docent("index", "migrate", "--switch")
     assert refused.returncode == 2 and "no migration is in progress" in refused.stderr
+    unclear = docent("index", "migrate", "--status", "--abort")
+    assert unclear.returncode == 2 and "give one of --embedder" in unclear.stderr
 
     new = ("--embedder", "openai:fake-new", "--base-url", remote.url(), "--dimension", str(DIMENSION))
     migrated = docent("index", "migrate", *new, "--batch-size", "4", "--eval", str(beir))
