@@ -58,6 +58,7 @@ from docent.llm.ports import Embedder
 from docent.observability.logs import get_logger
 from docent.search.backends.memory_rows import MemoryIndex
 from docent.search.index_check import index_model_mismatch
+from docent.search.migration import serves_previous_model
 from docent.search.retrieve import FusionSettings, Retriever
 from docent.storage.blobs import BlobStore
 
@@ -112,6 +113,12 @@ class Container:
         mismatch = index_model_mismatch(self.database, self.embedder.model_id)
         if mismatch:
             raise ConfigurationError(mismatch)
+        if serves_previous_model(self.database, self.embedder.model_id):
+            get_logger(__name__).warning(
+                "embedding_model_switched",
+                model=self.embedder.model_id,
+                detail="searches use its kept vectors, ingestion waits: set the new DOCENT_EMBEDDER",
+            )
 
     def start_worker(self) -> Worker:
         """Consume jobs in this process (the embedded profile, or `docent worker`)."""

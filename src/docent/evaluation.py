@@ -22,6 +22,7 @@ from docent.db import migrate
 from docent.db.engine import build_engine
 from docent.ingest.bulk import submit_batch, text_sources
 from docent.ingest.service import UploadOptions, Visibility
+from docent.llm.ports import Embedder
 from docent.search.beir import read_corpus, read_qrels, read_queries
 from docent.search.metrics import evaluate
 from docent.search.retrieve import SearchMode
@@ -48,8 +49,11 @@ class EvalReport:
 
 
 @contextmanager
-def throwaway_container(base: Settings, database_url: str | None) -> Iterator[Container]:
-    """A container on a fresh database and data folder, with the embedder settings of `base`."""
+def throwaway_container(
+    base: Settings, database_url: str | None, *, embedder: Embedder | None = None
+) -> Iterator[Container]:
+    """A container on a fresh database and data folder, with the embedder settings of `base` (or
+    `embedder`, already built)."""
     with tempfile.TemporaryDirectory(prefix="docent-eval-") as tmp:
         url = database_url or f"sqlite:///{tmp}/eval.db"
         engine = build_engine(url)
@@ -63,7 +67,7 @@ def throwaway_container(base: Settings, database_url: str | None) -> Iterator[Co
             "embedded_worker": False,
             "admin_email": ADMIN_EMAIL,
         }
-        container = build_container(base.model_copy(update=overrides))
+        container = build_container(base.model_copy(update=overrides), embedder=embedder)
         try:
             yield container
         finally:

@@ -50,6 +50,7 @@ def _migrated(tmp_path: Path, **extra: str) -> dict[str, str]:
         ["ingest", "note.txt"],
         ["index", "check"],
         ["index", "rebuild"],
+        ["index", "migrate", "--status"],
         ["users", "create", "--email", "ops@example.com", "--password", PASSWORD],
         ["worker"],
         ["serve", "--port", "1"],

@@ -66,7 +66,7 @@ def test_statuses_are_enums_with_the_stored_values() -> None:
     expected = ["queued", "processing", "completed", "failed"]
     assert [status.value for status in JobStatus] == expected
     assert [status.value for status in VersionStatus] == expected
-    assert [status.value for status in OutcomeStatus] == ["completed", "failed", "retry"]
+    assert [status.value for status in OutcomeStatus] == ["completed", "failed", "retry", "defer"]
     assert [status.value for status in ProviderStatus] == ["none", "failed", "interrupted"]
     assert PROVIDER_FAILED is ErrorCode.PROVIDER_FAILED
 

@@ -13,13 +13,15 @@ import typer
 
 from docent.cli import admin, reading
 from docent.cli.ingest import ingest, sync
+from docent.cli.migrate import index_migrate
 from docent.cli.runtime import Run, explain, first_line
 
 app = typer.Typer(help="Docent: grounded answers from your organisation's documents.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 index_app = typer.Typer(
-    help="The search index: check it against the database, or rebuild it.", no_args_is_help=True
+    help="The search index: check it, rebuild it, or migrate it to another embedding model.",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
@@ -38,6 +40,7 @@ db_app.command("downgrade")(admin.db_downgrade)
 users_app.command("create")(admin.users_create)
 index_app.command("check")(admin.index_check)
 index_app.command("rebuild")(admin.index_rebuild)
+index_app.command("migrate")(index_migrate)
 
 
 def main() -> None:

@@ -332,6 +332,22 @@ class Chunk(Base):
     embedding: Mapped[Any] = mapped_column(Embedding)
 
 
+class ChunkVector(Base):
+    """A chunk's vector by an embedding model other than the live one: the pending model while `docent index
+    migrate` builds its vectors, or the previous model after `--switch` (for servers not yet restarted)."""
+
+    __tablename__ = "chunk_vectors"
+    __table_args__ = (Index("ix_chunk_vectors_model_chunk", "embedding_model", "chunk_id"),)
+
+    chunk_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("chunks.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    embedding_model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    embedding: Mapped[Any] = mapped_column(Embedding)
+
+
 class Job(Base):
     """A durable unit of background work. The queue only carries its id; this row is the truth."""
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from docent.db.repositories.chunk_vectors import live_model
 from docent.db.tables import Chunk, Job
 from docent.db.uow import Database, UnitOfWork
 from docent.errors import ErrorCode
@@ -26,7 +27,8 @@ from docent.jobs.runner import ClaimedJob, JobOutcome, ProgressReporter
 from docent.llm.errors import EmbedderError, EmbedderUnavailable
 from docent.llm.ports import Embedder, Vectors
 from docent.observability.logs import get_logger
-from docent.search.index_check import EMBEDDING_MODEL_KEY, index_model_mismatch, record_index_model
+from docent.search.index_check import index_model_mismatch, record_index_model
+from docent.search.migration import serves_previous_model
 from docent.storage.blobs import BlobStore
 from docent.types import VersionStatus, display_text
 
@@ -81,6 +83,8 @@ class IngestHandler:
         mismatch = index_model_mismatch(self._database, self._embedder.model_id)
         if mismatch:
             return {job.id: JobOutcome.failed(mismatch) for job in jobs}
+        if serves_previous_model(self._database, self._embedder.model_id):
+            return {job.id: _AFTER_SWITCH for job in jobs}
         batch: list[_Work] = []
         for job in jobs:
             try:
@@ -106,8 +110,7 @@ class IngestHandler:
         except EmbedderError as exc:
             return outcomes | {work.job_id: JobOutcome.failed(f"embedding failed: {exc}") for work in batch}
         for work in batch:
-            self._write(work)
-            outcomes[work.job_id] = JobOutcome.completed()
+            outcomes[work.job_id] = JobOutcome.completed() if self._write(work) else _AFTER_SWITCH
         return outcomes
 
     def interrupt(self) -> None:
@@ -188,16 +191,21 @@ class IngestHandler:
             for job_id, work in touched.items():
                 progress(job_id, done[job_id], len(work.drafts))
 
-    def _write(self, work: _Work) -> None:
-        """Chunks, vectors and keyword rows of the version, and its status, in one transaction."""
+    def _write(self, work: _Work) -> bool:
+        """Chunks, vectors and keyword rows of the version, and its status, in one transaction. False when
+        an embedding-model switch made this worker's model no longer the live one (nothing is written)."""
         model_id = self._embedder.model_id
         with self._database.unit_of_work() as uow:
             document = uow.documents.lock(work.document_id)
             version = uow.documents.version(work.version_id)
             if document is None or version is None or document.deleted_at is not None:
-                return
-            if uow.index_meta.get(EMBEDDING_MODEL_KEY) is None:
+                return True
+            # Held until commit: a switch (`docent index migrate --switch`) is wholly before or after this.
+            live = live_model(uow.session, lock=True)
+            if live is None:
                 record_index_model(uow, model_id, self._embedder.dimension)
+            elif live != model_id:
+                return False
             current = (
                 uow.documents.version(document.indexed_version_id) if document.indexed_version_id else None
             )
@@ -215,6 +223,14 @@ class IngestHandler:
         _log.info(
             "document_indexed", document_id=str(work.document_id), chunks=len(work.drafts), reused=work.reused
         )
+        return True
+
+
+# A worker still running the model a switch replaced: the job waits, without spending its attempts, for a
+# worker restarted with the new DOCENT_EMBEDDER; its document's current version stays searchable meanwhile.
+_AFTER_SWITCH = JobOutcome.defer(
+    "the embedding model was switched: restart this worker with the new DOCENT_EMBEDDER"
+)
 
 
 def _row(work: _Work, draft: ChunkDraft, model_id: str) -> Chunk:

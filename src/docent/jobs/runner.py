@@ -27,10 +27,14 @@ from docent.types import JobStatus
 _log = get_logger(__name__)
 
 
+DEFER_SECONDS = 15.0  # how soon a deferred job is offered again (to whichever worker takes it)
+
+
 class OutcomeStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # for good: retrying would fail the same way
     RETRY = "retry"  # again later, with backoff, while attempts remain
+    DEFER = "defer"  # again later, without spending an attempt: it waits for a worker that can run it
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class JobOutcome:
     @classmethod
     def retry(cls, error: str) -> JobOutcome:
         return cls(OutcomeStatus.RETRY, error)
+
+    @classmethod
+    def defer(cls, error: str) -> JobOutcome:
+        return cls(OutcomeStatus.DEFER, error)
 
 
 @dataclass(frozen=True)
@@ -200,13 +208,15 @@ class JobRunner:
             job.status, job.error, job.error_code, job.finished_at = JobStatus.COMPLETED, None, None, now
             return None
         error = outcome.error or "failed"
+        if outcome.status is OutcomeStatus.DEFER:
+            job.attempts = max(0, job.attempts - 1)  # not the job's fault: this worker cannot run it now
         if outcome.status is OutcomeStatus.FAILED or job.attempts >= job.max_attempts:
             job.status, job.error, job.finished_at = JobStatus.FAILED, error, now
             job.error_code = outcome.code
             handler.on_failed(uow, job, error, outcome.code)
             _log.warning("job_failed", job_id=str(job.id), kind=job.kind, attempts=job.attempts)
             return None
-        delay = self._backoff(job.attempts)
+        delay = self._backoff(job.attempts) if outcome.status is OutcomeStatus.RETRY else DEFER_SECONDS
         job.status, job.error, job.run_after = JobStatus.QUEUED, error, now + timedelta(seconds=delay)
         handler.on_retry(uow, job, error)
         _log.info(

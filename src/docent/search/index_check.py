@@ -13,7 +13,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from docent.db.repositories.index_meta import EMBEDDING_DIMENSION_KEY, EMBEDDING_MODEL_KEY
+from docent.db.repositories import chunk_vectors
+from docent.db.repositories.index_meta import (
+    EMBEDDING_DIMENSION_KEY,
+    EMBEDDING_MODEL_KEY,
+    MIGRATION_MODEL_KEY,
+    PREVIOUS_MODEL_KEY,
+)
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
 from docent.search.backends.postgres import drop_vector_index, ensure_vector_index
@@ -48,8 +54,17 @@ def index_model_mismatch(database: Database, model_id: str) -> str | None:
     """Why vectors of `model_id` cannot join the index, or None when they can."""
     with database.unit_of_work(write=False) as uow:
         recorded = uow.index_meta.get(EMBEDDING_MODEL_KEY)
+        previous = uow.index_meta.get(PREVIOUS_MODEL_KEY)
+        pending = uow.index_meta.get(MIGRATION_MODEL_KEY)
     if recorded is None or recorded == model_id:
         return None
+    if previous == model_id:  # switched from: its vectors are kept, searches use them until a restart
+        return None
+    if pending == model_id:
+        return (
+            f"{model_id} is the model of a migration in progress; the live model is {recorded}: keep "
+            f"DOCENT_EMBEDDER={recorded} until `docent index migrate --switch`."
+        )
     return (
         f"The index holds vectors of {recorded}, but the embedder is {model_id}: run `docent index rebuild` "
         f"to re-embed every chunk with {model_id}, or set DOCENT_EMBEDDER back to {recorded}."
@@ -78,6 +93,7 @@ def check_index(
             "keyword_rows_without_chunk": uow.chunks.keyword_rows_without_chunk(),
             "chunks_without_keyword_row": uow.chunks.chunks_without_keyword_row(),
             "vectors_of_another_model": uow.chunks.count_vectors_not_of(model) if model else 0,
+            "vectors_beside_of_no_migration": chunk_vectors.count_strays(uow.session, _kept_beside(uow)),
         }
         referenced = uow.documents.all_storage_keys()
         for index in (vectors, keywords):
@@ -100,6 +116,7 @@ def rebuild_index(
 ) -> IndexReport:
     with database.unit_of_work() as uow:
         uow.chunks.delete_ids(uow.chunks.stray_ids())
+        chunk_vectors.drop_strays(uow.session, _kept_beside(uow))
         uow.chunks.rebuild_keyword_index()
         uow.commit()
         recorded = uow.index_meta.get(EMBEDDING_DIMENSION_KEY)
@@ -111,6 +128,12 @@ def rebuild_index(
             index.rebuild(database)
     _remove_unreferenced_files(database, blobs)
     return check_index(database, blobs, vectors, keywords)
+
+
+def _kept_beside(uow: UnitOfWork) -> set[str]:
+    """Models whose vectors `chunk_vectors` may hold: a migration's pending model and the previous one."""
+    models = (uow.index_meta.get(MIGRATION_MODEL_KEY), uow.index_meta.get(PREVIOUS_MODEL_KEY))
+    return {model for model in models if model is not None}
 
 
 def _reembed(database: Database, embedder: Embedder, batch_size: int) -> None:

@@ -28,3 +28,9 @@ PERMISSIONS_GENERATION_KEY = "permissions_generation"
 # Which embedding model made the index's vectors, and their dimension (the HNSW index casts to it).
 EMBEDDING_MODEL_KEY = "embedding_model"
 EMBEDDING_DIMENSION_KEY = "embedding_dimension"
+# An embedding-model migration (`docent.search.migration`): the pending model, its dimension and how it is
+# made; after a switch, the model it replaced, whose vectors are kept for servers not yet restarted.
+MIGRATION_MODEL_KEY = "migration_model"
+MIGRATION_DIMENSION_KEY = "migration_dimension"
+MIGRATION_SPEC_KEY = "migration_embedder"
+PREVIOUS_MODEL_KEY = "previous_embedding_model"

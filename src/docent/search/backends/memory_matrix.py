@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy import LargeBinary, String, and_, select, type_coerce
 from sqlalchemy.orm import Session
 
-from docent.db.tables import Chunk
+from docent.db.repositories.chunk_vectors import live_model
+from docent.db.repositories.search import document_key
+from docent.db.tables import Chunk, ChunkVector
 from docent.db.uow import UnitOfWork
 from docent.llm.ports import Embedder
 from docent.search.backends.memory_rows import (
@@ -35,6 +37,7 @@ from docent.types import ReaderScope, SearchFilters
 class _Matrix:
     rows: Rows
     matrix: npt.NDArray[np.float32]  # row i is the unit vector of chunk rows.ids[i]
+    beside: bool = False  # the vectors were read from `chunk_vectors` (the model is not the live one)
 
 
 class MemoryMatrixIndex(MemoryIndex[_Matrix]):
@@ -74,7 +77,7 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
         stale = 0
         for start in range(0, len(common), 2000):
             part = common[start : start + 2000]
-            stored = _vectors(uow.session, part)
+            stored = _vectors(uow.session, part, self._embedder.model_id if snapshot.beside else None)
             for cid in part:
                 row = held[cid]
                 same_document = rows.document_keys[rows.documents[row]] == stamps[cid].document_key
@@ -91,12 +94,24 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
     def _empty(self) -> _Matrix:
         return _Matrix(NO_ROWS, np.zeros((0, 0), dtype=np.float32))
 
+    def _beside(self, uow: UnitOfWork) -> bool:
+        """Whether this model's vectors are kept beside the chunks: a migration's pending model, or the
+        previous one after a switch (the switch changes the chunks, so their generation counter moves)."""
+        return live_model(uow.session) not in (None, self._embedder.model_id)
+
     def _stamps(self, uow: UnitOfWork) -> list[ChunkStamp]:
+        if self._beside(uow):
+            return beside_stamps(uow.session, self._embedder.model_id)
         return chunk_stamps(uow.session, self._embedder.model_id)
 
     def _refreshed(self, uow: UnitOfWork, old: _Matrix, stamps: list[ChunkStamp], generation: int) -> _Matrix:
+        beside = self._beside(uow)
+        if beside != old.beside:  # the same chunks, with another model's vectors: derive every row again
+            old = self._empty()
         diff = changes(old.rows, stamps)
-        loaded = _vectors(uow.session, [s.chunk_id for s in diff.load])
+        loaded = _vectors(
+            uow.session, [s.chunk_id for s in diff.load], self._embedder.model_id if beside else None
+        )
         load = [s for s in diff.load if s.chunk_id in loaded]  # deleted since the stamps were read
         vectors = [_as_array(loaded[stamp.chunk_id]) for stamp in load]
         dimension = old.matrix.shape[1] if diff.keep else (vectors[0].shape[0] if vectors else 0)
@@ -104,16 +119,37 @@ class MemoryMatrixIndex(MemoryIndex[_Matrix]):
         for i, vector in enumerate(vectors):
             fresh[i] = vector
         matrix = np.concatenate([old.matrix[diff.keep], fresh]) if diff.keep else fresh
-        return _Matrix(merged(old.rows, diff.keep, load, generation), matrix)
+        return _Matrix(merged(old.rows, diff.keep, load, generation), matrix, beside)
 
 
-def _vectors(session: Session, chunk_ids: list[int]) -> dict[int, Any]:
-    """Stored vectors by chunk id (raw float32 bytes on SQLite, arrays on PostgreSQL)."""
+def beside_stamps(session: Session, model_id: str) -> list[ChunkStamp]:
+    """Every chunk that has a vector of `model_id` in `chunk_vectors`, by id."""
+    query = (
+        select(
+            Chunk.id,
+            type_coerce(Chunk.document_id, String),
+            Chunk.text_hash,
+            type_coerce(Chunk.org_id, String),
+        )
+        .join(ChunkVector, and_(ChunkVector.chunk_id == Chunk.id, ChunkVector.embedding_model == model_id))
+        .order_by(Chunk.id)
+    )
+    rows = session.connection().execute(query)
+    return [ChunkStamp(int(r[0]), document_key(r[1]), str(r[2]), document_key(r[3])) for r in rows]
+
+
+def _vectors(session: Session, chunk_ids: list[int], beside: str | None = None) -> dict[int, Any]:
+    """Stored vectors by chunk id (raw float32 bytes on SQLite, arrays on PostgreSQL): the chunks' own, or
+    those of model `beside` in `chunk_vectors`."""
     sqlite = session.get_bind().dialect.name == "sqlite"
-    raw = type_coerce(Chunk.embedding, LargeBinary) if sqlite else Chunk.embedding
+    column = Chunk.embedding if beside is None else ChunkVector.embedding
+    key = Chunk.id if beside is None else ChunkVector.chunk_id
+    raw = type_coerce(column, LargeBinary) if sqlite else column
     found: dict[int, Any] = {}
     for start in range(0, len(chunk_ids), 500):
-        query = select(Chunk.id, raw).where(Chunk.id.in_(chunk_ids[start : start + 500]))
+        query = select(key, raw).where(key.in_(chunk_ids[start : start + 500]))
+        if beside is not None:
+            query = query.where(ChunkVector.embedding_model == beside)
         found.update((int(row[0]), row[1]) for row in session.execute(query))
     return found
 

@@ -18,9 +18,10 @@ from sqlalchemy import ColumnElement, Engine, String, and_, cast, func, literal_
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.orm import Session
 
+from docent.db.repositories.chunk_vectors import live_model
 from docent.db.repositories.index_meta import EMBEDDING_DIMENSION_KEY
 from docent.db.repositories.search import searchable
-from docent.db.tables import Chunk, Document
+from docent.db.tables import Chunk, ChunkVector, Document
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
 from docent.search.ports import BM25_B, BM25_K1, Scored
@@ -51,11 +52,21 @@ class PgVectorIndex:
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        model = self._embedder.model_id
+        if live_model(uow.session) not in (None, model):  # a migration's pending or previous model
+            return [
+                Scored(cid, score)
+                for cid, score in _side_search(uow.session, scope, filters, query, k, model)
+            ]
         found = self._search(uow.session, scope, filters, query, k, exact=self.exact)
         if len(found) < k and not self.exact:
             # The index gave up early (its scan is bounded), or fewer than k chunks are readable: only an
             # exact search can tell, and it guarantees that a readable chunk is never missed.
             found = self._search(uow.session, scope, filters, query, k, exact=True)
+        if len(found) < k and live_model(uow.session) not in (None, model):
+            # A switch committed between the two reads (each statement sees the latest commit here): this
+            # model's vectors moved beside the chunks in that transaction, whole.
+            found = _side_search(uow.session, scope, filters, query, k, model)
         return [Scored(cid, score) for cid, score in found]
 
     def _search(
@@ -124,6 +135,30 @@ class PgVectorIndex:
     def rebuild(self, database: Database) -> None:
         """Build the HNSW index beside the old one, concurrently, and swap it in."""
         rebuild_vector_index(database.engine, self._embedder.dimension)
+
+
+def _side_search(
+    session: Session,
+    scope: ReaderScope,
+    filters: SearchFilters,
+    query: npt.NDArray[np.float32],
+    k: int,
+    model: str,
+) -> list[tuple[int, float]]:
+    """Nearest chunks by the vectors of `model` kept in `chunk_vectors` (no HNSW index: an exact scan of
+    the readable chunks; used by a migration's evaluation, and by servers not restarted after a switch)."""
+    from pgvector.sqlalchemy import Vector
+
+    distance = cast(ChunkVector.embedding, Vector(int(query.shape[0]))).cosine_distance(query.tolist())
+    readable = Chunk.version_id.in_(select(Document.indexed_version_id).where(searchable(scope, filters)))
+    nearest = (
+        select(Chunk.id, distance.label("distance"))
+        .join(ChunkVector, and_(ChunkVector.chunk_id == Chunk.id, ChunkVector.embedding_model == model))
+        .where(readable)
+        .order_by(distance, Chunk.id)
+        .limit(k)
+    )
+    return [(int(row[0]), 1.0 - float(row[1])) for row in session.execute(nearest)]
 
 
 class PostgresKeywordIndex:
