@@ -73,13 +73,28 @@ def test_threads_share_one_embedder(onnx: OnnxEmbedder) -> None:
 def test_the_export_is_made_once_and_reused(onnx: OnnxEmbedder, cache: Path) -> None:
     onnx.embed(["load"])
     files = sorted(p.name for p in cache.glob("*.onnx"))
-    assert len(files) == 1
+    assert len(files) == 2  # the plain export (int8 is quantised from it) and its fused graph
     stamp = (cache / files[0]).stat().st_mtime_ns
     again = OnnxEmbedder(cache_dir=cache)
     again.embed(["a second process finds the file"])
     assert sorted(p.name for p in cache.glob("*.onnx")) == files
     assert (cache / files[0]).stat().st_mtime_ns == stamp
     assert not list(cache.glob("*.partial"))
+
+
+def test_the_float32_graph_is_fused(onnx: OnnxEmbedder, cache: Path) -> None:
+    """One kernel per layer's attention and the embeddings' layer norm: where the speed comes from (a
+    change of export that the optimiser no longer recognises would silently lose it)."""
+    import onnx as onnx_format
+
+    onnx.embed(["load"])
+    (fused,) = [p for p in cache.glob("*.onnx") if not p.name.endswith(("-unfused.onnx", "-int8.onnx"))]
+    kinds = [node.op_type for node in onnx_format.load(str(fused)).graph.node]
+    layers = json.loads((resolve_model("all-MiniLM-L6-v2")[0] / "config.json").read_text())[
+        "num_hidden_layers"
+    ]
+    assert kinds.count("Attention") == layers
+    assert kinds.count("EmbedLayerNormalization") == 1
 
 
 def test_int8_is_a_model_of_its_own(cache: Path, torch_model: LocalEmbedder) -> None:

@@ -5,6 +5,10 @@ Runtime returns the same unit vectors as `SentenceTransformer.encode(normalize_e
 export needs torch and transformers (installed with Docent) and never a network; it takes seconds and
 happens once per model, weights and variant: the file name carries a digest of the weights and the
 exporter's version, so new weights or a new torch export again instead of reusing a stale graph.
+The float32 graph is then fused by ONNX Runtime's transformer optimiser (attention, embedding and skip
+layer norms, bias and GELU each become one kernel): 1.5-1.8x the throughput of the plain graph on long
+texts, with the same vectors to within 1e-6. Attention is exported in its eager form, the pattern the
+optimiser recognises (PyTorch's fused attention exports as ops it cannot fuse).
 Processes that start together (a server and its workers) take a file lock, so one exports and the others
 wait and reuse the result. `int8` adds dynamic int8 quantisation of the weights (onnxruntime's).
 """
@@ -25,6 +29,7 @@ from typing import Any
 from docent.llm.errors import EmbedderError
 
 OPSET = 17
+_EXPORTER = "eager-fused-1"  # in the cache key: a change to how the graph is made exports again
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -52,15 +57,16 @@ def exported_model(directory: Path, cache_dir: Path, *, name: str, int8: bool) -
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{_digest(directory)}"
-    plain = cache_dir / f"{stem}.onnx"
-    target = cache_dir / f"{stem}-int8.onnx" if int8 else plain
+    unfused = cache_dir / f"{stem}-unfused.onnx"  # what int8 is quantised from: it cannot read fused ops
+    target = cache_dir / (f"{stem}-int8.onnx" if int8 else f"{stem}.onnx")
     if target.is_file():
         return target
     with _locked(cache_dir / f"{stem}.lock"):
-        if not plain.is_file():
-            _atomically(plain, lambda path: _export(directory, path))
-        if int8 and not target.is_file():
-            _atomically(target, lambda path: _quantize(plain, path))
+        if not unfused.is_file():
+            _atomically(unfused, lambda path: _export(directory, path))
+        if not target.is_file():
+            make = _quantize if int8 else _fuse_for(directory)
+            _atomically(target, lambda path: make(unfused, path))
     return target
 
 
@@ -68,7 +74,7 @@ def _digest(directory: Path) -> str:
     """What the exported graph depends on: the weights, the model's configuration and the exporter."""
     import torch
 
-    digest = hashlib.sha256(f"{torch.__version__}/{OPSET}".encode())
+    digest = hashlib.sha256(f"{torch.__version__}/{OPSET}/{_EXPORTER}".encode())
     for name in ("config.json", *_WEIGHT_FILES):
         path = directory / name
         if path.is_file():
@@ -109,7 +115,9 @@ def _export(directory: Path, target: Path) -> None:
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar in a server's log is noise
         try:
-            model = AutoModel.from_pretrained(str(directory), local_files_only=True)
+            model = AutoModel.from_pretrained(
+                str(directory), local_files_only=True, attn_implementation="eager"
+            )
         except (OSError, ValueError) as exc:
             raise EmbedderError(f"cannot load the embedding model from {directory}: {exc}") from exc
         finally:
@@ -127,6 +135,25 @@ def _export(directory: Path, target: Path) -> None:
             opset_version=OPSET,
             dynamo=False,  # the TorchScript exporter: the dynamo one needs onnxscript and is slower here
         )
+
+
+def _fuse_for(directory: Path) -> Any:
+    """A function writing the fused graph of an export of the model in `directory` (BERT-like encoders)."""
+
+    def fuse(source: Path, target: Path) -> None:
+        from onnxruntime.transformers import optimizer
+
+        config = json.loads((directory / "config.json").read_text())
+        fused = optimizer.optimize_model(
+            str(source),
+            model_type="bert",
+            num_heads=int(config["num_attention_heads"]),
+            hidden_size=int(config["hidden_size"]),
+            opt_level=1,  # the fusions only; the session applies its own optimisations at load
+        )
+        fused.save_model_to_file(str(target))
+
+    return fuse
 
 
 def _quantize(source: Path, target: Path) -> None:
