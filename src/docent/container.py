@@ -193,15 +193,14 @@ def build_container(
     )
     indexes = build_search_indexes(settings, embedder)
     retriever = Retriever(embedder, *indexes, FusionSettings.from_settings(settings))
-    chat_models: list[OwnedChatModel] = []
-    chain = build_provider_chain(settings, embedder, chat_models)
-    answer_cache = build_answer_cache(settings)
-    recall = build_recall(settings, answer_cache, chain, embedder)
+    budgets = BudgetService()
+    chat, chat_models, answer_cache = _chat_service(settings, database, embedder, retriever, budgets)
     fetch_policy = FetchPolicy.from_settings(settings)
     fetcher = UrlFetcher(fetch_policy)
     access = AccessRecorder.from_settings(database, settings)
     auth, sso = build_auth(settings, hasher)
-    budgets = BudgetService()
+    crawler = _crawler(database, blobs, documents, fetcher, settings)
+    sources = SourceService(fetcher, queue, SourceLimits.from_settings(settings), settings.job_max_attempts)
     return Container(
         settings=settings,
         database=database,
@@ -220,31 +219,11 @@ def build_container(
         documents=documents,
         sharing=SharingService(documents),
         url_ingest=UrlIngestService(fetcher, blobs, documents, fetch_policy.max_bytes),
-        sources=SourceService(
-            fetcher,
-            queue,
-            SourceLimits(settings.source_max_pages, settings.source_max_depth),
-            settings.job_max_attempts,
-        ),
+        sources=sources,
         jobs=JobService(),
-        runner=_job_runner(
-            settings,
-            database,
-            blobs,
-            queue,
-            embedder,
-            _crawler(database, blobs, documents, fetcher, settings),
-        ),
+        runner=_job_runner(settings, database, blobs, queue, embedder, crawler),
         retriever=retriever,
-        chat=ChatService(
-            database,
-            retriever,
-            chain,
-            top_k=settings.answer_top_k,
-            recall=recall,
-            budgets=budgets,
-            agent=build_agent(settings, chain, chat_models),
-        ),
+        chat=chat,
         history=ChatHistory(),
         rate_limits=build_rate_limits(settings),
         streams=StreamSlots.build(settings.redis_url, settings.max_streams_per_user, settings.queue_name),
@@ -252,6 +231,25 @@ def build_container(
         answer_cache=answer_cache,
         budgets=budgets,
     )
+
+
+def _chat_service(
+    settings: Settings, database: Database, embedder: Embedder, retriever: Retriever, budgets: BudgetService
+) -> tuple[ChatService, list[OwnedChatModel], AnswerCache | None]:
+    """The answer path, and what the container must close or report of it: the chain's models, the cache."""
+    chat_models: list[OwnedChatModel] = []
+    chain = build_provider_chain(settings, embedder, chat_models)
+    answer_cache = build_answer_cache(settings)
+    chat = ChatService(
+        database,
+        retriever,
+        chain,
+        top_k=settings.answer_top_k,
+        recall=build_recall(settings, answer_cache, chain, embedder),
+        budgets=budgets,
+        agent=build_agent(settings, chain, chat_models),
+    )
+    return chat, chat_models, answer_cache
 
 
 def _crawler(

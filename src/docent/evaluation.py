@@ -25,6 +25,7 @@ from docent.ingest.service import UploadOptions, Visibility
 from docent.llm.ports import Embedder
 from docent.search.beir import read_corpus, read_qrels, read_queries
 from docent.search.metrics import evaluate
+from docent.search.migration_report import MODES as MIGRATION_MODES
 from docent.search.retrieve import SearchMode
 from docent.types import JobStatus
 
@@ -171,3 +172,20 @@ def _rank_documents(
         scope = reader_scope(principal, [])
         ranked = container.retriever.rank(uow, scope, query, mode=mode, top_k=CHUNK_DEPTH)
     return list(dict.fromkeys(owner[hit.chunk_id] for hit in ranked if hit.chunk_id in owner))
+
+
+def beir_figures(
+    base: Settings, folder: Path, embedders: dict[str, Any], *, limit: int | None = None
+) -> tuple[int, dict[str, dict[str, dict[str, float]]]]:
+    """(judged queries, [mode][model label] -> nDCG@10, Recall@10, MRR@10) on a BEIR folder, each model's
+    index built in a throw-away database of its own."""
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    queries = 0
+    for label, embedder in embedders.items():
+        with throwaway_container(base, None, embedder=embedder) as container:
+            report = run_evaluation(container, folder, modes=[*MIGRATION_MODES], limit=limit)
+        queries = report.queries
+        for mode, metrics in report.modes.items():
+            kept = {name: metrics[name] for name in ("ndcg@10", "recall@10", "mrr@10")}
+            figures.setdefault(mode, {})[label] = kept
+    return queries, figures

@@ -123,9 +123,9 @@ def _report(
     container: Container, new: Embedder, spec: EmbedderSpec, folder: Path | None, limit: int | None
 ) -> None:
     from docent.adapters import build_search_indexes
+    from docent.evaluation import beir_figures
     from docent.search.migration_report import (
         SideBySide,
-        beir_figures,
         rated_figures,
         rated_questions,
         side_by_side_lines,

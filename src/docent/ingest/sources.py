@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from docent.auth.audit import RequestContext, record
 from docent.auth.policy import Principal
+from docent.config import Settings
 from docent.db.source_tables import Source, SourceRun
 from docent.db.tables import Job
 from docent.db.uow import UnitOfWork
@@ -43,6 +44,10 @@ class SourceLimits:
 
     max_pages: int
     max_depth: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SourceLimits:
+        return cls(settings.source_max_pages, settings.source_max_depth)
 
 
 @dataclass(frozen=True)

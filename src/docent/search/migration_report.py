@@ -15,12 +15,10 @@ pipeline (`docent eval`), and reports nDCG@10, Recall@10 and MRR@10 per mode.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
 
-from docent.config import Settings
 from docent.db.records import ChatMessage, ChatSession, Feedback
 from docent.db.tables import Chunk, User
 from docent.db.uow import Database
@@ -119,25 +117,6 @@ def _score(
         reciprocal += 1.0 / found[0] if found else 0.0
     count = max(1, len(judged))
     return {"hit@10": hits / count, "cited_recall@10": recall / count, "mrr@10": reciprocal / count}
-
-
-def beir_figures(
-    base: Settings, folder: Path, embedders: dict[str, Any], *, limit: int | None = None
-) -> tuple[int, dict[str, dict[str, dict[str, float]]]]:
-    """(judged queries, [mode][model label] -> nDCG@10, Recall@10, MRR@10) on a BEIR folder, each model's
-    index built in a throw-away database of its own."""
-    from docent.evaluation import run_evaluation, throwaway_container
-
-    figures: dict[str, dict[str, dict[str, float]]] = {}
-    queries = 0
-    for label, embedder in embedders.items():
-        with throwaway_container(base, None, embedder=embedder) as container:
-            report = run_evaluation(container, folder, modes=list(MODES), limit=limit)
-        queries = report.queries
-        for mode, metrics in report.modes.items():
-            kept = {name: metrics[name] for name in ("ndcg@10", "recall@10", "mrr@10")}
-            figures.setdefault(mode, {})[label] = kept
-    return queries, figures
 
 
 def side_by_side_lines(report: SideBySide) -> list[str]:
