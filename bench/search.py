@@ -2,7 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.search [--database sqlite|postgres] [--chunks 10000 100000]
         [--queries 200] [--modes hybrid vector keyword] [--ef-search 100 200 400]
-        [--vectors-cache /tmp/scifact-vectors.npy]
+        [--vectors-cache /tmp/scifact-vectors.npy] [--backends onnx torch]
 
 The chunks are SciFact abstracts (title + text, one chunk each) with their real all-MiniLM-L6-v2 vectors;
 past the corpus size the corpus is repeated with slightly perturbed vectors (synthetic, as the issue
@@ -18,6 +18,7 @@ import json
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,23 +161,28 @@ def percentiles(seconds: list[float]) -> str:
 
 def measure(
     container: Container,
-    client: TestClient,
+    clients: dict[str, tuple[Container, TestClient]],
     headers: dict[str, str],
     scope: ReaderScope,
     queries: list[str],
     modes: list[str],
 ) -> None:
+    """Per mode: `POST /search` through each backend's app, the backends taking turns query by query (so a
+    noisy machine slows all alike), then the raw index calls."""
     retriever, filters = container.retriever, SearchFilters()
     for mode in modes:
-        retriever.forget_queries()  # every mode embeds each query itself
-        api, raw = [], []
+        api: dict[str, list[float]] = {backend: [] for backend in clients}
+        for backend_container, _ in clients.values():
+            backend_container.retriever.forget_queries()  # every mode embeds each query itself
         for query in queries:
-            started = time.perf_counter()
-            response = client.post(
-                "/api/v1/search", json={"query": query, "top_k": 10, "mode": mode}, headers=headers
-            )
-            api.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.text
+            for backend, (_, client) in clients.items():
+                started = time.perf_counter()
+                response = client.post(
+                    "/api/v1/search", json={"query": query, "top_k": 10, "mode": mode}, headers=headers
+                )
+                api[backend].append(time.perf_counter() - started)
+                assert response.status_code == 200, response.text
+        raw = []
         vectors = {query: retriever.embed_query(query) for query in queries}
         for query in queries:
             with container.database.unit_of_work(write=False) as uow:
@@ -188,7 +194,9 @@ def measure(
                 if mode != "vector":
                     retriever.keywords.search(uow, scope, query, 100 if mode == "hybrid" else 10, filters)
                 raw.append(time.perf_counter() - started)
-        print(f"  {mode:8s} POST /search {percentiles(api)} | raw index {percentiles(raw)}", flush=True)
+        for backend, seconds in api.items():
+            print(f"  {mode:8s} {backend:9s} POST /search {percentiles(seconds)}", flush=True)
+        print(f"  {mode:8s} raw index call          {percentiles(raw)}", flush=True)
 
 
 def hnsw_recall(
@@ -227,6 +235,7 @@ def run(
             database_url=url,
             data_dir=Path(tmp),  # type: ignore[call-arg]
             embedded_worker=False,
+            embedder_backend=args.backends[0],
             admin_email=EMAIL,
             admin_password=PASSWORD,
         )
@@ -239,11 +248,21 @@ def run(
             f"{len(queries)} queries, top_k 10:",
             flush=True,
         )
-        with TestClient(create_app(settings, container)) as client:
+        containers = {args.backends[0]: container} | {
+            backend: build_container(settings.model_copy(update={"embedder_backend": backend}))
+            for backend in args.backends[1:]
+        }
+        with ExitStack() as stack:
+            clients = {
+                backend: (c, stack.enter_context(TestClient(create_app(settings, c))))
+                for backend, c in containers.items()
+            }
+            client = clients[args.backends[0]][1]
             token = client.post("/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
-            client.post("/api/v1/search", json={"query": "warm up", "mode": "hybrid"}, headers=headers)
-            measure(container, client, headers, scope, queries, args.modes)
+            for _, each in clients.values():
+                each.post("/api/v1/search", json={"query": "warm up", "mode": "hybrid"}, headers=headers)
+            measure(container, clients, headers, scope, queries, args.modes)
             if args.database == "postgres":
                 for ef_search in args.ef_search:
                     recall, seconds = hnsw_recall(container, scope, queries, ef_search)
@@ -266,6 +285,10 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["hybrid", "vector", "keyword"])
     parser.add_argument("--ef-search", type=int, nargs="+", default=[100], help="PostgreSQL: recall at each")
     parser.add_argument("--vectors-cache", type=Path, default=None, help="keep the corpus vectors here")
+    parser.add_argument(
+        "--backends", nargs="+", default=["onnx"], choices=["onnx", "torch"],
+        help="embedders of the query, side by side (the same model and vectors, two runtimes)",
+    )  # fmt: skip
     args = parser.parse_args()
     bodies, queries = corpus_and_queries(args.queries)
     server: Any = None

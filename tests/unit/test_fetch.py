@@ -19,14 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from docent.errors import ErrorCode
-from docent.ingest.fetch import (
-    FetchedResource,
-    FetchError,
-    FetchPolicy,
-    IPAddress,
-    UrlFetcher,
-    is_forbidden_address,
-)
+from docent.ingest.addresses import IPAddress, is_forbidden_address
+from docent.ingest.fetch import FetchedResource, FetchError, FetchPolicy, UrlFetcher
 from docent.ingest.types import ContentType
 from tests.http_servers import serving
 
