@@ -16,6 +16,8 @@ ANSWER_SHAPING_SETTINGS = frozenset(
         "rrf_vector_weight",
         "rrf_keyword_weight",
         "keyword_index",
+        "bm25_k1",
+        "bm25_b",
         "search_candidates",
         "hnsw_ef_search",
         "llm_providers",  # with the answerers, which the container adds
