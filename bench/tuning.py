@@ -102,9 +102,8 @@ def doc_scores(rows: np.ndarray, scores: np.ndarray, doc: np.ndarray, share: flo
     """Documents ranked by their best chunk's score plus `share` of their other (ranked) chunks' scores."""
     best: dict[int, float] = {}
     rest: dict[int, float] = {}
-    for r in rows.tolist():
+    for r, s in zip(rows.tolist(), scores.tolist(), strict=True):
         d = int(doc[r])
-        s = float(scores[r])
         if d not in best:
             best[d] = s
         else:
@@ -140,7 +139,8 @@ def main() -> None:
         s: {q: r for q, r in read_qrels(args.data, s).items() if q in queries and set(r) <= ingested}
         for s in ("train", "test")
     }
-    qv = query_vectors(args.query_cache, queries, [q for s in splits.values() for q in s])
+    every = [q for s in ("train", "test") for q in read_qrels(args.data, s) if q in queries]
+    qv = query_vectors(args.query_cache, queries, every)
     print(f"{len(corpus.doc_names)} documents, {len(corpus.ids)} chunks, {len(splits['train'])} train queries", flush=True)
     explore(corpus, queries, splits, qv, args.test)
 
@@ -204,6 +204,34 @@ def hybrid(
     return out
 
 
+def convex(
+    vector: Lists, keyword: Lists, corpus: Corpus, alpha: float, depth: int, norm: str
+) -> dict[str, list[int]]:
+    """alpha * normalised cosine + (1 - alpha) * normalised BM25 over the two candidate lists (a chunk
+    missing from a list gets that list's lowest normalised score); `norm` minmax or max (score / top)."""
+    out = {}
+    for q in vector:
+        fused: dict[int, float] = {}
+        parts = []
+        for (rows, scores), weight in ((vector[q], alpha), (keyword[q], 1 - alpha)):
+            rows, scores = rows[:depth], scores[:depth]
+            if len(rows) == 0:
+                parts.append(({}, 0.0))
+                continue
+            hi, lo = float(scores[0]), float(scores[-1]) if norm == "minmax" else 0.0
+            span = max(hi - lo, 1e-9)
+            parts.append(({int(r): weight * (float(s) - lo) / span for r, s in zip(rows, scores, strict=True)}, 0.0))
+        for mapping, floor in parts:
+            for r in mapping:
+                fused[r] = 0.0
+        for mapping, floor in parts:
+            for r in fused:
+                fused[r] += mapping.get(r, floor)
+        ranked = sorted(fused, key=lambda r: -fused[r])
+        out[q] = list(dict.fromkeys(corpus.doc[ranked].tolist()))
+    return out
+
+
 def explore(
     corpus: Corpus, queries: dict[str, str], splits: dict[str, Any], qv: dict[str, np.ndarray], test: bool
 ) -> None:
@@ -223,6 +251,10 @@ def explore(
             figures = {share: score(by_documents(kw, corpus, share)) for share in (0.0, 0.1, 0.2)}
             print(f"keyword {name} k1 {k1} b {b}: " + "  ".join(f"share {s} {v:.4f}" for s, v in figures.items()), flush=True)
             best[(name, k1, b)] = (kw, figures)
+    kw = best[("stored", 0.9, 0.4)][0]
+    for depth, norm in itertools.product((100, 300), ("minmax", "max")):
+        row = [f"a{a} {score(convex(vec, kw, corpus, a, depth, norm)):.4f}" for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
+        print(f"  convex depth {depth} {norm}: " + " ".join(row), flush=True)
     for key in [("stored", 0.9, 0.4), max(best, key=lambda key: best[key][1][0.0])]:
         kw = best[key][0]
         print(f"hybrid with keyword {key}", flush=True)

@@ -12,6 +12,8 @@ ANSWER_SHAPING_SETTINGS = frozenset(
     {
         "embedder",  # with the embedder's model id, which the container adds
         "embedder_dimension",
+        "search_fusion",
+        "convex_vector_weight",
         "rrf_k",
         "rrf_vector_weight",
         "rrf_keyword_weight",

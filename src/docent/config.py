@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     parse_max_unpacked_mb: int = Field(default=512, ge=1, le=65_536)
 
     # Search
+    # How hybrid search fuses its two rankings: a convex combination of min-max scaled scores (the vector
+    # one weighted `convex_vector_weight`, the keyword one the rest), or reciprocal rank fusion (rrf_*).
+    search_fusion: Literal["convex", "rrf"] = "convex"
+    convex_vector_weight: float = Field(default=0.5, ge=0, le=1)
     rrf_k: float = Field(default=60.0, gt=0, le=10_000)
     rrf_vector_weight: float = Field(default=1.0, ge=0, le=100)
     rrf_keyword_weight: float = Field(default=1.0, ge=0, le=100)
