@@ -15,11 +15,9 @@ only (test never chooses anything). The production figures come from `docent eva
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from docent.search.beir import read_qrels, read_queries
+from docent.search.fusion import convex_combination, reciprocal_rank_fusion
 from docent.search.metrics import evaluate
 from docent.search.terms import analyze
 from docent.types import indexed_text
@@ -57,7 +56,11 @@ class Corpus:
         vectors = []
         for r in rows:
             e = r.embedding
-            v = np.frombuffer(e, dtype=np.float32) if isinstance(e, bytes) else np.asarray(json.loads(e) if isinstance(e, str) else e, dtype=np.float32)
+            v = (
+                np.frombuffer(e, dtype=np.float32)
+                if isinstance(e, bytes)
+                else np.asarray(json.loads(e) if isinstance(e, str) else e, dtype=np.float32)
+            )
             vectors.append(v / np.linalg.norm(v))
         self.vectors = np.stack(vectors)
 
@@ -72,7 +75,10 @@ class Bm25:
             for term, tf in counts.items():
                 build.setdefault(term, []).append((row, tf))
         for term, posting in build.items():
-            self.postings[term] = (np.array([r for r, _ in posting]), np.array([f for _, f in posting], float))
+            self.postings[term] = (
+                np.array([r for r, _ in posting]),
+                np.array([f for _, f in posting], float),
+            )
 
     def scores(self, query: str, k1: float, b: float) -> np.ndarray:
         n, mean = len(self.terms), float(self.lengths.mean())
@@ -126,7 +132,9 @@ def ndcg(rankings: dict[str, list[int]], names: list[str], qrels: dict[str, dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--query-cache", type=Path, default=None)
@@ -141,7 +149,10 @@ def main() -> None:
     }
     every = [q for s in ("train", "test") for q in read_qrels(args.data, s) if q in queries]
     qv = query_vectors(args.query_cache, queries, every)
-    print(f"{len(corpus.doc_names)} documents, {len(corpus.ids)} chunks, {len(splits['train'])} train queries", flush=True)
+    print(
+        f"{len(corpus.doc_names)} documents, {len(corpus.ids)} chunks, {len(splits['train'])} train queries",
+        flush=True,
+    )
     explore(corpus, queries, splits, qv, args.test)
 
 
@@ -188,7 +199,14 @@ def by_documents(lists: Lists, corpus: Corpus, share: float = 0.0) -> dict[str, 
 
 
 def hybrid(
-    vector: Lists, keyword: Lists, corpus: Corpus, k: float, wv: float, depth: int, level: str, share: float = 0.0
+    vector: Lists,
+    keyword: Lists,
+    corpus: Corpus,
+    k: float,
+    wv: float,
+    depth: int,
+    level: str,
+    share: float = 0.0,
 ) -> dict[str, list[int]]:
     """`level` chunk: RRF over chunk rankings, documents by best chunk (production today);
     document: each ranking becomes a document ranking (by `share`) first, then RRF over documents."""
@@ -204,31 +222,20 @@ def hybrid(
     return out
 
 
-def convex(
-    vector: Lists, keyword: Lists, corpus: Corpus, alpha: float, depth: int, norm: str
+def fused(
+    vector: Lists, keyword: Lists, corpus: Corpus, method: str, parameter: float, depth: int
 ) -> dict[str, list[int]]:
-    """alpha * normalised cosine + (1 - alpha) * normalised BM25 over the two candidate lists (a chunk
-    missing from a list gets that list's lowest normalised score); `norm` minmax or max (score / top)."""
+    """Documents by their best chunk after fusing the two chunk rankings cut at `depth` with the product's
+    own functions: `convex` (parameter: the vector weight) or `rrf` (parameter: k, weights 1/1)."""
     out = {}
     for q in vector:
-        fused: dict[int, float] = {}
-        parts = []
-        for (rows, scores), weight in ((vector[q], alpha), (keyword[q], 1 - alpha)):
-            rows, scores = rows[:depth], scores[:depth]
-            if len(rows) == 0:
-                parts.append(({}, 0.0))
-                continue
-            hi, lo = float(scores[0]), float(scores[-1]) if norm == "minmax" else 0.0
-            span = max(hi - lo, 1e-9)
-            parts.append(({int(r): weight * (float(s) - lo) / span for r, s in zip(rows, scores, strict=True)}, 0.0))
-        for mapping, floor in parts:
-            for r in mapping:
-                fused[r] = 0.0
-        for mapping, floor in parts:
-            for r in fused:
-                fused[r] += mapping.get(r, floor)
-        ranked = sorted(fused, key=lambda r: -fused[r])
-        out[q] = list(dict.fromkeys(corpus.doc[ranked].tolist()))
+        v = [(int(r), float(s)) for r, s in zip(*vector[q], strict=True)][:depth]
+        kw = [(int(r), float(s)) for r, s in zip(*keyword[q], strict=True)][:depth]
+        if method == "convex":
+            chunks = convex_combination([v, kw], [parameter, 1 - parameter])
+        else:
+            chunks = reciprocal_rank_fusion([[r for r, _ in v], [r for r, _ in kw]], k=parameter)
+        out[q] = list(dict.fromkeys(corpus.doc[[r for r, _ in chunks]].tolist()))
     return out
 
 
@@ -237,32 +244,44 @@ def explore(
 ) -> None:
     names, train = corpus.doc_names, splits["train"]
     ids = list(train)
-    score: Callable[[dict[str, list[int]]], float] = lambda r: ndcg(r, names, train)
+
+    def score(rankings: dict[str, list[int]]) -> float:
+        return ndcg(rankings, names, train)
+
     vec = vector_lists(corpus, qv, ids)
-    for share in (0.0, 0.05, 0.1, 0.2, 0.3):
-        print(f"vector share {share}: train {score(by_documents(vec, corpus, share)):.4f}", flush=True)
-    titled = [t if f or not title or t.startswith(title) else f"{title}\n{t}"
-              for t, title, f in zip(corpus.texts, corpus.titles, corpus.first, strict=True)]
-    variants = {"stored": Bm25(corpus.texts), "title-prefix": Bm25(titled)}
-    best: dict[str, Any] = {}
-    for name, bm25 in variants.items():
-        for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5), (0.3, 0.4, 0.6, 0.75)):
-            kw = keyword_lists(bm25, queries, ids, k1, b)
-            figures = {share: score(by_documents(kw, corpus, share)) for share in (0.0, 0.1, 0.2)}
-            print(f"keyword {name} k1 {k1} b {b}: " + "  ".join(f"share {s} {v:.4f}" for s, v in figures.items()), flush=True)
-            best[(name, k1, b)] = (kw, figures)
-    kw = best[("stored", 0.9, 0.4)][0]
-    for depth, norm in itertools.product((100, 300), ("minmax", "max")):
-        row = [f"a{a} {score(convex(vec, kw, corpus, a, depth, norm)):.4f}" for a in (0.3, 0.4, 0.5, 0.6, 0.7)]
-        print(f"  convex depth {depth} {norm}: " + " ".join(row), flush=True)
-    for key in [("stored", 0.9, 0.4), max(best, key=lambda key: best[key][1][0.0])]:
-        kw = best[key][0]
-        print(f"hybrid with keyword {key}", flush=True)
-        for level, depth, share in (("chunk", 300, 0.0), ("chunk", 100, 0.0), ("document", 300, 0.0), ("document", 100, 0.0), ("document", 300, 0.1)):
-            row = []
-            for k, wv in itertools.product((10, 20, 40, 60, 100), (0.75, 1.0, 1.25, 1.5)):
-                row.append(f"k{k}/w{wv} {score(hybrid(vec, kw, corpus, k, wv, depth, level, share)):.4f}")
-            print(f"  {level} depth {depth} share {share}: " + " ".join(row), flush=True)
+    shares = "  ".join(f"{s} {score(by_documents(vec, corpus, s)):.4f}" for s in (0.0, 0.05, 0.1, 0.2))
+    print(f"vector, documents by best chunk + share of the others: {shares}", flush=True)
+    stored = Bm25(corpus.texts)
+    keyword: dict[tuple[float, float], Lists] = {}
+    for k1 in (0.6, 0.9, 1.2, 1.5):
+        row = []
+        for b in (0.2, 0.3, 0.4, 0.5, 0.6, 0.75):
+            keyword[(k1, b)] = keyword_lists(stored, queries, ids, k1, b)
+            row.append(f"b {b} {score(by_documents(keyword[(k1, b)], corpus)):.4f}")
+        print(f"keyword k1 {k1}: " + "  ".join(row), flush=True)
+    kw = keyword[(0.9, 0.4)]
+    shares = "  ".join(f"{s} {score(by_documents(kw, corpus, s)):.4f}" for s in (0.0, 0.05, 0.1, 0.2))
+    print(f"keyword (0.9, 0.4), documents by best chunk + share of the others: {shares}", flush=True)
+    titled = [
+        t if f or not title or t.startswith(title) else f"{title}\n{t}"
+        for t, title, f in zip(corpus.texts, corpus.titles, corpus.first, strict=True)
+    ]
+    with_title = keyword_lists(Bm25(titled), queries, ids, 0.9, 0.4)
+    print(
+        f"keyword (0.9, 0.4), every chunk keyword-indexed with its title: {score(by_documents(with_title, corpus)):.4f}"
+    )
+    for depth in (100, 300):
+        row = [
+            f"k {k} {score(fused(vec, kw, corpus, 'rrf', k, depth)):.4f}" for k in (10, 20, 30, 40, 60, 100)
+        ]
+        print(f"hybrid rrf, depth {depth}: " + "  ".join(row), flush=True)
+        row = [
+            f"w {w} {score(fused(vec, kw, corpus, 'convex', w, depth)):.4f}"
+            for w in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+        ]
+        print(f"hybrid convex, depth {depth}: " + "  ".join(row), flush=True)
+    row = [f"k {k} {score(hybrid(vec, kw, corpus, k, 1.0, 300, 'document')):.4f}" for k in (10, 20, 60)]
+    print("hybrid rrf over document rankings, depth 300: " + "  ".join(row), flush=True)
 
 
 if __name__ == "__main__":
