@@ -7,7 +7,8 @@ The corpus is ingested once (parse, chunk, embed, index, as an upload; a databas
 chunks is reused), so query-side settings can be compared without ingesting again: the search settings
 come from the environment as in production (`DOCENT_SEARCH_FUSION=rrf`, `DOCENT_BM25_K1=…`). Each judged
 query is ranked in each mode exactly as `docent eval` ranks it (`Retriever.rank` with `CHUNK_DEPTH`
-chunks, documents by their best chunk), and the table `docent eval` prints is printed per split.
+chunks, documents by their best chunk), and the table `docent eval` prints is printed per split. On a
+database holding only part of the corpus, only the queries all of whose relevant documents it holds count.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     with throwaway_container(base, args.database) as container:
         ensure_corpus(container, args.data)
         owner, principal = source_names(container), admin_principal(container)
+        ingested = set(owner.values())
         s = container.settings
         print(
             f"{container.database.engine.dialect.name}: {len(set(owner.values()))} documents, "
@@ -51,7 +53,9 @@ def main() -> None:
         )
         for split in args.split:
             qrels = read_qrels(args.data, split)
-            judged = [q for q in qrels if q in queries]
+            # A database holding part of the corpus judges only the queries all of whose relevant documents
+            # it holds (as `docent eval --limit` does): the others would measure the slice, not the ranking.
+            judged = [q for q in qrels if q in queries and set(qrels[q]) <= ingested]
             for mode in modes:
                 started = time.perf_counter()
                 ranked = {q: _rank_documents(container, principal, queries[q], mode, owner) for q in judged}

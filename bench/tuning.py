@@ -267,9 +267,8 @@ def explore(
         for t, title, f in zip(corpus.texts, corpus.titles, corpus.first, strict=True)
     ]
     with_title = keyword_lists(Bm25(titled), queries, ids, 0.9, 0.4)
-    print(
-        f"keyword (0.9, 0.4), every chunk keyword-indexed with its title: {score(by_documents(with_title, corpus)):.4f}"
-    )
+    titled_figure = score(by_documents(with_title, corpus))
+    print(f"keyword (0.9, 0.4), every chunk keyword-indexed with its title: {titled_figure:.4f}")
     for depth in (100, 300):
         row = [
             f"k {k} {score(fused(vec, kw, corpus, 'rrf', k, depth)):.4f}" for k in (10, 20, 30, 40, 60, 100)
