@@ -7,7 +7,8 @@ that already holds the chunks is reused, so tuning again costs only the queries.
 keyword rankings are read once; then every (k, vector weight) of the grid is fused in Python exactly as
 `Retriever.rank` fuses at the production depth (`DOCENT_SEARCH_CANDIDATES`), and scored by nDCG@10 on
 train. The test split then gets the table `docent eval` prints, for each mode, with the default fusion
-and with the one chosen on train (test never chooses anything).
+and with the one chosen on train (test never chooses anything). Hybrid search now fuses by a convex
+combination by default (`DOCENT_SEARCH_FUSION`, chosen with `bench/tuning.py`); this module tunes `rrf`.
 """
 
 from __future__ import annotations

@@ -127,9 +127,10 @@ def build_search_indexes(settings: Settings, embedder: Embedder) -> tuple[Vector
     """SQLite: exact cosine over an in-memory matrix, and BM25 in memory (or FTS5's bm25(), which needs no
     memory but scores every matching row). PostgreSQL: pgvector HNSW, and BM25 over the tsvector."""
     if settings.is_sqlite:
-        keywords = Fts5KeywordIndex() if settings.keyword_index == "fts5" else MemoryBm25Index()
-        return MemoryMatrixIndex(embedder), keywords
-    return PgVectorIndex(embedder, ef_search=settings.hnsw_ef_search), PostgresKeywordIndex()
+        bm25 = MemoryBm25Index(settings.bm25_k1, settings.bm25_b)
+        return MemoryMatrixIndex(embedder), Fts5KeywordIndex() if settings.keyword_index == "fts5" else bm25
+    keywords = PostgresKeywordIndex(settings.bm25_k1, settings.bm25_b)
+    return PgVectorIndex(embedder, ef_search=settings.hnsw_ef_search), keywords
 
 
 def build_embedder(settings: Settings) -> Embedder:

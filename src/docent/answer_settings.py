@@ -12,10 +12,14 @@ ANSWER_SHAPING_SETTINGS = frozenset(
     {
         "embedder",  # with the embedder's model id, which the container adds
         "embedder_dimension",
+        "search_fusion",
+        "convex_vector_weight",
         "rrf_k",
         "rrf_vector_weight",
         "rrf_keyword_weight",
         "keyword_index",
+        "bm25_k1",
+        "bm25_b",
         "search_candidates",
         "hnsw_ef_search",
         "llm_providers",  # with the answerers, which the container adds

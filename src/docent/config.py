@@ -138,9 +138,16 @@ class Settings(BaseSettings):
     parse_max_unpacked_mb: int = Field(default=512, ge=1, le=65_536)
 
     # Search
+    # How hybrid search fuses its two rankings: a convex combination of min-max scaled scores (the vector
+    # one weighted `convex_vector_weight`, the keyword one the rest), or reciprocal rank fusion (rrf_*).
+    search_fusion: Literal["convex", "rrf"] = "convex"
+    convex_vector_weight: float = Field(default=0.5, ge=0, le=1)
     rrf_k: float = Field(default=60.0, gt=0, le=10_000)
     rrf_vector_weight: float = Field(default=1.0, ge=0, le=100)
     rrf_keyword_weight: float = Field(default=1.0, ge=0, le=100)
+    # BM25 of the in-memory and PostgreSQL keyword indexes (Lucene's formula; FTS5 keeps its own).
+    bm25_k1: float = Field(default=0.9, gt=0, le=10)
+    bm25_b: float = Field(default=0.4, ge=0, le=1)
     keyword_index: Literal["memory", "fts5"] = "memory"  # SQLite only: BM25 in memory, or FTS5's bm25()
     search_candidates: int = Field(default=100, ge=1, le=1000)  # depth of each list fused in hybrid mode
     # recall@10 against exact search at 100k chunks (bench/search.py): 0.958 at 100, 0.989 at 200, 1.0 at 400

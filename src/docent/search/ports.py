@@ -19,8 +19,8 @@ from docent.types import ReaderScope, SearchFilters
 
 __all__ = ["BM25_B", "BM25_K1", "KeywordIndex", "Scored", "SearchFilters", "VectorIndex"]
 
-# BM25 as Lucene (and Anserini's published BEIR baselines) computes it: the in-memory index and the
-# PostgreSQL profile score with these (FTS5's bm25() has its own, k1=1.2 and b=0.75).
+# BM25 as Lucene (and Anserini's published BEIR baselines) computes it: the defaults of the in-memory index
+# and the PostgreSQL profile (settings `bm25_k1`, `bm25_b`; FTS5's bm25() has its own, k1=1.2 and b=0.75).
 BM25_K1 = 0.9
 BM25_B = 0.4
 

@@ -1,7 +1,8 @@
 """The retriever: one query, for one reader, in one of three modes, to ranked chunks with snippets.
 
 `vector` asks the vector index with the query's embedding, `keyword` asks the keyword index, `hybrid`
-asks both for `candidates` chunks each and fuses the two rankings (reciprocal rank fusion). Both indexes
+asks both for `candidates` chunks each and fuses the two rankings (a convex combination of their min-max
+scaled scores, or reciprocal rank fusion: `docent.search.fusion`). Both indexes
 apply the reader's permissions before their top k; the rows of the chunks found are then read again with
 the same permission filter, so a result always exists in the database and is readable when it is shown.
 """
@@ -12,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +24,7 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.llm.caching import CachingEmbedder
 from docent.llm.ports import Embedder
-from docent.search.fusion import reciprocal_rank_fusion
+from docent.search.fusion import convex_combination, reciprocal_rank_fusion
 from docent.search.ports import KeywordIndex, Scored, VectorIndex
 from docent.search.snippet import make_snippet
 from docent.types import ReaderScope, SearchFilters, display_text
@@ -41,18 +43,36 @@ class SearchMode(StrEnum):
 
 @dataclass(frozen=True)
 class FusionSettings:
-    k: float = 60.0
-    vector_weight: float = 1.0
-    keyword_weight: float = 1.0
+    method: Literal["convex", "rrf"] = "convex"
+    convex_vector_weight: float = 0.5  # the keyword ranking's weight is 1 minus this
+    k: float = 60.0  # RRF's
+    vector_weight: float = 1.0  # RRF's
+    keyword_weight: float = 1.0  # RRF's
     candidates: int = 100  # how deep each ranking is that hybrid mode fuses
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FusionSettings:
         return cls(
+            method=settings.search_fusion,
+            convex_vector_weight=settings.convex_vector_weight,
             k=settings.rrf_k,
             vector_weight=settings.rrf_vector_weight,
             keyword_weight=settings.rrf_keyword_weight,
             candidates=settings.search_candidates,
+        )
+
+    def fuse(self, by_vector: list[Scored], by_keyword: list[Scored]) -> list[tuple[int, float]]:
+        """The two rankings as one, best first, with the fused scores."""
+        if self.method == "convex":
+            weight = self.convex_vector_weight
+            return convex_combination(
+                [[(s.chunk_id, s.score) for s in by_vector], [(s.chunk_id, s.score) for s in by_keyword]],
+                [weight, 1.0 - weight],
+            )
+        return reciprocal_rank_fusion(
+            [[s.chunk_id for s in by_vector], [s.chunk_id for s in by_keyword]],
+            [self.vector_weight, self.keyword_weight],
+            k=self.k,
         )
 
 
@@ -155,11 +175,7 @@ class Retriever:
         # 100k chunks: both want the GIL or the same cores).
         by_vector = self.vectors.search(uow, scope, vector, depth, filters)
         by_keyword = self.keywords.search(uow, scope, query, depth, filters)
-        fused = reciprocal_rank_fusion(
-            [[s.chunk_id for s in by_vector], [s.chunk_id for s in by_keyword]],
-            [self.fusion.vector_weight, self.fusion.keyword_weight],
-            k=self.fusion.k,
-        )
+        fused = self.fusion.fuse(by_vector, by_keyword)
         return [Scored(chunk_id, score) for chunk_id, score in fused[:top_k]], by_vector, by_keyword
 
     def embed_query(self, query: str) -> npt.NDArray[np.float32]:

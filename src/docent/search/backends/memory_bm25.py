@@ -5,7 +5,7 @@ row, before ORDER BY can cut; a natural-language query matches about half of all
 55 ms at 100k chunks for the FTS5 call alone. Here the matrix is held by term (CSC), so a query touches
 only its terms' posting lists, and the scores are summed with NumPy: a few milliseconds at 100k.
 
-Scoring is Lucene's BM25 (k1 0.9, b 0.4, as Anserini's published baselines and the PostgreSQL profile),
+Scoring is Lucene's BM25 (k1 and b from the settings, the same as the PostgreSQL profile's),
 with statistics (chunk count, mean length, document frequency) over the reader's organisation only, so
 scores reveal nothing of other tenants. How the index stays in step with the database and applies the
 reader's permissions before the top k: see `memory_rows`.
@@ -59,8 +59,9 @@ class _Postings:
 class MemoryBm25Index(MemoryIndex[_Postings]):
     """`KeywordIndex` scoring BM25 over a term-frequency matrix of every chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, k1: float = BM25_K1, b: float = BM25_B) -> None:
         super().__init__()
+        self._k1, self._b = k1, b
         self._vocabulary: dict[str, int] = {}  # only grows; guarded by the refresh lock when it does
         self._statistics_lock = threading.Lock()
 
@@ -85,7 +86,7 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
             if in_org == 0:
                 continue
             idf = math.log(1.0 + (statistics.chunks - in_org + 0.5) / (in_org + 0.5))
-            scores[rows] += idf * frequencies * (BM25_K1 + 1) / (frequencies + statistics.length_norm[rows])
+            scores[rows] += idf * frequencies * (self._k1 + 1) / (frequencies + statistics.length_norm[rows])
         found = scores[candidates]
         matching = np.flatnonzero(found > 0)
         if matching.size == 0:
@@ -120,7 +121,7 @@ class MemoryBm25Index(MemoryIndex[_Postings]):
             in_org = postings.rows.org_mask(org_key)
             chunks = int(np.count_nonzero(in_org))
             mean = float(postings.lengths[in_org].mean()) if chunks else 1.0
-            norm = BM25_K1 * (1 - BM25_B + BM25_B * postings.lengths / max(mean, 1e-9))
+            norm = self._k1 * (1 - self._b + self._b * postings.lengths / max(mean, 1e-9))
             statistics = _OrgStatistics(chunks, in_org, norm.astype(np.float32))
             with self._statistics_lock:
                 postings.organisations[org_key] = statistics

@@ -163,7 +163,10 @@ def _side_search(
 
 class PostgresKeywordIndex:
     """`KeywordIndex` over the generated `text_search` tsvector (english) and its GIN index, BM25-ranked
-    (k1=0.9, b=0.4, statistics over the reader's organisation)."""
+    (k1 and b from the settings, statistics over the reader's organisation)."""
+
+    def __init__(self, k1: float = BM25_K1, b: float = BM25_B) -> None:
+        self._k1, self._b = k1, b
 
     def search(
         self, uow: UnitOfWork, scope: ReaderScope, query: str, k: int, filters: SearchFilters
@@ -171,7 +174,8 @@ class PostgresKeywordIndex:
         if k <= 0 or not query.strip():
             return []
         lexemes = _query_lexemes(uow.session, query)
-        return [Scored(cid, score) for cid, score in _bm25(uow.session, scope, filters, lexemes, k)]
+        found = _bm25(uow.session, scope, filters, lexemes, k, (self._k1, self._b))
+        return [Scored(cid, score) for cid, score in found]
 
     def check(self, uow: UnitOfWork) -> dict[str, int]:
         return {}  # its rows are SQL: `check_index` compares them with the chunks
@@ -187,7 +191,12 @@ def _query_lexemes(session: Session, query: str) -> list[str]:
 
 
 def _bm25(
-    session: Session, scope: ReaderScope, filters: SearchFilters, lexemes: Sequence[str], k: int
+    session: Session,
+    scope: ReaderScope,
+    filters: SearchFilters,
+    lexemes: Sequence[str],
+    k: int,
+    parameters: tuple[float, float],
 ) -> list[tuple[int, float]]:
     """Chunks holding any of the lexemes, ranked by BM25, in one statement, as (chunk id, score).
 
@@ -229,8 +238,9 @@ def _bm25(
     )
     idf = func.ln(1.0 + (float(total) - frequency.c.df + 0.5) / (frequency.c.df + 0.5))
     tf = matching.c.tf
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * matching.c.length / float(mean_length or 1.0))
-    score = func.sum(idf * tf * (BM25_K1 + 1) / (tf + norm))
+    k1, b = parameters
+    norm = k1 * (1 - b + b * matching.c.length / float(mean_length or 1.0))
+    score = func.sum(idf * tf * (k1 + 1) / (tf + norm))
     live = and_(Document.id == matching.c.document_id, Document.indexed_version_id == matching.c.version_id)
     query = (
         select(matching.c.id, score)
