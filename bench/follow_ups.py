@@ -2,10 +2,11 @@
 passage, with the old rule (the earlier question's subject glued in front) and the new one
 (`docent.answer.followup`: the follow-up's own words, and only the earlier words it lacks).
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.follow_ups [--vectors-cache FILE]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.follow_ups [--set report|tune|all] [--vectors-cache F]
 
 The conversations are bench/data/follow_ups.json (written for this bench) over the SQuAD 2.0 dev subset
-in ../shared/data. The paragraphs of the articles they ask about are loaded straight into the index, one
+in ../shared/data, in two sets: `tune` (which the rewrite rule may be adjusted on) and `report` (only
+measured; the default). The paragraphs of the articles they ask about are loaded straight into the index, one
 chunk each (as bench/search.py does); each conversation is asked over its own article's paragraphs (a
 `document_ids` filter). The first answer comes from the extractive chain as in production (retrieval, the
 calibrated confidence, the extractive answerer); the follow-up is rewritten by each rule, retrieved and
@@ -51,9 +52,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--set", choices=("report", "tune", "all"), default="report", help="which conversations"
+    )
     parser.add_argument("--vectors-cache", type=Path, help="keep the paragraphs' vectors here (.npy)")
     args = parser.parse_args()
-    conversations = json.loads(CONVERSATIONS.read_text())["conversations"]
+    conversations = [
+        c for c in json.loads(CONVERSATIONS.read_text())["conversations"] if args.set in ("all", c["set"])
+    ]
     documents, _ = read_squad(SQUAD / "dev-v2.0-subset.json", None, None, None)
     articles = {c["paragraph"].rsplit("-", 1)[0] for c in conversations}
     keys = [key for key in documents if key.rsplit("-", 1)[0] in articles]
@@ -91,7 +97,7 @@ def main() -> None:
                 retrieved[name] += any(p.document_id == gold for p in passages)
     total = len(conversations)
     print(
-        f"{total} two-turn conversations (bench/data/follow_ups.json), extractive chain, "
+        f"{total} two-turn conversations (bench/data/follow_ups.json, set {args.set}), extractive chain, "
         f"{len(keys)} paragraphs"
     )
     for name in RULES:
