@@ -1,6 +1,6 @@
 """Calibrate the answer path's confidence (`docent.answer.confidence`) on one data set, report it on another.
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.confidence [--per-set 150] [--signals FILE]
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.confidence [--signals F [--resignal]]
 
 Two data sets from ../shared/data, each turned into covered and uncovered questions over documents a
 `document_ids` filter makes readable (applied inside retrieval, as permissions are):
@@ -18,8 +18,9 @@ logistic model is fitted on one data set (the calibration set, equal numbers of 
 questions), its threshold chosen there (balanced accuracy), and both are then applied unchanged to the
 other (held out). Printed: answered/declined on both, the gap, and the held-out reliability by
 confidence decile (share of questions in the decile that the documents cover: what `confidence` claims).
-Subsampled (`--per-set` questions of each kind per half) so it runs in minutes on a loaded machine;
-`--signals FILE` keeps the measured signals, so a second run only fits.
+Subsampled (`--per-set` questions of each kind per half, 150 by default) so it runs in minutes on a
+loaded machine; `--signals F` keeps the measured signals and the first passages, so a second run only
+fits, and with `--resignal` measures the signals again from those passages (no new retrieval).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import json
 import random
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,10 @@ from sqlalchemy import select
 from bench.answers import DATA as SQUAD
 from bench.answers import bench_settings, read_squad
 from bench.search import EMAIL, fill
+from docent.adapters import build_embedder
 from docent.answer.confidence import FEATURES, Calibration, signals
+from docent.answer.extractive import ExtractiveAnswerer
+from docent.answer.types import Passage
 from docent.auth.policy import CredentialKind, Principal
 from docent.db.tables import Chunk
 from docent.evaluation import throwaway_container
@@ -45,7 +50,8 @@ from docent.types import Role, SearchFilters
 
 SCIFACT = SQUAD.parent / "scifact"
 SEED = 13
-Rows = list[dict[str, Any]]  # {"set", "covered": bool, "signals": [...]}
+Rows = list[dict[str, Any]]  # {"set", "covered": bool, "signals": [...], "question", "passages"}
+_RAW_PASSAGES = 5  # kept with the signals, so new signals can be studied without retrieving again
 
 
 # ---------- measuring ----------
@@ -65,12 +71,22 @@ def measure(documents: dict[str, str], runs: list[tuple[list[str], list[str], bo
             found = uow.session.execute(select(Chunk.text_hash, Chunk.document_id))
             ids = {keys[int(number)]: document_id for number, document_id in found}
         principal = Principal(scope.user_id, scope.org_id, EMAIL, Role.ADMIN, CredentialKind.COMMAND_LINE)
+        support = ExtractiveAnswerer(container.embedder).sentence_support
         for readable, questions, covered in runs:
             filters = SearchFilters(document_ids=tuple(ids[key] for key in readable))
             for question in questions:
                 passages = container.chat.retrieve(principal, question, filters)
-                found = signals(question, passages).vector()
-                rows.append({"set": name, "covered": covered, "signals": found})
+                measured = signals(question, passages, support(question, passages)).vector()
+                raw = [[p.text, p.score, p.vector_rank, p.keyword_rank] for p in passages[:_RAW_PASSAGES]]
+                rows.append(
+                    {
+                        "set": name,
+                        "covered": covered,
+                        "signals": measured,
+                        "question": question,
+                        "passages": raw,
+                    }
+                )
     return rows
 
 
@@ -115,6 +131,21 @@ def scifact_runs(per_set: int, others: int) -> tuple[dict[str, str], list[tuple[
             (readable, [claims[q] for q in halves[theirs]], False),
         ]
     return documents, runs
+
+
+def resignal(rows: Rows) -> Rows:
+    """`rows` with their signals measured again from the passages kept with them (the first
+    `_RAW_PASSAGES`), so a change to the signals needs no new retrieval."""
+    support = ExtractiveAnswerer(build_embedder(bench_settings(2))).sentence_support
+    again = []
+    for row in rows:
+        passages = [
+            Passage(n, uuid.UUID(int=n), "", 1, None, (), text, score, vector_rank, keyword_rank)
+            for n, (text, score, vector_rank, keyword_rank) in enumerate(row["passages"], start=1)
+        ]
+        found = signals(row["question"], passages, support(row["question"], passages))
+        again.append({**row, "signals": found.vector()})
+    return again
 
 
 # ---------- fitting and reporting ----------
@@ -179,6 +210,10 @@ def report(calibration: Rows, held_out: Rows) -> Calibration:
     print(f"  {other} (held out):   covered answered {answered_h:.3f}, uncovered declined {declined_h:.3f}")
     gaps = abs(answered_c - answered_h) * 100, abs(declined_c - declined_h) * 100
     print(f"  gap: answered {gaps[0]:.1f} points, declined {gaps[1]:.1f} points")
+    print(f"  trade-off on {other} (held out), by threshold: covered answered / uncovered declined")
+    for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        answered, declined = rates(Calibration(model.intercept, model.coefficients, threshold), held_out)
+        print(f"    {threshold:.1f}: {answered:.3f} / {declined:.3f}")
     print(f"  reliability on {other} (held out), by confidence decile:")
     print("\n".join(reliability(model, held_out)))
     return model
@@ -196,9 +231,15 @@ def main() -> None:
         "--distractors", type=int, default=600, help="SciFact abstracts cited by no claim asked"
     )
     parser.add_argument("--signals", type=Path, help="keep the measured signals here, and reuse them")
+    parser.add_argument(
+        "--resignal", action="store_true", help="measure the kept rows' signals again from their passages"
+    )
     args = parser.parse_args()
     if args.signals and args.signals.exists():
         rows = json.loads(args.signals.read_text())
+        if args.resignal:
+            rows = resignal(rows)
+            args.signals.write_text(json.dumps(rows))
     else:
         rows = measure(*squad_runs(args.per_set), "squad") + measure(
             *scifact_runs(args.per_set, args.distractors), "scifact"

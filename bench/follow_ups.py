@@ -2,15 +2,17 @@
 passage, with the old rule (the earlier question's subject glued in front) and the new one
 (`docent.answer.followup`: the follow-up's own words, and only the earlier words it lacks).
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python -m bench.follow_ups [--vectors-cache FILE]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.follow_ups [--set report|cross|tune|all] [--vectors-cache F]
 
 The conversations are bench/data/follow_ups.json (written for this bench) over the SQuAD 2.0 dev subset
-in ../shared/data. The paragraphs of the articles they ask about are loaded straight into the index, one
+in ../shared/data, in two sets: `tune` (which the rewrite rule may be adjusted on) and `report` (only
+measured; the default). All its paragraphs are loaded straight into the index, one
 chunk each (as bench/search.py does); each conversation is asked over its own article's paragraphs (a
 `document_ids` filter). The first answer comes from the extractive chain as in production (retrieval, the
 calibrated confidence, the extractive answerer); the follow-up is rewritten by each rule, retrieved and
-answered the same way. Printed per rule: the share of second answers citing the paragraph that answers
-them, and the share whose retrieved passages hold it.
+answered the same way. With `--across`, every conversation is asked over all the paragraphs loaded (as
+in a library where many documents could be "it"). Printed per rule: the share of second answers citing
+the paragraph that answers them, and the share whose retrieved passages hold it.
 """
 
 from __future__ import annotations
@@ -51,12 +53,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--set", choices=("report", "cross", "tune", "all"), default="report", help="which conversations"
+    )
+    parser.add_argument(
+        "--across", action="store_true", help="search all the articles' paragraphs, not the asked article's"
+    )
     parser.add_argument("--vectors-cache", type=Path, help="keep the paragraphs' vectors here (.npy)")
     args = parser.parse_args()
-    conversations = json.loads(CONVERSATIONS.read_text())["conversations"]
+    conversations = [
+        c for c in json.loads(CONVERSATIONS.read_text())["conversations"] if args.set in ("all", c["set"])
+    ]
     documents, _ = read_squad(SQUAD / "dev-v2.0-subset.json", None, None, None)
-    articles = {c["paragraph"].rsplit("-", 1)[0] for c in conversations}
-    keys = [key for key in documents if key.rsplit("-", 1)[0] in articles]
+    keys = list(documents)  # all of them, whichever set is asked, so that one vectors cache fits every run
     bodies = [documents[key] for key in keys]
     with throwaway_container(bench_settings(2), None) as container:
         if args.vectors_cache and args.vectors_cache.exists():
@@ -74,10 +83,11 @@ def main() -> None:
         chain = ProviderChain([], ExtractiveAnswerer(container.embedder))
         cited = dict.fromkeys(RULES, 0)
         retrieved = dict.fromkeys(RULES, 0)
+        declined = dict.fromkeys(RULES, 0)
         for conversation in conversations:
             article = conversation["paragraph"].rsplit("-", 1)[0]
             filters = SearchFilters(
-                document_ids=tuple(ids[k] for k in keys if k.rsplit("-", 1)[0] == article)
+                document_ids=tuple(ids[k] for k in keys if args.across or k.rsplit("-", 1)[0] == article)
             )
             first = conversation["first"]
             answer = chain.answer(AnswerRequest(first, container.chat.retrieve(principal, first, filters)))
@@ -89,15 +99,17 @@ def main() -> None:
                 second = chain.answer(AnswerRequest(query, passages, history))
                 cited[name] += any(c.document_id == gold for c in second.citations)
                 retrieved[name] += any(p.document_id == gold for p in passages)
+                declined[name] += second.abstained
     total = len(conversations)
     print(
-        f"{total} two-turn conversations (bench/data/follow_ups.json), extractive chain, "
-        f"{len(keys)} paragraphs"
+        f"{total} two-turn conversations (bench/data/follow_ups.json, set {args.set}), extractive chain, "
+        f"{len(keys)} paragraphs{' (searched across all)' if args.across else ' (the asked article)'}"
     )
     for name in RULES:
         print(
             f"  {name}: second answer cites the right paragraph {cited[name]}/{total} "
-            f"({cited[name] / total:.3f}); retrieved among the passages {retrieved[name]}/{total}"
+            f"({cited[name] / total:.3f}); retrieved among the passages {retrieved[name]}/{total}; "
+            f"declined {declined[name]}/{total}"
         )
 
 

@@ -337,3 +337,19 @@ def test_an_extractive_answer_asked_again_embeds_only_the_question() -> None:
         ["How long is parental leave?", "Parents get sixteen weeks of leave.", "It is paid."],
         ["How many weeks do parents get?"],
     ]
+
+
+def test_sentence_support_asks_one_sentence_to_hold_the_questions_rare_words() -> None:
+    def passage(n: int, text: str) -> Passage:
+        return Passage(n, uuid.UUID(int=n), "Leave", 1, None, (), text, 0.9)
+
+    found = (passage(1, "Parents get sixteen weeks of parental leave. It is paid."), passage(2, "Ask HR."))
+    answerer = ExtractiveAnswerer()  # no embedder: half the share of the question's term weight
+
+    assert answerer.sentence_support("How many weeks of parental leave do parents get?", found) == 0.5
+    # Only "weeks" is said; "sabbatical" and "engineers" are in no sentence, so they weigh most.
+    partly = answerer.sentence_support("How many weeks of sabbatical do engineers get?", found)
+    assert partly == pytest.approx(0.5 * 0.916 / (0.916 + 2 * 1.386), abs=1e-3)
+    # Sentences beyond the first three passages are not read.
+    later = (*[passage(n, "Ask HR.") for n in range(1, 4)], found[0])
+    assert answerer.sentence_support("How many weeks of parental leave do parents get?", later) == 0.0

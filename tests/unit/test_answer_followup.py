@@ -39,3 +39,15 @@ def test_a_chain_of_follow_ups_carries_the_latest_subject() -> None:
     assert standalone_query("And is breakfast included there?", history) == (
         "Is breakfast included there? (Europe hotel cap)"
     )
+
+
+def test_a_new_name_beside_a_pointer_back_keeps_the_earlier_subject() -> None:
+    history = [Turn("user", "What is the hotel cap in North America?"), Turn("assistant", "200 USD [1].")]
+
+    # "it" still means the North American cap: Canada is a detail of it, not a replacement.
+    assert standalone_query("Does it apply in Canada?", history) == (
+        "Does it apply in Canada? (hotel cap North America)"
+    )
+    assert standalone_query("And was it raised in 2024?", history) == (
+        "Was it raised in 2024? (hotel cap North America)"
+    )

@@ -19,7 +19,7 @@ from decimal import Decimal
 from docent.answer.agent import AgentLimits, AgentLoop, AgentOutcome, Search, add_usage
 from docent.answer.chain import ProviderChain
 from docent.answer.citations import MARKER, MarkerRewriter, build_citations
-from docent.answer.confidence import CALIBRATED, Calibration, signals
+from docent.answer.confidence import CALIBRATED, Calibration
 from docent.answer.cost import Price, cost_of
 from docent.answer.events import Citations, Done, Error, Step, Token
 from docent.answer.extractive import best_snippet, pieces
@@ -186,7 +186,7 @@ class AgentAnswerer:
         return None if spent is None or then is None else spent + then
 
     def _confidence(self, question: str, passages: tuple[Passage, ...]) -> float:
-        return round(self._calibration.confidence(signals(question, passages)), 4)
+        return self._chain.confidence(question, passages, self._calibration)
 
 
 def drained(events: Generator[object, None, Answer | None]) -> Answer:

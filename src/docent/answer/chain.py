@@ -21,10 +21,10 @@ from docent.answer.citations import MARKER, MarkerRewriter, build_citations, nor
 from docent.answer.confidence import CALIBRATED, Calibration, signals
 from docent.answer.cost import Price, cost_of
 from docent.answer.events import Citations, Done, Error, Token
-from docent.answer.extractive import best_snippet, pieces
+from docent.answer.extractive import ExtractiveAnswerer, best_snippet, pieces
 from docent.answer.guard import AnswerGuard, UnusableAnswer, special_token
 from docent.answer.prompt import build_prompt, clean_rewrite, rewrite_messages
-from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Turn, Usage
+from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Passage, Turn, Usage
 from docent.errors import ErrorCode
 from docent.llm.chat import ChatModel, ChatModelError, ChatModelUnavailable
 from docent.observability.logs import get_logger
@@ -187,9 +187,11 @@ def _not_covered(confidence: float) -> Answer:
 class ProviderChain:
     """`providers` in order, then `last_resort`, which is never rested and should never fail.
 
-    Passages scoring below `min_relevance` are not shown to any answerer. `calibration` turns the signals of
-    the passages left into the answer's `confidence`; below `min_confidence` (the calibration's threshold
-    when None), or when no passage is left, the answer is `NOT_COVERED` without asking anyone.
+    Passages scoring below `min_relevance` are not shown to any answerer. `calibration` turns the signals
+    of the passages left into the answer's `confidence` (the best sentence's support measured by
+    `last_resort` when it is the extractive answerer, whose sentence vectors are cached; 0 otherwise);
+    below `min_confidence` (the calibration's threshold when None), or when no passage is left, the answer
+    is `NOT_COVERED` without asking anyone.
     `prices` (see `docent.answer.cost`) give each answer its cost;
     `clock` (seconds, monotonic) times answers and rests.
     """
@@ -328,11 +330,21 @@ class ProviderChain:
                 self._failed(index, candidate, exc)
         raise AssertionError("unreachable: the last resort either rewrites or raises")
 
+    def confidence(
+        self, question: str, passages: Sequence[Passage], calibration: Calibration | None = None
+    ) -> float:
+        """The probability (by `calibration`, the chain's own when None) that `passages` cover `question`."""
+        support = 0.0
+        if passages and isinstance(self._last_resort, ExtractiveAnswerer):
+            support = self._last_resort.sentence_support(question, passages)
+        found = signals(question, passages, support)
+        return round((calibration or self._calibration).confidence(found), 4)
+
     def _relevant(self, request: AnswerRequest) -> tuple[AnswerRequest | None, float]:
         """The request with the passages worth showing, or None when the answer path should abstain; and
         the confidence that the documents cover the question."""
         passages = tuple(p for p in request.passages if p.score >= self._min_relevance)
-        confidence = round(self._calibration.confidence(signals(request.question, passages)), 4)
+        confidence = self.confidence(request.question, passages)
         if not passages or confidence < self._min_confidence:
             return None, confidence
         return replace(request, passages=passages), confidence

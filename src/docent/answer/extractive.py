@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from docent.answer.citations import MARKER, make_citation, normalize_space
+from docent.answer.confidence import QUESTION_FILLERS
 from docent.answer.followup import standalone_query
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Citation, Passage, Turn, Usage
 from docent.llm.caching import CachingEmbedder
@@ -165,6 +166,7 @@ def _lexical(question: Sequence[str], sentences: Sequence[set[str]]) -> list[flo
 
 
 SENTENCE_VECTORS_KEPT = 20_000
+SUPPORT_PASSAGES = 3  # the sentences `sentence_support` reads: those of the first three passages
 
 
 class Embeds(Protocol):
@@ -357,6 +359,25 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
                 seen.add(text)
         return in_reading_order(chosen)
+
+    def sentence_support(self, question: str, passages: Sequence[Passage]) -> float:
+        """The confidence's `sentence` signal: over the sentences of the first passages, the best mean of a
+        sentence's cosine to `question` (0 without an embedder) and the share of the question's content
+        term weight it holds (`_lexical`: a term weighs more the rarer it is among these sentences)."""
+        texts = [
+            normalize_space(p.text[start:end])
+            for p in passages[:SUPPORT_PASSAGES]
+            for start, end in split_sentences(p.text)
+        ]
+        if not texts:
+            return 0.0
+        wanted = [term for term in dict.fromkeys(analyze(question)) if term not in QUESTION_FILLERS]
+        lexical = _lexical(wanted, [set(analyze(text)) for text in texts])
+        semantic = [0.0] * len(texts)
+        if self._sentences is not None:
+            vectors = self._sentences.embed([question, *texts])
+            semantic = [float(value) for value in vectors[1:] @ vectors[0]]
+        return max(0.5 * sem + 0.5 * lex for sem, lex in zip(semantic, lexical, strict=True))
 
     def answer(self, request: AnswerRequest) -> Answer:
         chosen = self.select(request.question, request.passages)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from docent.answer.confidence import QUESTION_FILLERS
-from docent.answer.prompt import is_follow_up, salient_phrase
+from docent.answer.prompt import DEICTIC, is_follow_up, salient_phrase
 from docent.answer.types import Turn
 from docent.search.terms import analyze
 
@@ -37,7 +37,8 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
     earlier = standalone_query(history[last].text, history[:last])
     own_words = _WORD.findall(question)
     own_terms = set(analyze(question))
-    replaces_names = bool(_names(own_words))
+    points_back = any(word.lower() in DEICTIC for word in own_words)
+    replaces_names = bool(_names(own_words)) and not points_back
     carried: list[str] = []
     seen: set[str] = set()
     earlier_words = _WORD.findall(salient_phrase(earlier) or earlier)

@@ -144,7 +144,7 @@ def build_prompt(
 
 # ---------- follow-up questions ----------
 
-_DEICTIC = frozenset(
+DEICTIC = frozenset(
     "it its itself they them their theirs themselves that this these those there then he him his "  # noqa: SIM905
     "she her hers one ones".split()
 )
@@ -169,7 +169,7 @@ def is_follow_up(question: str, history: Sequence[Turn]) -> bool:
     words = [word.lower() for word in _WORDS.findall(question)]
     if not words or len(words) > _MAX_FOLLOW_UP_WORDS:
         return False
-    return bool(_CONTINUATION.match(question)) or any(word in _DEICTIC for word in words)
+    return bool(_CONTINUATION.match(question)) or any(word in DEICTIC for word in words)
 
 
 def salient_phrase(question: str) -> str:
