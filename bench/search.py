@@ -238,6 +238,7 @@ def run(
             embedder_backend=args.backends[0],
             admin_email=EMAIL,
             admin_password=PASSWORD,
+            secret_key="bench-search-key-shared-by-the-side-by-side-apps",  # one token for every app
         )
         container = build_container(settings)
         vectors = corpus_vectors(container, bodies, args.vectors_cache)
