@@ -77,6 +77,9 @@ def run_schemathesis(base_url: str, headers: dict[str, str]) -> Outcome:
         }
     )
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config, timeout=300)
+    # The browser's sign-on steps redirect a failure to the HTML sign-in page, which the client follows;
+    # test_oidc.py drives them against a real OpenID provider, JSON and browser answers alike.
+    schema = schema.exclude(path_regex=r"/auth/oidc/(login|callback)$")
     outcome = Outcome()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
