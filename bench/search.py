@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import tempfile
 import time
 import uuid
@@ -238,7 +239,7 @@ def run(
             embedder_backend=args.backends[0],
             admin_email=EMAIL,
             admin_password=PASSWORD,
-            secret_key="bench-search-key-shared-by-the-side-by-side-apps",  # one token for every app
+            secret_key=secrets.token_urlsafe(48),  # one key for every side-by-side app: one login serves all
         )
         container = build_container(settings)
         vectors = corpus_vectors(container, bodies, args.vectors_cache)
