@@ -19,6 +19,16 @@ from typing import TypeVar
 T = TypeVar("T", bound=Hashable)
 
 
+def _checked_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+    """One non-negative weight per ranking; all 1 when none are given."""
+    checked = [1.0] * count if weights is None else list(weights)
+    if len(checked) != count:
+        raise ValueError("one weight per ranking")
+    if any(w < 0 for w in checked):
+        raise ValueError("weights must not be negative")
+    return checked
+
+
 def reciprocal_rank_fusion(
     rankings: Sequence[Sequence[T]], weights: Sequence[float] | None = None, *, k: float = 60.0
 ) -> list[tuple[T, float]]:
@@ -26,11 +36,7 @@ def reciprocal_rank_fusion(
     the earlier list. Items repeated within one list count at their first (best) rank only."""
     if k <= 0:
         raise ValueError("k must be positive")
-    weights = [1.0] * len(rankings) if weights is None else list(weights)
-    if len(weights) != len(rankings):
-        raise ValueError("one weight per ranking")
-    if any(w < 0 for w in weights):
-        raise ValueError("weights must not be negative")
+    weights = _checked_weights(len(rankings), weights)
     scores: dict[T, float] = {}
     best: dict[T, tuple[int, int]] = {}
     for list_index, (ranking, weight) in enumerate(zip(rankings, weights, strict=True)):
@@ -50,11 +56,7 @@ def convex_combination(
     """Fused (item, score) pairs, best first, from (item, score) lists each sorted best first; scores in
     [0, sum of weights]. A list whose scores are all equal scales them to 1. Ties go to the item with the
     better best rank, then to the earlier list; an item repeated within one list counts once, at its first."""
-    weights = [1.0] * len(rankings) if weights is None else list(weights)
-    if len(weights) != len(rankings):
-        raise ValueError("one weight per ranking")
-    if any(w < 0 for w in weights):
-        raise ValueError("weights must not be negative")
+    weights = _checked_weights(len(rankings), weights)
     scores: dict[T, float] = {}
     best: dict[T, tuple[int, int]] = {}
     for list_index, (ranking, weight) in enumerate(zip(rankings, weights, strict=True)):
