@@ -7,6 +7,7 @@ job is enqueued only after that transaction commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -145,7 +146,7 @@ class DocumentService:
         """Check every file first (all or nothing), then store each as a document with its ingest job."""
         if not files:
             raise DocentError(ErrorCode.BAD_REQUEST, "No files: send them in the multipart field 'files'.")
-        self._check_groups(uow, principal, options)
+        check_groups(uow, principal, options.visibility, options.group_ids)
         self._check_queue_room(uow, principal, len(files))
         content_types = [self._check_file(file) for file in files]
         scope = self.scope(uow, principal)
@@ -311,16 +312,6 @@ class DocumentService:
         except UnsupportedContent as exc:
             raise DocentError(exc.code, f"{name}: {exc.message}") from None
 
-    def _check_groups(self, uow: UnitOfWork, principal: Principal, options: UploadOptions) -> None:
-        # 400, not 422: each field matches the API's schema; together they cannot be done.
-        if options.visibility is Visibility.GROUP and not options.group_ids:
-            raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
-        if options.visibility is not Visibility.GROUP and options.group_ids:
-            raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
-        for group_id in options.group_ids:
-            if uow.groups.get_in_org(principal.org_id, group_id) is None:
-                raise DocentError(ErrorCode.GROUP_NOT_FOUND)
-
     def _add_version(
         self,
         uow: UnitOfWork,
@@ -377,3 +368,17 @@ class DocumentService:
         job_id = job.id
         uow.after_commit(lambda: self._queue.enqueue(job_id))
         return job
+
+
+def check_groups(
+    uow: UnitOfWork, principal: Principal, visibility: Visibility, group_ids: Sequence[uuid.UUID]
+) -> None:
+    """Groups fit the visibility (any for 'group', none otherwise) and are the principal's organisation's.
+    400, not 422: each field matches the API's schema; together they cannot be done."""
+    if visibility is Visibility.GROUP and not group_ids:
+        raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
+    if visibility is not Visibility.GROUP and group_ids:
+        raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
+    for group_id in group_ids:
+        if uow.groups.get_in_org(principal.org_id, group_id) is None:
+            raise DocentError(ErrorCode.GROUP_NOT_FOUND)

@@ -19,7 +19,7 @@ from docent.auth.policy import Principal, ensure_can_modify_document
 from docent.db.tables import Document
 from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
-from docent.ingest.service import DocumentService, Visibility, normalise_tags
+from docent.ingest.service import DocumentService, Visibility, check_groups, normalise_tags
 
 MAX_TITLE_CHARS = 500
 MAX_GROUPS = 100
@@ -52,7 +52,7 @@ class SharingService:
         before = _sharing_view(document)
         visibility = changes.visibility or Visibility(document.visibility)
         group_ids = _groups_after(document, visibility, changes)
-        _check_groups(uow, principal, visibility, group_ids)
+        check_groups(uow, principal, visibility, group_ids)
         if changes.title is not None:
             title = changes.title.strip()
             if not title or len(title) > MAX_TITLE_CHARS:
@@ -154,15 +154,3 @@ def _groups_after(
             raise DocentError(ErrorCode.VALIDATION_ERROR, f"At most {MAX_GROUPS} groups.")
         return tuple(sorted(set(changes.group_ids)))
     return tuple(document.group_ids) if visibility is Visibility.GROUP else ()
-
-
-def _check_groups(
-    uow: UnitOfWork, principal: Principal, visibility: Visibility, group_ids: tuple[uuid.UUID, ...]
-) -> None:
-    if visibility is Visibility.GROUP and not group_ids:
-        raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
-    if visibility is not Visibility.GROUP and group_ids:
-        raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
-    for group_id in group_ids:
-        if uow.groups.get_in_org(principal.org_id, group_id) is None:
-            raise DocentError(ErrorCode.GROUP_NOT_FOUND)

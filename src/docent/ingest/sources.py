@@ -22,7 +22,7 @@ from docent.db.uow import UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.crawl_rules import canonical_url
 from docent.ingest.fetch import FetchError, UrlFetcher
-from docent.ingest.service import Visibility
+from docent.ingest.service import Visibility, check_groups
 from docent.jobs.queue import JobQueue
 from docent.types import JobStatus, Page, PageRequest
 
@@ -163,7 +163,7 @@ class SourceService:
             self._fetcher.check(start_url)
         except FetchError as error:
             raise DocentError(error.code, error.message) from None
-        _check_groups(uow, principal, spec)
+        check_groups(uow, principal, spec.visibility, spec.group_ids)
         return start_url
 
     def _start_run(self, uow: UnitOfWork, source: Source) -> SourceRun:
@@ -194,16 +194,6 @@ class SourceService:
         job_id = job.id
         uow.after_commit(lambda: self._queue.enqueue(job_id))
         return run
-
-
-def _check_groups(uow: UnitOfWork, principal: Principal, spec: SourceSpec) -> None:
-    if spec.visibility is Visibility.GROUP and not spec.group_ids:
-        raise DocentError(ErrorCode.BAD_REQUEST, "Visibility 'group' needs at least one group id.")
-    if spec.visibility is not Visibility.GROUP and spec.group_ids:
-        raise DocentError(ErrorCode.BAD_REQUEST, "Group ids are only for visibility 'group'.")
-    for group_id in spec.group_ids:
-        if uow.groups.get_in_org(principal.org_id, group_id) is None:
-            raise DocentError(ErrorCode.GROUP_NOT_FOUND)
 
 
 def _audit(
