@@ -53,10 +53,6 @@ def parse(content_type: ContentType, data: bytes) -> ParsedDocument:
         document = _PARSERS[content_type](data)
     except ParseFailure:
         raise
-    except MemoryError:  # the parse process's memory limit (DOCENT_PARSE_MAX_MEMORY_MB) was reached
-        raise ParseFailure(
-            ErrorCode.DOCUMENT_TOO_COMPLEX, "Parsing the document needed more memory than the limit allows."
-        ) from None
     except Exception as exc:  # the adapters translate what they expect; this is the safety net
         raise ParseFailure(
             ErrorCode.PARSE_ERROR,
