@@ -67,6 +67,38 @@ def test_a_parse_past_its_memory_is_stopped(tmp_path: Path) -> None:
     assert "256 MB of memory" in failure.message
 
 
+def test_running_out_of_memory_while_reporting_it_is_still_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parse that used the memory up can fail again while its failure is written (its objects are still
+    held then): the parse process must still say "too complex", not die with an unexplained exit status."""
+    import json
+    import os
+
+    from docent.ingest import parse_child
+
+    def out_of_memory_twice(*_args: object) -> bytes:
+        try:
+            raise MemoryError
+        except MemoryError:
+            raise MemoryError from None
+
+    monkeypatch.setattr(parse_child, "_parse", out_of_memory_twice)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the parse server forks its children so
+        os.close(read_end)
+        parse_child._child(write_end, ContentType.TEXT.value, str(tmp_path / "any.txt"), ParseLimits())
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        sent = reader.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    code, message = json.loads(sent)["failure"]
+    assert code == "document_too_complex"
+    assert "1024 MB of memory" in message
+
+
 def test_an_archive_bomb_is_refused_in_the_parse_process(tmp_path: Path) -> None:
     sandbox = ParseSandbox(ParseLimits())
     bomb = _file(tmp_path, "bomb.docx", _HOSTILE["paragraph-bomb.docx"].make())

@@ -108,8 +108,13 @@ def _child(write_end: int, content_type: str, path: str, limits: ParseLimits) ->
     code = 0
     try:
         _die_with_parent()
+        # Made before the parse: once the parse has used the memory up, reporting it must allocate nothing.
+        out_of_memory = json.dumps({"failure": [DOCUMENT_TOO_COMPLEX, _out_of_memory(limits)]}).encode()
         _limit_resources(limits)
-        message = _parse(ContentType(content_type), path, limits)
+        try:
+            message = _parse(ContentType(content_type), path, limits)
+        except MemoryError:  # raised again while the parse's objects were still held; they are gone here
+            message = out_of_memory
         with os.fdopen(write_end, "wb") as out:
             out.write(message)
     except BaseException:  # a child must never return into the parse server's loop
