@@ -99,6 +99,20 @@ def test_running_out_of_memory_while_reporting_it_is_still_reported(
     assert "1024 MB of memory" in message
 
 
+def test_a_parse_process_that_aborted_ran_out_of_memory() -> None:
+    """Past its address-space limit the interpreter can abort (SIGABRT) instead of raising MemoryError, as
+    `40k-pages.pdf` did on a quiet machine; any other death stays an unexpected parse error."""
+    import signal
+
+    sandbox = ParseSandbox(ParseLimits(max_memory_mb=256))
+    aborted = sandbox._no_answer({"exit": -signal.SIGABRT, "stopped": None}, Path("pages.pdf"))
+    assert isinstance(aborted, ParseFailure)
+    assert (aborted.code, "256 MB of memory" in aborted.message) == ("document_too_complex", True)
+    crashed = sandbox._no_answer({"exit": -signal.SIGSEGV, "stopped": None}, Path("pages.pdf"))
+    assert isinstance(crashed, ParseFailure)
+    assert crashed.code == "parse_error"
+
+
 def test_an_archive_bomb_is_refused_in_the_parse_process(tmp_path: Path) -> None:
     sandbox = ParseSandbox(ParseLimits())
     bomb = _file(tmp_path, "bomb.docx", _HOSTILE["paragraph-bomb.docx"].make())

@@ -211,6 +211,12 @@ class ParseSandbox:
             return ParseFailure(
                 DOCUMENT_TOO_COMPLEX, "Parsing the document needed more memory than the server could give."
             )
+        if code == -signal.SIGABRT:  # how the interpreter dies when an allocation fails past the memory limit
+            return ParseFailure(
+                DOCUMENT_TOO_COMPLEX,
+                f"Parsing the document needed more than the {self.limits.max_memory_mb} MB of memory a parse "
+                "may use.",
+            )
         return ParseFailure(ErrorCode.PARSE_ERROR, f"The parser stopped unexpectedly (exit status {code}).")
 
     def _timeout_message(self) -> str:
