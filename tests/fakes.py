@@ -84,7 +84,8 @@ class FakeChat:
       or tool calls (a tuple of search queries, `{n}` in one replaced by the call's number; `raw:TEXT`
       sends TEXT as the arguments). With `tool_choice` "none" it answers `tool_final` (or `reply`
       joined). `tool_seconds` before each turn;
-    - any other name: `reply` streamed, or `rewrite` when not streamed.
+    - any other name: `reply` streamed, or `rewrite` when not streamed; with `gate` given, a streamed reply
+      starts once it is set (or the server stops).
 
     Stopping the server (`serve_chat`) cuts short the slow and dripping answers."""
 
@@ -100,6 +101,7 @@ class FakeChat:
     slow_seconds: float = 2.0
     drip_seconds: float = 0.02
     first_token_seconds: float = 0.0
+    gate: threading.Event | None = None  # holds streamed replies until set (see above)
     url: str = ""  # of the running server, with /v1
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)  # names in lower case
@@ -188,6 +190,9 @@ class _ChatHandler(BaseHTTPRequestHandler):
             else:
                 self._event({"error": {"message": f"overloaded (key {key})", "type": "server_error"}})
             return
+        gate = self.fake.gate
+        while gate is not None and not gate.is_set() and not self.fake.stopping.is_set():
+            gate.wait(0.05)
         for piece in self.fake.replies.get(model, self.fake.reply):
             self._event(chat_chunk(piece))
         if model == "truncated":

@@ -62,6 +62,8 @@ from docent.search.migration import serves_previous_model
 from docent.search.retrieve import FusionSettings, Retriever
 from docent.storage.blobs import BlobStore
 
+_MIN_RESERVATION_SECONDS = 300.0
+
 
 @dataclass
 class Container:
@@ -193,7 +195,7 @@ def build_container(
     )
     indexes = build_search_indexes(settings, embedder)
     retriever = Retriever(embedder, *indexes, FusionSettings.from_settings(settings))
-    budgets = BudgetService()
+    budgets = BudgetService(reservation_seconds=reservation_seconds(settings))
     chat, chat_models, answer_cache = _chat_service(settings, database, embedder, retriever, budgets)
     fetch_policy = FetchPolicy.from_settings(settings)
     fetcher = UrlFetcher(fetch_policy)
@@ -231,6 +233,14 @@ def build_container(
         answer_cache=answer_cache,
         budgets=budgets,
     )
+
+
+def reservation_seconds(settings: Settings) -> float:
+    """How long a budget reservation counts unless its answer releases it: every provider of the chain waiting
+    its whole timeout in turn, after agent mode's time, and at least five minutes, since a timeout bounds each
+    wait of a stream rather than the whole of it. Only a process that dies mid-answer leaves one to expire."""
+    waits = sum(spec.timeout for spec in settings.providers) + settings.agent_timeout_seconds
+    return max(_MIN_RESERVATION_SECONDS, waits)
 
 
 def _chat_service(

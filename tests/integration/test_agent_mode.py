@@ -270,13 +270,17 @@ def test_a_garbage_answer_after_the_searches_falls_through_and_is_never_shown(
 def test_the_agents_calls_count_against_the_budget_and_a_spent_one_means_no_agent(
     database_url: str, tmp_path: Path, embedder: Any, fake: FakeChat
 ) -> None:
+    # Agent mode reserves every token it may use (DOCENT_AGENT_MAX_TOKENS; the chain after it has no model):
+    # at its default of 20,000, that budget lets one agent answer start, and what that one leaves no second.
     with agent_app(database_url, tmp_path, embedder, fake, "agent") as (client, _api, admin, member, _ids):
-        response = client.put("/api/v1/admin/budgets/organization", json={"max_tokens": 50}, headers=admin)
+        cap = {"max_tokens": 20_000}
+        response = client.put("/api/v1/admin/budgets/organization", json=cap, headers=admin)
         assert response.status_code == 200, response.text
         first, _ = ask(client, member, question=QUESTION)
         assert first["mode"] == "agent" and first["usage"]["total_tokens"] == 54  # three calls of 18
         usage = client.get("/api/v1/me/usage", headers=member).json()
-        assert usage["organization"]["tokens"] == 54 and usage["models_allowed"] is False
+        assert usage["organization"]["tokens"] == 54 and usage["organization"]["reserved_tokens"] == 0
+        assert usage["organization"]["budget"]["remaining_tokens"] == 20_000 - 54
         second, _ = ask(client, member, question=QUESTION)
         assert fake.calls == ["tools"] * 3  # not asked again
         assert second["mode"] == "normal" and second["usage"]["provider"] == "extractive"

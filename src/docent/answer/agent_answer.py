@@ -20,13 +20,13 @@ from docent.answer.agent import AgentLimits, AgentLoop, AgentOutcome, Search, ad
 from docent.answer.chain import ProviderChain
 from docent.answer.citations import MARKER, MarkerRewriter, build_citations
 from docent.answer.confidence import CALIBRATED, Calibration
-from docent.answer.cost import Price, cost_of
+from docent.answer.cost import Ceiling, Price, cost_of
 from docent.answer.events import Citations, Done, Error, Step, Token
 from docent.answer.extractive import best_snippet, pieces
 from docent.answer.guard import AnswerGuard, UnusableAnswer, is_abstention
 from docent.answer.types import AgentStep, Answer, AnswerRequest, Citation, Passage
 from docent.errors import ErrorCode
-from docent.llm.chat import ChatModelError, ToolCallingModel
+from docent.llm.chat import ChatModelError, ToolCallingModel, Usage
 from docent.observability.logs import get_logger
 
 _log = get_logger(__name__)
@@ -80,6 +80,17 @@ class AgentAnswerer:
             return None
         names = (f"{a.provider}:{a.model}" for a in self._chain.available(chosen))
         return next((name for name in names if name in self._models), None)
+
+    def ceiling(self, request: AnswerRequest, name: str) -> Ceiling:
+        """The most agent mode with `name` may spend on `request`: every token the loop may use, priced as
+        if all were of the dearer kind (prompt or reply), and then the chain's answer from passages not
+        known yet, without the agent's provider."""
+        model = self._models[name]
+        tokens = self._limits.max_tokens
+        as_prompt = Ceiling.of(self._prices, model.provider, model.model, Usage(tokens, 0))
+        as_reply = Ceiling.of(self._prices, model.provider, model.model, Usage(0, tokens))
+        fallback = replace(request, skipped=(*request.skipped, name))
+        return as_prompt.most(as_reply) + self._chain.ceiling(fallback, passages_later=True)
 
     def stream(
         self, request: AnswerRequest, name: str, search: Search

@@ -19,11 +19,11 @@ from typing import NamedTuple, Protocol
 
 from docent.answer.citations import MARKER, MarkerRewriter, build_citations, normalize_space
 from docent.answer.confidence import CALIBRATED, Calibration, signals
-from docent.answer.cost import Price, cost_of
+from docent.answer.cost import Ceiling, Price, cost_of
 from docent.answer.events import Citations, Done, Error, Token
 from docent.answer.extractive import ExtractiveAnswerer, best_snippet, pieces
 from docent.answer.guard import AnswerGuard, UnusableAnswer, special_token
-from docent.answer.prompt import build_prompt, clean_rewrite, rewrite_messages
+from docent.answer.prompt import Prompt, build_prompt, clean_rewrite, rewrite_messages
 from docent.answer.types import NOT_COVERED, Answer, AnswerRequest, Passage, Turn, Usage
 from docent.errors import ErrorCode
 from docent.llm.chat import ChatModel, ChatModelError, ChatModelUnavailable
@@ -48,6 +48,8 @@ class ProviderStatus(StrEnum):
 # What a local model's prompt holds besides passages and history: the instructions, the question and the
 # chat template, as counted by the over-estimating `count_tokens`.
 _LOCAL_PROMPT_OVERHEAD_TOKENS = 512
+# What a chat template adds around each message (role markers), counted into a prompt's ceiling.
+_TOKENS_PER_MESSAGE = 4
 
 ChainEvent = Token | Citations | Done | Error
 
@@ -56,7 +58,9 @@ class Answerer(Protocol):
     """Answers a request. `stream` yields the answer's text in deltas as soon as they exist and returns the
     finished `Answer` (markers and citations agree; snippets are text of their chunks). Closing the
     generator stops the work. `rewrite` turns a follow-up into a standalone question. Both raise
-    `ChatModelUnavailable` or `ChatModelError` when the provider behind the answerer fails."""
+    `ChatModelUnavailable` or `ChatModelError` when the provider behind the answerer fails. `ceiling` is the
+    most tokens an answer to a request may use (what a budget reserves); `passages_later`: the passages are
+    not known yet (agent mode gathers them), so the room they may take counts instead."""
 
     @property
     def provider(self) -> str: ...
@@ -67,6 +71,8 @@ class Answerer(Protocol):
     def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]: ...
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str: ...
+
+    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Usage: ...
 
 
 class LLMAnswerer:
@@ -107,8 +113,8 @@ class LLMAnswerer:
     def model(self) -> str:
         return self._chat.model
 
-    def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]:
-        prompt = build_prompt(
+    def _prompt(self, request: AnswerRequest) -> Prompt:
+        return build_prompt(
             request.question,
             request.passages,
             request.history,
@@ -116,6 +122,18 @@ class LLMAnswerer:
             context_tokens=self._context_tokens,
             history_tokens=self._history_tokens,
         )
+
+    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Usage:
+        """The prompt as the model's `count_tokens` counts it (an over-estimate for remote models), with the
+        role markup of each message, and the longest reply."""
+        count = self._chat.count_tokens
+        prompt = sum(count(m.content) + _TOKENS_PER_MESSAGE for m in self._prompt(request).messages)
+        if passages_later:
+            prompt += self._context_tokens
+        return Usage(prompt, self._max_tokens)
+
+    def stream(self, request: AnswerRequest) -> Generator[str, None, Answer]:
+        prompt = self._prompt(request)
         rewriter = MarkerRewriter(len(prompt.passages))
         guard = AnswerGuard()
         parts: list[str] = []
@@ -247,6 +265,26 @@ class ProviderChain:
         with self._lock:
             rested = [i for i, until in self._resting_until.items() if until > now]
         return [f"{self._providers[i].provider}:{self._providers[i].model}" for i in sorted(rested)]
+
+    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Ceiling:
+        """The most an answer to `request` may spend, whichever provider answers it: the largest ceiling,
+        priced, of the providers it may be asked of (resting ones too: they may be back before their turn).
+        Only one answer is kept, so the usage of a provider that failed before it is not counted either.
+        Nothing when no model may be asked: models are withheld, or no passage is worth showing."""
+        if request.withheld:
+            return Ceiling()
+        shown = tuple(p for p in request.passages if p.score >= self._min_relevance)
+        relevant = replace(request, passages=shown)
+        if not relevant.passages and not passages_later:
+            return Ceiling()
+        most = Ceiling()
+        for answerer in self._providers:
+            name = f"{answerer.provider}:{answerer.model}"
+            if request.answerer not in (None, name) or name in request.skipped:
+                continue
+            usage = answerer.ceiling(relevant, passages_later=passages_later)
+            most = most.most(Ceiling.of(self._prices, answerer.provider, answerer.model, usage))
+        return most
 
     def answer(self, request: AnswerRequest) -> Answer:
         """The first answer any provider completes (nothing is sent before it is whole, so a provider may

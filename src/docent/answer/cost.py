@@ -20,6 +20,25 @@ _ENTRY = re.compile(
 
 
 @dataclass(frozen=True)
+class Ceiling:
+    """The most an answer may spend: tokens, and their cost in USD (an unpriced model's count none)."""
+
+    tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    @classmethod
+    def of(cls, prices: Mapping[str, Price], provider: str, model: str, usage: Usage) -> Ceiling:
+        return cls(usage.total_tokens, cost_of(prices, provider, model, usage) or Decimal(0))
+
+    def __add__(self, other: Ceiling) -> Ceiling:
+        return Ceiling(self.tokens + other.tokens, self.cost_usd + other.cost_usd)
+
+    def most(self, other: Ceiling) -> Ceiling:
+        """Each bound the larger of the two: whichever of two answerers answers, it spends no more."""
+        return Ceiling(max(self.tokens, other.tokens), max(self.cost_usd, other.cost_usd))
+
+
+@dataclass(frozen=True)
 class Price:
     """USD per million tokens."""
 

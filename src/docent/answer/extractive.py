@@ -392,6 +392,10 @@ class ExtractiveAnswerer:
         yield from pieces(answer.text)
         return answer
 
+    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Usage:
+        """No model, no tokens."""
+        return Usage()
+
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
         """Follow-ups keep their own words and borrow the earlier question's missing ones (no model)."""
         return standalone_query(question, history)

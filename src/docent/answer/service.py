@@ -8,6 +8,11 @@ provider chain outside any transaction; when the stream ends (finished, failed, 
 went away) one short write unit of work keeps the question and what was answered, with its usage, cost and
 timings. The scope resolved in `prepare` travels in `Prepared` to everything after it.
 
+With budgets, `prepare` reads whether one is spent (no model is asked then, not even to rewrite); just
+before the answer's models are asked, `stream` and `answer` reserve the most it may spend in one more short
+write unit of work (`docent.answer.budgets`), committed before any model is asked; the unit of work that
+keeps the answer releases it. A reservation that does not fit withholds the models as a spent budget does.
+
 With an answer cache (`AnswerRecall`), `prepare` first looks the question up under the asker's readable
 documents; a hit is streamed again without rewriting, retrieving or asking any model, and kept in the
 session like any answer (with no tokens and no cost). Only finished answers of the preferred answerer are
@@ -19,11 +24,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from docent.answer.agent_answer import AGENT_UNAVAILABLE, AgentAnswerer, drained
-from docent.answer.budgets import BudgetService
+from docent.answer.budgets import BudgetService, Spending
 from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
 from docent.answer.events import Error, Meta, StreamEvent, Token
@@ -64,6 +69,8 @@ class Prepared:
     lookup: Lookup | None = None  # None when there is no answer cache
     agent: str | None = None  # the provider (`provider:model`) that answers in agent mode; None: normal mode
     filters: SearchFilters | None = None
+    budgeted: bool = False  # a budget applies to the asker: models are asked only under a reservation
+    reservation: uuid.UUID | None = None  # held for this answer, released when it is kept
 
     @property
     def cached(self) -> CachedAnswer | None:
@@ -135,7 +142,8 @@ class ChatService:
         started = time.perf_counter()
         with self._database.unit_of_work(write=False) as uow:
             scope = scope_of(uow, principal)
-            withheld = self._budgets.status(uow, principal).reason if self._budgets else None
+            budget = self._budgets.status(uow, principal) if self._budgets else None
+            withheld = budget.reason if budget else None
             if session_id is not None:
                 history = self._session_history(uow, principal, session_id)
             agent = self._agent.pick(answerer, withheld) if self._agent and mode == "agent" else None
@@ -169,6 +177,7 @@ class ChatService:
             lookup=lookup,
             agent=agent,
             filters=filters,
+            budgeted=budget is not None and budget.capped,
         )
 
     def retrieve(
@@ -218,6 +227,7 @@ class ChatService:
         """`meta`, the chain's `token`s, `citations` and `done` (or an `error`); the exchange is kept when the
         stream ends in any way, including being closed early (then with the text generated so far)."""
         started = time.perf_counter()
+        prepared = self._reserved(prepared)
         events = self._events(prepared)
         parts: list[str] = []
         answer: Answer | None = None
@@ -256,6 +266,7 @@ class ChatService:
         """The whole answer at once. Nothing is sent before it is whole, so a provider failing at any point
         hands over to the next one (a stream can fall through only before its first token)."""
         started = time.perf_counter()
+        prepared = self._reserved(prepared)
         cached = prepared.cached
         try:
             if prepared.agent is not None:
@@ -273,6 +284,30 @@ class ChatService:
         return ChatResult(
             prepared.session_id, prepared.message_id, answer, prepared.retrieval_ms, generation_ms
         )
+
+    def _reserved(self, prepared: Prepared) -> Prepared:
+        """`prepared` holding a reservation of the most its answer may spend; or, when what is left of a
+        budget does not cover that, with models withheld (agent mode then answers the normal way, from the
+        passages of one search). Nothing to reserve without a budget, for a cached answer, or when models
+        are withheld already."""
+        if self._budgets is None or not prepared.budgeted or prepared.cached or prepared.request.withheld:
+            return prepared
+        if prepared.agent is not None and self._agent is not None:
+            ceiling = self._agent.ceiling(prepared.request, prepared.agent)
+        else:
+            ceiling = self._chain.ceiling(prepared.request)
+        with self._database.unit_of_work() as uow:  # short: committed before any model is asked
+            reservation = self._budgets.reserve(
+                uow, prepared.principal, Spending(ceiling.tokens, ceiling.cost_usd)
+            )
+            uow.commit()
+        if reservation.withheld is None:
+            return replace(prepared, reservation=reservation.id)
+        request = replace(prepared.request, withheld=reservation.withheld)
+        if prepared.agent is not None:  # its searches were to find the passages
+            passages = self._passages(prepared.scope, prepared.rewritten, prepared.filters)
+            request = replace(request, passages=passages, notice=AGENT_UNAVAILABLE)
+        return replace(prepared, request=request, agent=None)
 
     def _events(self, prepared: Prepared) -> Generator[StreamEvent, None, Answer | None]:
         """The answer's events: replayed from the cache, the agent's (its searches run with the asker's
@@ -323,12 +358,17 @@ class ChatService:
         return (answer.provider, answer.model) == (preferred.provider, preferred.model)
 
     def _keep(self, prepared: Prepared, answer: Answer, generation_ms: float) -> None:
+        """Keep the question and its answer, and release the answer's reservation in the same transaction, so
+        that its real usage replaces it at once."""
         principal = prepared.principal
         with self._database.unit_of_work() as uow:
+            if prepared.reservation is not None and self._budgets is not None:
+                self._budgets.release(uow, prepared.reservation)
             chat = uow.chat.get_session(principal.org_id, principal.user_id, prepared.session_id)
             if chat is None:
                 if not prepared.new_session:
                     _log.info("chat_session_gone", session_id=str(prepared.session_id))
+                    uow.commit()  # the reservation is released all the same
                     return
                 chat = uow.chat.add_session(
                     ChatSession(

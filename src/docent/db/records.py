@@ -115,3 +115,21 @@ class Budget(Base):
     max_tokens: Mapped[int | None] = mapped_column(Integer)
     max_cost_usd: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = created_now()
+
+
+class BudgetReservation(Base):
+    """What one answer in progress may still spend on models, held against its member's and organisation's
+    budgets from just before a model is asked until the answer is kept (then its real usage counts instead).
+    Past `expires_at` it no longer counts: a process that died mid-answer does not hold the budget for ever.
+    `cost_usd` is a decimal string (USD)."""
+
+    __tablename__ = "budget_reservations"
+    __table_args__ = (Index("ix_budget_reservations_org_expires", "org_id", "expires_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    org_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = created_now()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

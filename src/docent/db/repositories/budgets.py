@@ -1,14 +1,15 @@
-"""Spending caps, and what answers spent since a moment (what a cap is compared with)."""
+"""Spending caps, what answers spent since a moment (what a cap is compared with), and what answers in
+progress have reserved."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from docent.db.records import Budget, ChatMessage, ChatSession
+from docent.db.records import Budget, BudgetReservation, ChatMessage, ChatSession
 
 
 class BudgetRepository:
@@ -44,3 +45,38 @@ class BudgetRepository:
         if user_id is not None:
             query = query.where(ChatSession.user_id == user_id)
         return [(p, c, cost) for p, c, cost in self.session.execute(query)]
+
+    def lock(self, org_id: uuid.UUID, user_id: uuid.UUID) -> list[Budget]:
+        """The organisation's budget and the member's, locked until the transaction ends (PostgreSQL; on
+        SQLite the write transaction already holds the database's one write lock). Always the organisation's
+        row first, so two lockers never wait on each other in a cycle."""
+        query = (
+            select(Budget)
+            .where(Budget.org_id == org_id, or_(Budget.user_id.is_(None), Budget.user_id == user_id))
+            .order_by(Budget.user_id.is_not(None))
+            .with_for_update()
+        )
+        return list(self.session.scalars(query))
+
+    def reserved(self, org_id: uuid.UUID, user_id: uuid.UUID | None, now: datetime) -> list[tuple[int, str]]:
+        """(tokens, cost) of every reservation alive at `now`, in the organisation or of one user."""
+        query = select(BudgetReservation.tokens, BudgetReservation.cost_usd).where(
+            BudgetReservation.org_id == org_id, BudgetReservation.expires_at > now
+        )
+        if user_id is not None:
+            query = query.where(BudgetReservation.user_id == user_id)
+        return [(tokens, cost) for tokens, cost in self.session.execute(query)]
+
+    def add_reservation(self, reservation: BudgetReservation) -> None:
+        self.session.add(reservation)
+        self.session.flush()
+
+    def drop_reservation(self, reservation_id: uuid.UUID) -> None:
+        self.session.execute(delete(BudgetReservation).where(BudgetReservation.id == reservation_id))
+
+    def drop_expired(self, org_id: uuid.UUID, now: datetime) -> None:
+        self.session.execute(
+            delete(BudgetReservation).where(
+                BudgetReservation.org_id == org_id, BudgetReservation.expires_at <= now
+            )
+        )
