@@ -5,10 +5,6 @@ earlier question's words outnumbered the new ones. Here the follow-up keeps all 
 and only borrows, from the earlier question (itself made standalone first), the content words it lacks:
 what "it", "that" or "there" stood for. When the follow-up names something of its own in place of an
 earlier name ("What about Canada?" after a question about North America), the earlier names stay behind.
-Nor are words the earlier answer already holds borrowed, except names: the query picks the sentences
-quoted as well as the passages, and those words drew the quoting back to the sentence already given
-("What if the claim is older than that?" answered again with the 30-day deadline); names stay, as they
-find the document.
 """
 
 from __future__ import annotations
@@ -32,14 +28,13 @@ def _names(words: Sequence[str]) -> list[str]:
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:
-    """The follow-up with the earlier question's missing content words after it, in brackets ("Is
-    breakfast included in it? (hotel cap North America)"); any other question unchanged."""
+    """The follow-up with the earlier question's missing content words after it, in brackets ("What if
+    the claim is older than that? (submit expense)"); any other question unchanged."""
     question = question.strip()
     if not is_follow_up(question, history):
         return question
     last = max(i for i, turn in enumerate(history) if turn.role == "user")
     earlier = standalone_query(history[last].text, history[:last])
-    answered = set(analyze(" ".join(turn.text for turn in history[last + 1 :] if turn.role == "assistant")))
     own_words = _WORD.findall(question)
     own_terms = set(analyze(question))
     points_back = any(word.lower() in DEICTIC for word in own_words)
@@ -52,10 +47,7 @@ def standalone_query(question: str, history: Sequence[Turn]) -> str:
         terms = analyze(word)
         if not terms or terms[0] in own_terms or terms[0] in QUESTION_FILLERS or terms[0] in seen:
             continue
-        if word in earlier_names:
-            if replaces_names:
-                continue
-        elif terms[0] in answered:
+        if replaces_names and word in earlier_names:
             continue
         seen.add(terms[0])
         carried.append(word)
