@@ -128,6 +128,33 @@ def test_a_follow_up_uses_the_session(client: TestClient, api: Api, admin: dict[
     assert "parental leave" in (session["messages"][2]["rewritten_question"] or "").lower()
 
 
+CLAIMS = (
+    "Expense claims must be submitted within 30 days of the purchase through the finance portal. "
+    "Claims older than 90 days are not reimbursed at all. Meals are reimbursed up to 40 euros a day."
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13: without a model, 'submit expense' is borrowed and the 30-day sentence quoted again",
+)
+def test_a_follow_up_without_a_model_answers_from_its_own_sentence(
+    client: TestClient, api: Api, admin: dict[str, str]
+) -> None:
+    (document,) = api.upload(
+        admin, [("files", ("claims.md", f"# Expenses\n\n{CLAIMS}\n".encode(), "text/markdown"))]
+    )
+    api.wait_for(admin, document["id"])
+    first = ask(client, admin, "How long do I have to submit an expense claim?")
+    assert "30 days" in first["answer"]
+
+    follow = ask(client, admin, "And what if the claim is older than that?", session_id=first["session_id"])
+
+    # Not the first answer again: the sentence about old claims.
+    assert "older than 90 days" in follow["answer"], follow
+    assert "30 days" not in follow["answer"], follow
+
+
 def parse_sse(text: str) -> list[tuple[str, dict[str, Any]]]:
     """The events of an SSE body; keep-alive comments (`: ping`) are skipped, as clients do."""
     events = []
