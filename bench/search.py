@@ -241,6 +241,7 @@ def run(
             admin_password=PASSWORD,
             secret_key=secrets.token_urlsafe(48),  # one key for every side-by-side app: one login serves all
             rate_limit_search="1000000/minute",  # the bench asks far faster than a person
+            access_token_minutes=24 * 60,  # one login lasts the whole run, however loaded the machine
         )
         container = build_container(settings)
         vectors = corpus_vectors(container, bodies, args.vectors_cache)
