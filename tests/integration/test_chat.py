@@ -134,10 +134,6 @@ CLAIMS = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: without a model, 'submit expense' is borrowed and the 30-day sentence quoted again",
-)
 def test_a_follow_up_without_a_model_answers_from_its_own_sentence(
     client: TestClient, api: Api, admin: dict[str, str]
 ) -> None:

@@ -353,3 +353,38 @@ def test_sentence_support_asks_one_sentence_to_hold_the_questions_rare_words() -
     # Sentences beyond the first three passages are not read.
     later = (*[passage(n, "Ask HR.") for n in range(1, 4)], found[0])
     assert answerer.sentence_support("How many weeks of parental leave do parents get?", later) == 0.0
+
+
+def in_section(text: str, *section: str) -> Passage:
+    return Passage(1, uuid.UUID(int=1), "Handbook", 1, None, section, text, 0.9)
+
+
+def test_the_heading_a_chunk_opens_with_is_not_glued_to_its_first_sentence() -> None:
+    # Chunk text has its line breaks made spaces: "# Passwords\n\nPasswords must…" arrives like this.
+    text = "Passwords Passwords must be rotated every 90 days. They must have 12 characters."
+    answer = ExtractiveAnswerer().answer(
+        AnswerRequest("How often must passwords be rotated?", (in_section(text, "Security", "Passwords"),))
+    )
+    assert answer.text.startswith("Passwords must be rotated every 90 days [1].")
+
+
+def test_a_section_name_that_begins_the_sentence_itself_is_kept() -> None:
+    text = "Passwords must be rotated every 90 days."
+    answer = ExtractiveAnswerer().answer(
+        AnswerRequest("How often must passwords be rotated?", (in_section(text, "Passwords"),))
+    )
+    assert answer.text == "Passwords must be rotated every 90 days [1]."
+
+
+def test_a_follow_up_is_not_answered_with_the_sentence_just_quoted() -> None:
+    text = (
+        "Expense claims must be submitted within 30 days of the purchase through the finance portal. "
+        "Claims older than 90 days are not reimbursed at all."
+    )
+    said = "Expense claims must be submitted within 30 days of the purchase through the finance portal [1]."
+    question = "What if the claim is older than that? (submit expense)"
+    alone = ExtractiveAnswerer().answer(AnswerRequest(question, (in_section(text),)))
+    assert alone.text.startswith("Expense claims must be submitted")  # what the rewritten words alone pick
+    history = (Turn("user", "How long do I have to submit an expense claim?"), Turn("assistant", said))
+    answer = ExtractiveAnswerer().answer(AnswerRequest(question, (in_section(text),), history))
+    assert answer.text == "Claims older than 90 days are not reimbursed at all [1]."

@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -120,6 +120,29 @@ def heading_lines(text: str) -> list[tuple[int, int]]:
     return found
 
 
+def passage_sentences(passage: Passage) -> list[tuple[int, int]]:
+    """The sentences of a passage worth quoting: no heading line, and not the heading its chunk opens
+    with. Chunk text has its line breaks made spaces, so "Expenses Expense claims must…" is told apart
+    by the chunk's section path: a path element opening the text, followed by a new sentence (a capital
+    or a digit), is a heading."""
+    text = passage.text
+    lead = len(text) - len(text.lstrip())
+    for heading in passage.section:
+        heading = normalize_space(heading)
+        rest = text[lead + len(heading) :]
+        if heading and text.startswith(heading, lead) and rest[:1].isspace():
+            after = rest.lstrip()
+            if after[:1].isupper() or after[:1].isdigit():
+                lead += len(heading) + len(rest) - len(after)
+    headings = set(heading_lines(text))
+    spans = []
+    for start, end in split_sentences(text):
+        if (start, end) in headings or end <= lead:
+            continue
+        spans.append((max(start, lead), end))
+    return spans
+
+
 def is_heading(text: str, start: int, end: int) -> bool:
     """Whether the sentence `text[start:end]` is a heading line (not worth quoting on its own)."""
     return any(start == h_start and end == h_end for h_start, h_end in heading_lines(text))
@@ -189,8 +212,7 @@ def score_sentences(
     weights = weights or Weights()
     spans: list[tuple[int, int, int]] = []
     for index, passage in enumerate(passages):
-        headings = set(heading_lines(passage.text))  # a heading alone answers nothing
-        spans.extend((index, a, b) for a, b in split_sentences(passage.text) if (a, b) not in headings)
+        spans.extend((index, a, b) for a, b in passage_sentences(passage))
     if not spans:
         return []
     texts = [normalize_space(passages[index].text[start:end]) for index, start, end in spans]
@@ -239,6 +261,7 @@ _ADDRESSES_THE_ASSISTANT = re.compile(
 )
 INSTRUCTION_FACTOR = 0.25  # a sentence that addresses the assistant keeps a quarter of its score
 NEIGHBOUR_FACTOR = 0.5  # the rest of its passage half: one that copies the question still loses
+REPEAT_FACTOR = 0.5  # a sentence the previous answer quoted, in a follow-up's answer (see `select`)
 
 
 def demote_instructions(scored: list[ScoredSentence], passages: Sequence[Passage]) -> list[ScoredSentence]:
@@ -342,10 +365,26 @@ class ExtractiveAnswerer:
     def model(self) -> str:
         return "sentences" if self._embedder is None else f"sentences+{self._embedder.model_id}"
 
-    def select(self, question: str, passages: Sequence[Passage]) -> list[ScoredSentence]:
-        """The sentences the answer quotes, in reading order; empty when it should abstain."""
+    def select(self, question: str, passages: Sequence[Passage], said: str = "") -> list[ScoredSentence]:
+        """The sentences the answer quotes, in reading order; empty when it should abstain. `said` is the
+        previous answer of the conversation: a follow-up asks for something new, so a sentence it already
+        quoted keeps `REPEAT_FACTOR` of its score and is never quoted again beside a better one."""
         scored = score_sentences(question, passages[: self._considered], self._sentences, self._weights)
         scored = demote_instructions(scored, passages)
+        repeated: set[tuple[int, int]] = set()
+        if said:
+            said = normalize_space(MARKER.sub("", said))  # the markers sit before the full stops
+            for s in scored:
+                sentence = normalize_space(MARKER.sub("", passages[s.passage].text[s.start : s.end]))
+                if sentence.rstrip(".!?;:") in said:
+                    repeated.add((s.passage, s.start))
+            scored = sorted(
+                (
+                    replace(s, score=s.score * REPEAT_FACTOR) if (s.passage, s.start) in repeated else s
+                    for s in scored
+                ),
+                key=lambda s: -s.score,
+            )
         if not scored or scored[0].score < self._min_score:
             return []
         best = scored[0]
@@ -355,8 +394,8 @@ class ExtractiveAnswerer:
             if len(chosen) >= self._max_sentences or candidate.score < self._second_ratio * best.score:
                 break
             text = normalize_space(passages[candidate.passage].text[candidate.start : candidate.end])
-            if text not in seen:  # the same sentence in two overlapping chunks is said once
-                chosen.append(candidate)
+            if text not in seen and (candidate.passage, candidate.start) not in repeated:
+                chosen.append(candidate)  # the same sentence in two overlapping chunks is said once
                 seen.add(text)
         return in_reading_order(chosen)
 
@@ -367,7 +406,7 @@ class ExtractiveAnswerer:
         texts = [
             normalize_space(p.text[start:end])
             for p in passages[:SUPPORT_PASSAGES]
-            for start, end in split_sentences(p.text)
+            for start, end in passage_sentences(p)
         ]
         if not texts:
             return 0.0
@@ -380,7 +419,8 @@ class ExtractiveAnswerer:
         return max(0.5 * sem + 0.5 * lex for sem, lex in zip(semantic, lexical, strict=True))
 
     def answer(self, request: AnswerRequest) -> Answer:
-        chosen = self.select(request.question, request.passages)
+        said = next((turn.text for turn in reversed(request.history) if turn.role == "assistant"), "")
+        chosen = self.select(request.question, request.passages, said)
         if not chosen:
             return Answer(NOT_COVERED, (), Usage(), self.provider, self.model, abstained=True)
         text, citations = quote(request.passages, chosen)
