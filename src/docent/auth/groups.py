@@ -8,7 +8,7 @@ from docent.auth import audit
 from docent.auth.audit import RequestContext
 from docent.auth.policy import Principal, ensure_admin, reader_scope
 from docent.db.tables import Group
-from docent.db.uow import UnitOfWork
+from docent.db.uow import UnitOfWork, WriteConflictError
 from docent.errors import DocentError, ErrorCode
 from docent.types import Page, PageRequest, ReaderScope
 
@@ -25,13 +25,20 @@ class GroupService:
     ) -> Group:
         ensure_admin(actor)
         name = name.strip()
+        taken = DocentError(ErrorCode.GROUP_NAME_TAKEN, "A group with this name already exists.")
         if uow.groups.by_name(actor.org_id, name) is not None:
-            raise DocentError(ErrorCode.GROUP_NAME_TAKEN, "A group with this name already exists.")
-        group = uow.groups.add(
-            Group(id=uuid.uuid4(), org_id=actor.org_id, name=name, description=description)
-        )
+            raise taken
+        group = Group(id=uuid.uuid4(), org_id=actor.org_id, name=name, description=description)
         group.memberships = []
-        uow.flush()
+        try:
+            with uow.savepoint():
+                uow.groups.add(group)
+                uow.flush()
+        except WriteConflictError:
+            # Another transaction added this name between the check and the insert: as if it came first.
+            if uow.groups.by_name(actor.org_id, name) is not None:
+                raise taken from None
+            raise
         audit.record(
             uow,
             context,
@@ -79,8 +86,15 @@ class GroupService:
         if uow.users.get_in_org(actor.org_id, user_id) is None:
             raise DocentError(ErrorCode.USER_NOT_FOUND)
         if uow.groups.membership(group_id, user_id) is None:
-            group.memberships.append(uow.groups.add_member(group_id, user_id))
-            uow.flush()
+            try:
+                with uow.savepoint():
+                    group.memberships.append(uow.groups.add_member(group_id, user_id))
+                    uow.flush()
+            except WriteConflictError:
+                # Another request added them at the same moment: the same answer as a repeated request.
+                if uow.groups.membership(group_id, user_id) is None:
+                    raise
+                return group
             audit.record(
                 uow,
                 context,

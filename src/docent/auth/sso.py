@@ -193,6 +193,20 @@ class SsoService:
         )  # fmt: skip
         return user
 
+    @staticmethod
+    def _new_group(uow: UnitOfWork, org: Organization, name: str) -> Group:
+        """A group first named by this sign-in, or by another user's at the same moment."""
+        try:
+            with uow.savepoint():
+                group = uow.groups.add(Group(id=uuid.uuid4(), org_id=org.id, name=name))
+                uow.flush()
+        except WriteConflictError:
+            found = uow.groups.by_name(org.id, name)
+            if found is None:
+                raise
+            return found
+        return group
+
     def _group_names(self, identity: Identity) -> set[str]:
         raw = identity.claims.get(self._groups_claim)
         values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
@@ -202,10 +216,7 @@ class SsoService:
     def _sync_groups(self, uow: UnitOfWork, org: Organization, user: User, names: set[str]) -> None:
         wanted: set[uuid.UUID] = set()
         for name in names:
-            group = uow.groups.by_name(org.id, name)
-            if group is None:
-                group = uow.groups.add(Group(id=uuid.uuid4(), org_id=org.id, name=name))
-                uow.flush()
+            group = uow.groups.by_name(org.id, name) or self._new_group(uow, org, name)
             wanted.add(group.id)
         current = set(uow.groups.group_ids_of(user.id))
         for group_id in wanted - current:

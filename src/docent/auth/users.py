@@ -14,7 +14,7 @@ from docent.auth.passwords import PasswordHasher
 from docent.auth.policy import Principal, ensure_admin
 from docent.auth.service import normalize_email
 from docent.db.tables import Organization, User
-from docent.db.uow import UnitOfWork
+from docent.db.uow import UnitOfWork, WriteConflictError
 from docent.errors import DocentError, ErrorCode
 from docent.types import Page, PageRequest, Role
 
@@ -154,11 +154,13 @@ class UserService:
         if not password:
             generated = password = secrets.token_urlsafe(18)
         password_hash = self._hasher.hash(password)
-        org = uow.orgs.by_slug(DEFAULT_ORG_SLUG) or uow.orgs.add(
-            Organization(id=uuid.uuid4(), name="Default", slug=DEFAULT_ORG_SLUG)
-        )
-        uow.flush()
-        user = self._add_user(uow, org.id, email, password_hash, Role.ADMIN, None)
+        org = _organization(uow, DEFAULT_ORG_SLUG, "Default")
+        try:
+            user = self._add_user(uow, org.id, email, password_hash, Role.ADMIN, None)
+        except DocentError as error:
+            if error.code is not ErrorCode.EMAIL_TAKEN:
+                raise
+            return None  # another process starting at the same moment made the first admin
         audit.record(
             uow,
             audit.CLI_CONTEXT,
@@ -177,10 +179,7 @@ class UserService:
                 ErrorCode.BAD_REQUEST, "An organisation slug is lowercase letters, digits and '-'."
             )
         password_hash = self._hasher.hash(password)
-        org = uow.orgs.by_slug(org_slug)
-        if org is None:
-            org = uow.orgs.add(Organization(id=uuid.uuid4(), name=org_slug, slug=org_slug))
-            uow.flush()
+        org = _organization(uow, org_slug, org_slug)
         user = self._add_user(uow, org.id, email, password_hash, role, None)
         audit.record(
             uow,
@@ -204,20 +203,28 @@ class UserService:
         full_name: str | None,
     ) -> User:
         email = normalize_email(email)
+        taken = DocentError(ErrorCode.EMAIL_TAKEN, "A user with this email already exists.")
         if uow.users.by_email(email, org_id):
-            raise DocentError(ErrorCode.EMAIL_TAKEN, "A user with this email already exists.")
-        user = uow.users.add(
-            User(
-                id=uuid.uuid4(),
-                org_id=org_id,
-                email=email,
-                full_name=full_name,
-                password_hash=password_hash,
-                role=role.value,
-                is_active=True,
-            )
+            raise taken
+        user = User(
+            id=uuid.uuid4(),
+            org_id=org_id,
+            email=email,
+            full_name=full_name,
+            password_hash=password_hash,
+            role=role.value,
+            is_active=True,
         )
-        uow.flush()
+        try:
+            with uow.savepoint():
+                uow.users.add(user)
+                uow.flush()
+        except WriteConflictError:
+            # Another transaction added this email between the check and the insert (PostgreSQL; SQLite's
+            # write lock keeps the two apart): the same answer as when it came first.
+            if uow.users.by_email(email, org_id):
+                raise taken from None
+            raise
         return user
 
     def _get(self, uow: UnitOfWork, actor: Principal, user_id: uuid.UUID) -> User:
@@ -225,3 +232,19 @@ class UserService:
         if user is None:
             raise DocentError(ErrorCode.USER_NOT_FOUND)
         return user
+
+
+def _organization(uow: UnitOfWork, slug: str, name: str) -> Organization:
+    """The organisation `slug`, made here if it does not exist (or by another transaction at that moment)."""
+    org = uow.orgs.by_slug(slug)
+    if org is not None:
+        return org
+    try:
+        with uow.savepoint():
+            org = uow.orgs.add(Organization(id=uuid.uuid4(), name=name, slug=slug))
+            uow.flush()
+    except WriteConflictError:
+        org = uow.orgs.by_slug(slug)
+        if org is None:
+            raise
+    return org
