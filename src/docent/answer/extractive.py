@@ -261,7 +261,9 @@ _ADDRESSES_THE_ASSISTANT = re.compile(
 )
 INSTRUCTION_FACTOR = 0.25  # a sentence that addresses the assistant keeps a quarter of its score
 NEIGHBOUR_FACTOR = 0.5  # the rest of its passage half: one that copies the question still loses
-REPEAT_FACTOR = 0.5  # a sentence the previous answer quoted, in a follow-up's answer (see `select`)
+# A sentence the previous answer quoted keeps this share of its score in a follow-up's answer (see `select`):
+# 0.5, 0.7 and 0.85 tried on bench/follow_ups.py's tune set: 8, 10 and 9 of its 14 answers hold the answer.
+REPEAT_FACTOR = 0.7
 
 
 def demote_instructions(scored: list[ScoredSentence], passages: Sequence[Passage]) -> list[ScoredSentence]:
