@@ -321,9 +321,13 @@ def add_sentence_cosines(rows: Rows) -> bool:
     missing = [r for r in rows if "sentence_cosines" not in r]
     if missing:
         embedder = build_embedder(bench_settings(2))
+        texts = list(dict.fromkeys(t for r in missing for t in [r["question"], *sentences_of(r["passages"])]))
+        print(f"embedding {len(texts)} questions and sentences", file=sys.stderr)
+        vectors = dict(zip(texts, embedder.embed(texts), strict=True))  # each text once: rows share many
         for row in missing:
-            vectors = embedder.embed([row["question"], *sentences_of(row["passages"])])
-            row["sentence_cosines"] = [round(float(v), 5) for v in vectors[1:] @ vectors[0]]
+            question = vectors[row["question"]]
+            cosines = [float(vectors[t] @ question) for t in sentences_of(row["passages"])]
+            row["sentence_cosines"] = [round(c, 5) for c in cosines]
     return bool(missing)
 
 
