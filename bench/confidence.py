@@ -20,7 +20,11 @@ other (held out). Printed: answered/declined on both, the gap, and the held-out 
 confidence decile (share of questions in the decile that the documents cover: what `confidence` claims).
 Subsampled (`--per-set` questions of each kind per half, 150 by default) so it runs in minutes on a
 loaded machine; `--signals F` keeps the measured signals and the first passages, so a second run only
-fits, and with `--resignal` measures the signals again from those passages (no new retrieval).
+fits, and with `--resignal` measures the signals again from those passages (no new retrieval). The rows
+also keep the scores of both rankings (100 deep) and the corpus document frequency of the question's terms,
+from which `bench/confidence_candidates.py` computes other signals; `--choose` picks among them by
+cross-validation on each calibration set alone (never looking at the held-out set) and reports the pick
+held out, so the figure read is one no choice was tuned on.
 """
 
 from __future__ import annotations
@@ -38,20 +42,25 @@ from sqlalchemy import select
 
 from bench.answers import DATA as SQUAD
 from bench.answers import bench_settings, read_squad
+from bench.confidence_candidates import candidates, sentences_of
 from bench.search import EMAIL, fill
 from docent.adapters import build_embedder
 from docent.answer.confidence import FEATURES, Calibration, signals
 from docent.answer.extractive import ExtractiveAnswerer
 from docent.answer.types import Passage
+from docent.auth.groups import scope_of
 from docent.auth.policy import CredentialKind, Principal
 from docent.db.tables import Chunk
 from docent.evaluation import throwaway_container
+from docent.search.retrieve import SearchMode
+from docent.search.terms import analyze
 from docent.types import Role, SearchFilters
 
 SCIFACT = SQUAD.parent / "scifact"
 SEED = 13
 Rows = list[dict[str, Any]]  # {"set", "covered": bool, "signals": [...], "question", "passages"}
-_RAW_PASSAGES = 5  # kept with the signals, so new signals can be studied without retrieving again
+_RAW_PASSAGES = 8  # kept with the signals, so new signals can be studied without retrieving again
+_CANDIDATES = 100  # how deep the vector and keyword rankings kept with them are (hybrid search's depth)
 
 
 # ---------- measuring ----------
@@ -72,12 +81,26 @@ def measure(documents: dict[str, str], runs: list[tuple[list[str], list[str], bo
             ids = {keys[int(number)]: document_id for number, document_id in found}
         principal = Principal(scope.user_id, scope.org_id, EMAIL, Role.ADMIN, CredentialKind.COMMAND_LINE)
         support = ExtractiveAnswerer(container.embedder).sentence_support
+        retriever = container.retriever
+        frequency = document_frequencies(bodies)
         for readable, questions, covered in runs:
             filters = SearchFilters(document_ids=tuple(ids[key] for key in readable))
             for question in questions:
                 passages = container.chat.retrieve(principal, question, filters)
                 measured = signals(question, passages, support(question, passages)).vector()
                 raw = [[p.text, p.score, p.vector_rank, p.keyword_rank] for p in passages[:_RAW_PASSAGES]]
+                with container.database.unit_of_work(write=False) as uow:
+                    scope = scope_of(uow, principal)
+                    rankings = {
+                        mode.value: [
+                            round(s.score, 5)
+                            for s in retriever.rank(
+                                uow, scope, question, mode=mode, top_k=_CANDIDATES, filters=filters
+                            )
+                        ]
+                        for mode in (SearchMode.VECTOR, SearchMode.KEYWORD)
+                    }
+                terms = dict.fromkeys(analyze(question))
                 rows.append(
                     {
                         "set": name,
@@ -85,9 +108,22 @@ def measure(documents: dict[str, str], runs: list[tuple[list[str], list[str], bo
                         "signals": measured,
                         "question": question,
                         "passages": raw,
+                        # The scores of the vector and the keyword rankings (best first), and the document
+                        # frequency of the question's terms among all chunks (as the keyword index counts).
+                        "rankings": rankings,
+                        "frequency": {term: frequency.get(term, 0) for term in terms},
+                        "chunks": len(bodies),
                     }
                 )
     return rows
+
+
+def document_frequencies(bodies: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for body in bodies:
+        for term in set(analyze(body)):
+            counts[term] = counts.get(term, 0) + 1
+    return counts
 
 
 def squad_runs(per_set: int) -> tuple[dict[str, str], list[tuple[list[str], list[str], bool]]]:
@@ -172,9 +208,12 @@ def rates(model: Calibration, rows: Rows) -> tuple[float, float]:
     return float(answered[covered].mean()), float((~answered[~covered]).mean())
 
 
+_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.005), 3)
+
+
 def choose_threshold(model: Calibration, rows: Rows) -> float:
     best = max(
-        (round(t, 3) for t in np.arange(0.05, 0.951, 0.005)),
+        (float(t) for t in _THRESHOLDS),
         key=lambda t: (sum(rates(Calibration(model.intercept, model.coefficients, t), rows)), -t),
     )
     return float(best)
@@ -195,7 +234,7 @@ def reliability(model: Calibration, rows: Rows) -> list[str]:
     return lines
 
 
-def report(calibration: Rows, held_out: Rows) -> Calibration:
+def report(calibration: Rows, held_out: Rows, names: tuple[str, ...] = FEATURES) -> Calibration:
     x = np.array([r["signals"] for r in calibration])
     y = np.array([float(r["covered"]) for r in calibration])
     intercept, coefficients = fit(x, y)
@@ -203,7 +242,7 @@ def report(calibration: Rows, held_out: Rows) -> Calibration:
     model = Calibration(model.intercept, model.coefficients, choose_threshold(model, calibration))
     name, other = calibration[0]["set"], held_out[0]["set"]
     print(f"\ncalibrated on {name} ({len(calibration)} questions), held out: {other} ({len(held_out)})")
-    print(f"  {model}  features {FEATURES}")
+    print(f"  {model}  features {names}")
     answered_c, declined_c = rates(model, calibration)
     answered_h, declined_h = rates(model, held_out)
     print(f"  {name} (calibration): covered answered {answered_c:.3f}, uncovered declined {declined_c:.3f}")
@@ -217,6 +256,79 @@ def report(calibration: Rows, held_out: Rows) -> Calibration:
     print(f"  reliability on {other} (held out), by confidence decile:")
     print("\n".join(reliability(model, held_out)))
     return model
+
+
+# ---------- choosing signals on the calibration side only ----------
+
+
+def balanced_cv(x: np.ndarray, y: np.ndarray, repeats: int = 5, folds: int = 5) -> float:
+    """Mean balanced accuracy (covered answered + uncovered declined, halved) of the logistic model over
+    `x` in repeated stratified k-fold cross-validation, the threshold chosen on each training fold."""
+    scores = []
+    for repeat in range(repeats):
+        rng = np.random.default_rng(repeat)
+        fold = np.empty(len(y), dtype=int)
+        for label in (0.0, 1.0):
+            members = rng.permutation(np.flatnonzero(y == label))
+            fold[members] = np.arange(len(members)) % folds
+        for k in range(folds):
+            train, test = fold != k, fold == k
+            intercept, coefficients = fit(x[train], y[train])
+            score = intercept + x @ coefficients
+            # choose_threshold's rule (balanced accuracy on the training folds), on the logit scale
+            cuts = np.log(_THRESHOLDS / (1 - _THRESHOLDS))
+            answered = score[train][:, None] >= cuts[None, :]
+            covered = y[train] == 1
+            balanced = answered[covered].mean(axis=0) + (~answered[~covered]).mean(axis=0)
+            cut = cuts[int(np.flatnonzero(balanced == balanced.max())[0])]
+            held = score[test] >= cut
+            scores.append((held[y[test] == 1].mean() + (~held[y[test] == 0]).mean()) / 2)
+    return float(np.mean(scores))
+
+
+def choose_signals(rows: Rows, most: int = 3, least_gain: float = 0.005) -> tuple[str, ...]:
+    """Forward selection over the candidate signals, judged only by cross-validation within `rows` (the
+    calibration set): add the candidate that raises `balanced_cv` most, while it raises it by
+    `least_gain` or more, up to `most` signals."""
+    table = [candidates(r, r.get("sentence_cosines")) for r in rows]
+    names = list(table[0])
+    x = np.array([[t[n] for n in names] for t in table])
+    y = np.array([float(r["covered"]) for r in rows])
+    chosen: list[int] = []
+    best = 0.0
+    while len(chosen) < most:
+        trial = {j: balanced_cv(x[:, [*chosen, j]], y) for j in range(len(names)) if j not in chosen}
+        pick = max(trial, key=lambda j: trial[j])
+        ranked = sorted(trial, key=lambda j: -trial[j])[:5]
+        print(
+            f"  {rows[0]['set']}, step {len(chosen) + 1}: "
+            + ", ".join(f"{names[j]} {trial[j]:.3f}" for j in ranked)
+        )
+        if trial[pick] < best + least_gain:
+            break
+        chosen.append(pick)
+        best = trial[pick]
+    return tuple(names[j] for j in chosen)
+
+
+def with_candidates(rows: Rows, names: tuple[str, ...]) -> Rows:
+    """`rows` with `signals` replaced by the named candidate signals."""
+    return [{**r, "signals": [candidates(r, r.get("sentence_cosines"))[n] for n in names]} for r in rows]
+
+
+def add_sentence_cosines(rows: Rows) -> bool:
+    """Each row's cosines of its sentences (those `sentence_support` reads) to its question, once."""
+    missing = [r for r in rows if "sentence_cosines" not in r]
+    if missing:
+        embedder = build_embedder(bench_settings(2))
+        texts = list(dict.fromkeys(t for r in missing for t in [r["question"], *sentences_of(r["passages"])]))
+        print(f"embedding {len(texts)} questions and sentences", file=sys.stderr)
+        vectors = dict(zip(texts, embedder.embed(texts), strict=True))  # each text once: rows share many
+        for row in missing:
+            question = vectors[row["question"]]
+            cosines = [float(vectors[t] @ question) for t in sentences_of(row["passages"])]
+            row["sentence_cosines"] = [round(c, 5) for c in cosines]
+    return bool(missing)
 
 
 def main() -> None:
@@ -234,6 +346,12 @@ def main() -> None:
     parser.add_argument(
         "--resignal", action="store_true", help="measure the kept rows' signals again from their passages"
     )
+    parser.add_argument(
+        "--choose",
+        action="store_true",
+        help="choose signals among bench/confidence_candidates.py's by cross-validation on each "
+        "calibration set alone, then report them held out (needs rows kept by --signals)",
+    )
     args = parser.parse_args()
     if args.signals and args.signals.exists():
         rows = json.loads(args.signals.read_text())
@@ -246,10 +364,16 @@ def main() -> None:
         )
         if args.signals:
             args.signals.write_text(json.dumps(rows))
+    if args.choose and add_sentence_cosines(rows) and args.signals:
+        args.signals.write_text(json.dumps(rows))
     squad = [r for r in rows if r["set"] == "squad"]
     scifact = [r for r in rows if r["set"] == "scifact"]
-    report(squad, scifact)
-    report(scifact, squad)
+    for calibration, held_out in ((squad, scifact), (scifact, squad)):
+        if args.choose:
+            names = choose_signals(calibration)
+            report(with_candidates(calibration, names), with_candidates(held_out, names), names)
+        else:
+            report(calibration, held_out)
 
 
 if __name__ == "__main__":
