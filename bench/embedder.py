@@ -10,15 +10,18 @@ figures are medians over rounds. Query latency: `embed_query` of each claim, the
 claim by claim. `--quality` embeds the corpus with each backend and reports vector-only nDCG@10 on the
 SciFact test split (exact search), the agreement that decides whether int8 may be offered.
 
-Measured 2026-12-02 with `--texts 300 --queries 200 --rounds 3`, at load average 6-11 on the 2-core
-machine (other work running; the ratios are the figure, the absolute times are inflated several-fold):
+Measured 2026-12-03 with `--texts 300 --queries 200 --rounds 3`, twice, nothing else running (load 1-2;
+the machine's speed still drifts between runs: raw torch's query took 17.8 ms in the first, 28.9 ms in the
+second):
 
-    ingestion throughput (x raw torch):  torch (docent) 0.81x, onnx float32 (fused) 1.21x, onnx int8 1.97x
-    one query's vector, p50:             raw torch 63.1 ms, torch (docent) 63.1 ms, onnx float32 23.2 ms,
-                                         onnx int8 11.5 ms
+    ingestion throughput (x raw torch):  run 1: torch (docent) 1.09x, onnx float32 1.36x, onnx int8 2.61x
+                                         run 2: torch (docent) 1.17x, onnx float32 1.27x, onnx int8 2.45x
+    one query's vector, p50:             run 1 (query on 1 thread): raw torch 17.8 ms, onnx float32 7.2 ms,
+                                         onnx int8 3.3 ms
+                                         run 2 (2 threads, the default since): raw torch 28.9 ms, torch
+                                         (docent) 21.9 ms, onnx float32 7.7 ms, onnx int8 4.3 ms
 
-The run before the graph was fused (same command, load 10-12): onnx float32 1.03x, query 19.8 against
-54.1 ms for raw torch.
+2026-12-02, at load 6-11: onnx float32 1.21x; query 23.2 against 63.1 ms for raw torch.
 """
 
 from __future__ import annotations

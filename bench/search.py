@@ -9,6 +9,12 @@ past the corpus size the corpus is repeated with slightly perturbed vectors (syn
 allows), so keyword matches grow with the copies. Rows are written straight into the tables (this measures
 search, not ingestion). The queries are SciFact's test claims. For each mode it prints p50/p95/p99 of
 `POST /api/v1/search` (through the ASGI app, query embedding included) and of the raw index call alone.
+
+Measured 2026-12-03, `--database sqlite --chunks 100000 --queries 200 --backends onnx torch`, nothing else
+running: hybrid p50 59.2 ms (onnx) / 93.3 ms (torch), raw index calls 13.6 ms; vector 56.0 / 91.4, raw 9.2;
+keyword 18.5 / 18.0, raw 2.5. Where one vector-mode request goes (timers around the calls, 80 queries,
+means): query embedding 9.2 ms, exact matrix search 17.0 ms (the 100k x 384 product and the reader's row
+mask), result rows 2.9 ms, snippets 4.6 ms, the rest (HTTP, sign-in, access record) about 8 ms.
 """
 
 from __future__ import annotations
