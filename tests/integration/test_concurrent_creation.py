@@ -214,3 +214,18 @@ def test_two_first_sign_ins_naming_one_new_group_at_once(
             assert org is not None
             group = uow.groups.by_name(org.id, "Research")
             assert group is not None and {m.user_id for m in group.memberships} == set(results)
+
+
+def test_two_simultaneous_changes_of_one_document_s_tags_both_succeed(
+    client: TestClient, api: Api, admin: dict[str, str]
+) -> None:
+    (document,) = api.upload(admin, [("files", ("tags.txt", b"Tagged twice at once.", "text/plain"))])
+    path = f"/api/v1/documents/{document['id']}"
+
+    def patch() -> httpx.Response:
+        return client.patch(path, json={"tags": ["finance", "policy"]}, headers=admin)
+
+    with inserts_held_together(_engine(client), "document_tags"):
+        first, second = at_once(patch, patch)
+    assert [first.status_code, second.status_code] == [200, 200], (first.text, second.text)
+    assert sorted(client.get(path, headers=admin).json()["tags"]) == ["finance", "policy"]

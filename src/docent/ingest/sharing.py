@@ -109,7 +109,10 @@ class SharingService:
         uow.flush()
 
     def _modifiable(self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID) -> Document:
-        """The document, if the caller may read it (else 404) and change it (else 403)."""
+        """The document, if the caller may read it (else 404) and change it (else 403), locked for this
+        transaction first: two changes of its tags or shares at once take turns, the second reading what the
+        first committed, instead of both inserting the same rows."""
+        uow.documents.lock(document_id)
         document = self._documents.get(uow, principal, document_id)
         ensure_can_modify_document(principal, document.owner_id)
         return document
