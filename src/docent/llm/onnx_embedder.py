@@ -5,7 +5,7 @@ tokenising is the model's fast tokenizer (`tokenizers`, in Rust). Per call this 
 a short text in torch: Python dispatch per layer and sentence-transformers' feature plumbing.
 The float32 graph gives the torch model's vectors (within 1e-5), so it keeps the model id and an
 index built by either backend serves both; `int8` (dynamic quantisation) changes the vectors a little
-and is a model of its own (`#int8` in the id), so switching to it asks for a rebuild.
+and is a model of its own (`#int8-channel` in the id), so switching to it asks for a rebuild.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from docent.llm.errors import EmbedderError
 from docent.llm.local_embedder import DEFAULT_MODEL, resolve_model
-from docent.llm.onnx_export import exported_model
+from docent.llm.onnx_export import INT8_VARIANT, exported_model
 from docent.llm.ports import Vectors
 
 
@@ -41,7 +41,7 @@ class OnnxEmbedder:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._directory, short_name = resolve_model(model_name)
         self._name = short_name
-        self._model_id = f"local:{short_name}" + ("#int8" if int8 else "")
+        self._model_id = f"local:{short_name}" + (f"#{INT8_VARIANT}" if int8 else "")
         self._cache_dir = cache_dir
         self._int8 = int8
         self._batch_size = batch_size
