@@ -8,7 +8,7 @@ Texts are SciFact abstracts (title + text, as chunks of up to 256 tokens), queri
 Rounds interleave the backends (a round runs each once, in turn), so a noisy machine slows all alike; the
 figures are medians over rounds. Query latency: `embed_query` of each claim, the backends taking turns
 claim by claim. `--quality` embeds the corpus with each backend and reports vector-only nDCG@10 on the
-SciFact test split (exact search), the agreement that decides whether int8 may be offered.
+SciFact train and test splits (exact search), the agreement that decides whether int8 may be offered.
 
 Measured 2026-12-03 with `--texts 300 --queries 200 --rounds 3`, twice, nothing else running (load 1-2;
 the machine's speed still drifts between runs: raw torch's query took 17.8 ms in the first, 28.9 ms in the
@@ -32,7 +32,7 @@ torch per query, which on round 1's machine would be about 3.4 ms.
 int8 quality, vector-only nDCG@10 on the whole SciFact corpus (5,183 abstracts, exact search), each
 variant on both splits (no setting was tuned on either): float32 train 0.6602 / test 0.6451; int8 with one
 scale per output channel and 7-bit weights (the product's since) 0.6588 / 0.6508; per-tensor scales
-(before) test 0.6372, per-channel 8-bit test 0.6492 (a script around `quality()` with each variant's file;
+(before) test 0.6372, per-channel 8-bit test 0.6492 (`quality()` run on each variant's file;
 query p50 in that run: float32 8.29 ms, per-channel 7-bit 4.77 ms, per-tensor 4.92 ms).
 """
 
@@ -104,20 +104,23 @@ def query_latency(models: dict[str, Any], queries: list[str]) -> dict[str, tuple
     return {name: (statistics.median(v), float(np.percentile(v, 95))) for name, v in samples.items()}
 
 
-def quality(models: dict[str, Any], limit: int) -> dict[str, float]:
+def quality(models: dict[str, Any], limit: int | None) -> dict[str, dict[str, float]]:
+    """Vector-only nDCG@10 per backend on SciFact train and test (the corpus embedded once per backend)."""
     documents = list(read_corpus(DATA, limit))
     ids = [d.id for d in documents]
     bodies = [f"{d.title} {d.text}".strip() for d in documents]
-    qrels = {q: rel for q, rel in read_qrels(DATA, "test").items() if set(rel) & set(ids)}
     queries = read_queries(DATA)
-    figures = {}
+    figures: dict[str, dict[str, float]] = {}
     for name, model in models.items():
         matrix = model.embed(bodies)
-        scores = []
-        for query_id, relevant in qrels.items():
-            ranked = np.argsort(-(matrix @ model.embed_query(queries[query_id])))[:10]
-            scores.append(ndcg_at([ids[i] for i in ranked], relevant, 10))
-        figures[name] = float(np.mean(scores))
+        figures[name] = {}
+        for split in ("train", "test"):
+            qrels = {q: rel for q, rel in read_qrels(DATA, split).items() if set(rel) & set(ids)}
+            scores = []
+            for query_id, relevant in qrels.items():
+                ranked = np.argsort(-(matrix @ model.embed_query(queries[query_id])))[:10]
+                scores.append(ndcg_at([ids[i] for i in ranked], relevant, 10))
+            figures[name][split] = float(np.mean(scores))
     return figures
 
 
@@ -149,9 +152,9 @@ def main() -> None:
         for name, (p50, p95) in query_latency(models, queries).items():
             print(f"  {name:24s} p50 {p50:6.2f} ms   p95 {p95:6.2f} ms")
         if args.quality:
-            print("vector-only nDCG@10, SciFact test, exact search:")
+            print("vector-only nDCG@10, SciFact train / test, exact search:")
             for name, score in quality(models, args.quality_docs).items():
-                print(f"  {name:24s} {score:.4f}")
+                print(f"  {name:24s} {score['train']:.4f} / {score['test']:.4f}")
 
 
 if __name__ == "__main__":
