@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from docent.search.snippet import MARK_CLOSE, MARK_OPEN, make_snippet
-from docent.search.terms import analyze, fts5_expression, query_words
+from docent.search.terms import WORD, analyze, fts5_expression, query_words, word_terms
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,40 @@ def test_snippet_is_always_made_from_the_text(text: str, query: str) -> None:
     snippet = make_snippet(text, query, max_chars=100)
     plain = snippet.replace(MARK_OPEN, "").replace(MARK_CLOSE, "").strip("…")
     assert " ".join(plain.split()) in " ".join(text.split())
+
+
+_SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact" / "corpus.jsonl"
+
+
+def test_a_stem_keeps_its_word_s_first_letter_over_scifact_s_vocabulary() -> None:
+    """What lets a snippet stem only the words starting like a query term."""
+    assert _SCIFACT.is_file(), f"needs SciFact at {_SCIFACT} (../shared/data beside the repo)"
+    words: set[str] = set()
+    with _SCIFACT.open() as corpus:
+        for line in corpus:
+            document = json.loads(line)
+            words.update(WORD.findall(f"{document['title']} {document['text']}"))
+    words.update(["dying", "lying", "tying", "skies", "idly", "ugly", "Youth", "ies", "ing"])  # Porter2's own
+    changed = [
+        (word, term)
+        for word, term in zip(sorted(words), word_terms(sorted(words)), strict=True)
+        if term is not None and word[0].isascii() and term[0] != word[0].lower()
+    ]
+    assert len(words) > 30_000 and changed == []
+
+
+def _marked(snippet: str) -> list[str]:
+    return re.findall(f"{MARK_OPEN}(.*?){MARK_CLOSE}", snippet)
+
+
+@given(st.text(_PLAIN, max_size=300), st.text(max_size=40))
+def test_a_snippet_marks_exactly_the_words_whose_term_the_query_has(text: str, query: str) -> None:
+    wanted = set(analyze(query))
+    words = WORD.findall(text)
+    expected = [w for w, term in zip(words, word_terms(words), strict=True) if term in wanted]
+    assert _marked(make_snippet(text, query, max_chars=10_000)) == expected
+
+
+def test_words_outside_ascii_are_matched_by_their_folded_term() -> None:
+    snippet = make_snippet("Études, ÉTUDE and étude; \u017ftudy is not", "etude")
+    assert _marked(snippet) == ["Études", "ÉTUDE", "étude"]
