@@ -65,12 +65,17 @@ def _container(request: Request) -> Container:
 
 
 def _part(read: Callable[[Container], Any]) -> Any:
-    """A dependency giving one part of the app's container."""
+    """A dependency giving one part of the app's container. `read` must not wait on anything (it runs on
+    the event loop: a plain `def` dependency costs a hop to a worker thread and back per request)."""
 
-    def dependency(request: Request) -> Any:
+    async def dependency(request: Request) -> Any:
         return read(_container(request))
 
     return Depends(dependency)
+
+
+def _readiness(request: Request) -> dict[str, str]:
+    return _container(request).readiness()  # pings the database and the queue: in a worker thread
 
 
 SettingsDep = Annotated[Settings, _part(lambda c: c.settings)]
@@ -98,7 +103,7 @@ IndexMaintenanceDep = Annotated[
     IndexMaintenance, _part(lambda c: IndexMaintenance(c.database, c.blobs, c.embedder, c.retriever))
 ]
 EventStreamsDep = Annotated[EventStreams, _part(lambda c: EventStreams(c.settings.sse_ping_seconds))]
-ReadinessDep = Annotated[dict[str, str], _part(lambda c: c.readiness())]
+ReadinessDep = Annotated[dict[str, str], Depends(_readiness)]
 StreamSlotsDep = Annotated[StreamSlots, _part(lambda c: c.streams)]
 
 
@@ -125,7 +130,7 @@ ReadOnlyDep = Annotated[UnitOfWork, Depends(read_only, scope="function")]
 TransactionDep = Annotated[UnitOfWork, Depends(transaction, scope="function")]
 
 
-def request_context(request: Request, settings: SettingsDep) -> RequestContext:
+async def request_context(request: Request, settings: SettingsDep) -> RequestContext:
     return RequestContext(ip=client_address(request, settings), request_id=request.state.request_id)
 
 
@@ -224,7 +229,7 @@ def rate_limit(kind: RateLimitKind) -> Any:
 AnonymousLimit = Depends(anonymous_limit)
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
+async def require_admin(principal: PrincipalDep) -> Principal:
     ensure_admin(principal)
     return principal
 
