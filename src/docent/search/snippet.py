@@ -67,8 +67,6 @@ def _window(
 
 def _out_of_word(text: str, position: int, *, forward: bool) -> int:
     """`position`, moved to the end (`forward`) or the start of the word it would cut, if it cuts one."""
-    if not (0 < position < len(text) and _in_word(text[position - 1]) and _in_word(text[position])):
-        return position
     step = 1 if forward else -1
     while 0 < position < len(text) and _in_word(text[position - 1]) and _in_word(text[position]):
         position += step
