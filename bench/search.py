@@ -15,6 +15,10 @@ running: hybrid p50 59.2 ms (onnx) / 93.3 ms (torch), raw index calls 13.6 ms; v
 keyword 18.5 / 18.0, raw 2.5. Where one vector-mode request goes (timers around the calls, 80 queries,
 means): query embedding 9.2 ms, exact matrix search 17.0 ms (the 100k x 384 product and the reader's row
 mask), result rows 2.9 ms, snippets 4.6 ms, the rest (HTTP, sign-in, access record) about 8 ms.
+
+2026-12-03 on a new machine (slower: raw torch embeds a query in 22.75 ms here), same command, quiet:
+hybrid p50 52.3 ms (onnx) / 101.9 ms (torch), raw index calls 14.6; vector 44.4 / 94.9, raw 13.8; keyword
+26.7 / 26.8, raw 3.4. Snippets and container dependencies were made cheaper after this run (README).
 """
 
 from __future__ import annotations
