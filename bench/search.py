@@ -18,7 +18,7 @@ mask), result rows 2.9 ms, snippets 4.6 ms, the rest (HTTP, sign-in, access reco
 
 2026-12-03 on a new machine (slower: raw torch embeds a query in 22.75 ms here), same command, quiet:
 hybrid p50 52.3 ms (onnx) / 101.9 ms (torch), raw index calls 14.6; vector 44.4 / 94.9, raw 13.8; keyword
-26.7 / 26.8, raw 3.4. Snippets and container dependencies were made cheaper after this run (README).
+26.7 / 26.8, raw 3.4. Snippets and container dependencies were made cheaper after this run.
 """
 
 from __future__ import annotations
