@@ -14,8 +14,8 @@ MARK_OPEN, MARK_CLOSE = "«", "»"
 def make_snippet(text: str, query: str, *, max_chars: int = 240) -> str:
     """At most about `max_chars` characters of `text` around the densest cluster of query terms, cut at
     word boundaries (an ellipsis marks a cut), each matching word wrapped in « and »."""
-    wanted = set(analyze(query))
-    words = list(_starting_like(frozenset(wanted)).finditer(text)) if wanted else []
+    wanted = frozenset(analyze(query))
+    words = list(_starting_like(wanted).finditer(text)) if wanted else []
     terms = word_terms([m.group() for m in words])
     matches = [m for m, term in zip(words, terms, strict=True) if term in wanted]
     matched_terms = [term for term in terms if term is not None and term in wanted]
