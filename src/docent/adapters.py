@@ -28,7 +28,8 @@ from docent.llm.ports import Embedder
 from docent.search.backends.fts5 import Fts5KeywordIndex
 from docent.search.backends.memory_bm25 import MemoryBm25Index
 from docent.search.backends.memory_matrix import MemoryMatrixIndex
-from docent.search.backends.postgres import PgVectorIndex, PostgresKeywordIndex
+from docent.search.backends.postgres import PgVectorIndex
+from docent.search.backends.postgres_bm25 import PostgresKeywordIndex
 from docent.search.ports import KeywordIndex, VectorIndex
 
 

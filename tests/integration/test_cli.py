@@ -81,7 +81,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
     env = _env(tmp_path)
     upgraded = _run("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0012_budget_reservations" in upgraded.stdout
+    assert "revision 0013_narrow_chunk_rows" in upgraded.stdout
 
     created = _run(
         "users",
@@ -108,7 +108,7 @@ def test_db_upgrade_and_users_create(tmp_path: Path) -> None:
 
     down = _run("db", "downgrade", env=env)
     assert down.returncode == 0, down.stderr
-    assert "revision 0011_index_migration" in down.stdout  # the revision before the head
+    assert "revision 0012_budget_reservations" in down.stdout  # the revision before the head
 
 
 def test_serve_refuses_a_missing_or_weak_secret_key(tmp_path: Path) -> None:

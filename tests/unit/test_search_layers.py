@@ -9,15 +9,15 @@ import inspect
 import pytest
 
 import docent.db.repositories.search as shared
-from docent.search.backends import fts5, memory_bm25, memory_matrix, memory_rows, postgres
+from docent.search.backends import fts5, memory_bm25, memory_matrix, memory_rows, postgres, postgres_bm25
 from docent.types import SearchFilters
 
 # What gives each backend's SQL away, and the backend that must hold it.
 BACKEND_SQL = [
     ("chunks_fts", fts5),
     ("bm25(", fts5),
-    ("to_tsvector", postgres),
-    ("ts_filter", postgres),
+    ("to_tsvector", postgres_bm25),
+    ("ts_filter", postgres_bm25),
     ("hnsw", postgres),
     ("cosine_distance", postgres),
     ("SET LOCAL", postgres),

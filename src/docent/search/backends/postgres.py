@@ -1,21 +1,15 @@
-"""The scaled profile's search: pgvector's HNSW index for vectors, the tsvector column for keywords, and
-the SQL of both (the HNSW index's DDL too).
+"""The scaled profile's vector search: pgvector's HNSW index, its SQL and its DDL (keyword search is in
+`postgres_bm25`).
 
-Keyword ranking is BM25 computed in SQL from the tsvector rather than ts_rank or ts_rank_cd, which weigh
-neither term rarity nor length the way BM25 does and rank worse. Every query applies the reader's
-permission filter and the search filters (`searchable`) inside SQL, before the LIMIT, and reads only the
-chunks of a document's indexed version.
+Every query applies the reader's permission filter and the search filters (`searchable`) inside SQL, before
+the LIMIT, and reads only the chunks of a document's indexed version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, Engine, String, and_, cast, func, literal_column, select, text, true
-from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
+from sqlalchemy import Engine, and_, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from docent.db.repositories.chunk_vectors import live_model
@@ -24,7 +18,7 @@ from docent.db.repositories.search import searchable
 from docent.db.tables import Chunk, ChunkVector, Document
 from docent.db.uow import Database, UnitOfWork
 from docent.llm.ports import Embedder
-from docent.search.ports import BM25_B, BM25_K1, Scored
+from docent.search.ports import Scored
 from docent.types import ReaderScope, SearchFilters
 
 HNSW_INDEX = "ix_chunks_embedding_hnsw"
@@ -159,105 +153,6 @@ def _side_search(
         .limit(k)
     )
     return [(int(row[0]), 1.0 - float(row[1])) for row in session.execute(nearest)]
-
-
-class PostgresKeywordIndex:
-    """`KeywordIndex` over the generated `text_search` tsvector (english) and its GIN index, BM25-ranked
-    (k1 and b from the settings, statistics over the reader's organisation)."""
-
-    def __init__(self, k1: float = BM25_K1, b: float = BM25_B) -> None:
-        self._k1, self._b = k1, b
-
-    def search(
-        self, uow: UnitOfWork, scope: ReaderScope, query: str, k: int, filters: SearchFilters
-    ) -> list[Scored]:
-        if k <= 0 or not query.strip():
-            return []
-        lexemes = _query_lexemes(uow.session, query)
-        found = _bm25(uow.session, scope, filters, lexemes, k, (self._k1, self._b))
-        return [Scored(cid, score) for cid, score in found]
-
-    def check(self, uow: UnitOfWork) -> dict[str, int]:
-        return {}  # its rows are SQL: `check_index` compares them with the chunks
-
-    def rebuild(self, database: Database) -> None:
-        """Nothing outside SQL: `rebuild_index` re-derives the keyword rows."""
-
-
-def _query_lexemes(session: Session, query: str) -> list[str]:
-    """The query's lexemes as the chunks' tsvector has them (english stemming, stop words gone)."""
-    statement = text("SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', :q))")
-    return sorted(str(lexeme) for lexeme in session.scalars(statement, {"q": query}))
-
-
-def _bm25(
-    session: Session,
-    scope: ReaderScope,
-    filters: SearchFilters,
-    lexemes: Sequence[str],
-    k: int,
-    parameters: tuple[float, float],
-) -> list[tuple[int, float]]:
-    """Chunks holding any of the lexemes, ranked by BM25, in one statement, as (chunk id, score).
-
-    Statistics (chunk count, mean length, document frequency) cover the reader's organisation only, so
-    scores reveal nothing of other tenants. Term frequencies are the positions the tsvector keeps for each
-    query lexeme (`setweight` + `ts_filter` cut it down to those first, in C, so only a few entries per
-    chunk are unnested); a chunk's length is its token count. The permission filter and the search filters
-    apply to the scored rows before the top k."""
-    if not lexemes:
-        return []
-    org = scope.org_id
-    total, mean_length = session.execute(
-        select(func.count(), func.avg(Chunk.token_count)).where(Chunk.org_id == org)
-    ).one()
-    if not total:
-        return []
-    vector: ColumnElement[Any] = literal_column("chunks.text_search")
-    query_terms = cast(list(lexemes), ARRAY(String))
-    only_query_terms = func.ts_filter(
-        func.setweight(vector, literal_column("'A'"), query_terms), literal_column("'{a}'")
-    )
-    entries = func.unnest(only_query_terms).table_valued("lexeme", "positions").lateral("entries")
-    matching = (
-        select(
-            Chunk.id.label("id"),
-            Chunk.document_id.label("document_id"),
-            Chunk.version_id.label("version_id"),
-            Chunk.token_count.label("length"),
-            entries.c.lexeme.label("lexeme"),
-            func.cardinality(entries.c.positions).label("tf"),
-        )
-        .select_from(Chunk)
-        .join(entries, true())
-        .where(Chunk.org_id == org, vector.op("@@")(cast(_tsquery(lexemes), TSQUERY)))
-        .cte("matching")
-    )
-    frequency = (
-        select(matching.c.lexeme, func.count().label("df")).group_by(matching.c.lexeme).cte("frequency")
-    )
-    idf = func.ln(1.0 + (float(total) - frequency.c.df + 0.5) / (frequency.c.df + 0.5))
-    tf = matching.c.tf
-    k1, b = parameters
-    norm = k1 * (1 - b + b * matching.c.length / float(mean_length or 1.0))
-    score = func.sum(idf * tf * (k1 + 1) / (tf + norm))
-    live = and_(Document.id == matching.c.document_id, Document.indexed_version_id == matching.c.version_id)
-    query = (
-        select(matching.c.id, score)
-        .join(frequency, frequency.c.lexeme == matching.c.lexeme)
-        .join(Document, live)
-        .where(searchable(scope, filters))
-        .group_by(matching.c.id)
-        .order_by(score.desc(), matching.c.id)
-        .limit(k)
-    )
-    return [(int(row[0]), float(row[1])) for row in session.execute(query)]
-
-
-def _tsquery(lexemes: Sequence[str]) -> str:
-    """An OR of lexemes in tsquery's own syntax; each is quoted, so no operator inside one is read."""
-    quoted = ("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'" for lexeme in lexemes)
-    return " | ".join(quoted)
 
 
 # ---------- the HNSW index (DDL needs its own connection to run concurrently) ----------
