@@ -19,6 +19,12 @@ mask), result rows 2.9 ms, snippets 4.6 ms, the rest (HTTP, sign-in, access reco
 2026-12-03 on a new machine (slower: raw torch embeds a query in 22.75 ms here), same command, quiet:
 hybrid p50 52.3 ms (onnx) / 101.9 ms (torch), raw index calls 14.6; vector 44.4 / 94.9, raw 13.8; keyword
 26.7 / 26.8, raw 3.4. Snippets and container dependencies were made cheaper after this run.
+
+PostgreSQL after the bounded keyword search and narrow chunk rows (migration 0013), `--database postgres
+--chunks 100000 --queries 200 --vectors-cache /tmp/scifact-vectors.npy`, same machine: POST /search p50 / p95
+hybrid 277.9 / 486.5 ms (raw index calls 207.0 / 349.3, at depth 100 for both rankings), vector 72.0 / 83.7
+(raw 41.2), keyword 176.9 / 323.1 (raw 165.0); HNSW recall@10 0.929 at ef_search 100. The keyword index call
+before and after, side by side: `bench.pg_keywords`.
 """
 
 from __future__ import annotations
