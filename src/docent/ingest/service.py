@@ -98,8 +98,10 @@ class DocumentService:
     def scope(self, uow: UnitOfWork, principal: Principal) -> ReaderScope:
         return scope_of(uow, principal)
 
-    def get(self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID) -> Document:
-        document = uow.documents.get_readable(self.scope(uow, principal), document_id)
+    def get(
+        self, uow: UnitOfWork, principal: Principal, document_id: uuid.UUID, *, for_update: bool = False
+    ) -> Document:
+        document = uow.documents.get_readable(self.scope(uow, principal), document_id, for_update=for_update)
         if document is None:
             raise DocentError(ErrorCode.DOCUMENT_NOT_FOUND)
         return document

@@ -112,8 +112,7 @@ class SharingService:
         """The document, if the caller may read it (else 404) and change it (else 403), locked for this
         transaction first: two changes of its tags or shares at once take turns, the second reading what the
         first committed, instead of both inserting the same rows."""
-        uow.documents.lock(document_id)
-        document = self._documents.get(uow, principal, document_id)
+        document = self._documents.get(uow, principal, document_id, for_update=True)
         ensure_can_modify_document(principal, document.owner_id)
         return document
 

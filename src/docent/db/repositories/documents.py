@@ -105,9 +105,13 @@ class DocumentRepository:
             query = query.where(Document.deleted_at.is_(None))
         return self.session.scalar(query)
 
-    def get_readable(self, scope: ReaderScope, document_id: uuid.UUID) -> Document | None:
+    def get_readable(
+        self, scope: ReaderScope, document_id: uuid.UUID, *, for_update: bool = False
+    ) -> Document | None:
+        """The document if the reader may read it; `for_update` locks it until the transaction ends
+        (PostgreSQL; SQLite's write lock already is)."""
         query = select(Document).where(Document.id == document_id, readable_by(scope)).options(*_eager())
-        return self.session.scalar(query)
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
     def page(self, scope: ReaderScope, filters: DocumentFilters, request: PageRequest) -> Page[Document]:
         query = (
