@@ -77,8 +77,17 @@ def add_org(container: Container, texts: list[str]) -> tuple[ReaderScope, list[u
 
 
 def add_document(
-    session: Any, org: uuid.UUID, user: uuid.UUID, document_id: uuid.UUID, body: str, now: datetime
-) -> None:
+    session: Any,
+    org: uuid.UUID,
+    user: uuid.UUID,
+    document_id: uuid.UUID,
+    body: str,
+    now: datetime,
+    *,
+    visibility: str = "org",
+    token_count: int = 10,
+) -> int:
+    """One indexed document of one chunk, owned by `user`; the chunk's id."""
     version = uuid.uuid4()
     session.execute(
         insert(Document),
@@ -88,7 +97,7 @@ def add_document(
                 "org_id": org,
                 "owner_id": user,
                 "title": body[:20],
-                "visibility": "org",
+                "visibility": visibility,
                 "latest_version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -121,7 +130,7 @@ def add_document(
                 "ordinal": 0,
                 "text": body,
                 "text_hash": uuid.uuid4().hex,
-                "token_count": 10,
+                "token_count": token_count,
                 "page": None,
                 "section_path": [],
                 "embedding_model": "test",
@@ -134,6 +143,7 @@ def add_document(
             text("INSERT INTO chunks_fts(rowid, text) VALUES (:id, :t)"), {"id": chunk_id, "t": body}
         )
     session.execute(update(Document).where(Document.id == document_id).values(indexed_version_id=version))
+    return int(chunk_id)
 
 
 def lucene_bm25(texts: list[str], query: str) -> list[float]:

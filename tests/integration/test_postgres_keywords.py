@@ -15,17 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from sqlalchemy import insert, text, update
+from sqlalchemy import insert, text
 
 from docent.container import Container, build_container
-from docent.db.tables import Chunk, Document, DocumentVersion, Organization, User
+from docent.db.tables import Organization, User
 from docent.search.backends import postgres_bm25
 from docent.search.backends.postgres_bm25 import PostgresKeywordIndex
 from docent.search.ports import BM25_B, BM25_K1
 from docent.types import ReaderScope, SearchFilters
 from tests.conftest import TEST_HASHER, make_settings
+from tests.integration.test_memory_indexes import add_document
 
 # Made-up words, so that no stop word or stemming collision shapes the counts; Zipf-like weights give
 # a few very common terms (bounds far above any score) and a long tail of rare ones.
@@ -75,68 +75,20 @@ def make_world(
         for _ in range(chunks):
             words = rng.choices(VOCABULARY, WEIGHTS, k=rng.randint(3, 60))
             is_readable = rng.random() < readable_share
-            chunk_id = add_document(session, org, colleague, " ".join(words), is_readable, now)
+            chunk_id = add_document(
+                session,
+                org,
+                colleague,
+                uuid.uuid4(),
+                " ".join(words),
+                now,
+                visibility="org" if is_readable else "private",
+                token_count=len(words),
+            )
             if is_readable:
                 readable.add(chunk_id)
         uow.commit()
     return ReaderScope(org, reader, frozenset(), False), readable
-
-
-def add_document(
-    session: Any, org: uuid.UUID, owner: uuid.UUID, body: str, org_wide: bool, now: datetime
-) -> int:
-    document_id, version = uuid.uuid4(), uuid.uuid4()
-    session.execute(
-        insert(Document),
-        [
-            {
-                "id": document_id,
-                "org_id": org,
-                "owner_id": owner,
-                "title": "t",
-                "visibility": "org" if org_wide else "private",
-                "latest_version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
-        ],
-    )
-    session.execute(
-        insert(DocumentVersion),
-        [
-            {
-                "id": version,
-                "document_id": document_id,
-                "number": 1,
-                "filename": "a.txt",
-                "content_type": "text/plain",
-                "size_bytes": 1,
-                "sha256": "0" * 64,
-                "status": "completed",
-                "created_at": now,
-            }
-        ],
-    )
-    chunk_id: int = session.execute(
-        insert(Chunk).returning(Chunk.id),
-        [
-            {
-                "version_id": version,
-                "document_id": document_id,
-                "org_id": org,
-                "ordinal": 0,
-                "text": body,
-                "text_hash": uuid.uuid4().hex,
-                "token_count": len(body.split()),
-                "page": None,
-                "section_path": [],
-                "embedding_model": "test",
-                "embedding": np.ones(4, dtype=np.float32) / 2,
-            }
-        ],
-    ).scalar_one()
-    session.execute(update(Document).where(Document.id == document_id).values(indexed_version_id=version))
-    return chunk_id
 
 
 def reference_top_k(
@@ -225,7 +177,7 @@ def test_chunk_rows_keep_their_wide_values_out_of_line(container: Container) -> 
     body = " ".join(random.Random(5).choices(VOCABULARY, k=300))  # about 1.8 kB of text
     with container.database.unit_of_work() as uow:
         for _ in range(200):
-            add_document(uow.session, scope.org_id, scope.user_id, body, True, datetime.now(UTC))
+            add_document(uow.session, scope.org_id, scope.user_id, uuid.uuid4(), body, datetime.now(UTC))
         uow.commit()
     with container.database.engine.connect() as connection:
         heap = connection.scalar(text("SELECT pg_relation_size('chunks')"))
