@@ -19,7 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from docent.answer.budgets import BudgetService, Spending
+from docent.answer.budgets import BudgetService
+from docent.answer.cost import Spending
 from docent.auth.policy import CredentialKind, Principal
 from docent.container import Container
 from docent.db.records import BudgetReservation

@@ -20,7 +20,7 @@ from docent.answer.agent import AgentLimits, AgentLoop, AgentOutcome, Search, ad
 from docent.answer.chain import ProviderChain
 from docent.answer.citations import MARKER, MarkerRewriter, build_citations
 from docent.answer.confidence import CALIBRATED, Calibration
-from docent.answer.cost import Ceiling, Price, cost_of
+from docent.answer.cost import Price, Spending, cost_of
 from docent.answer.events import Citations, Done, Error, Step, Token
 from docent.answer.extractive import best_snippet, pieces
 from docent.answer.guard import AnswerGuard, UnusableAnswer, is_abstention
@@ -81,14 +81,14 @@ class AgentAnswerer:
         names = (f"{a.provider}:{a.model}" for a in self._chain.available(chosen))
         return next((name for name in names if name in self._models), None)
 
-    def ceiling(self, request: AnswerRequest, name: str) -> Ceiling:
+    def ceiling(self, request: AnswerRequest, name: str) -> Spending:
         """The most agent mode with `name` may spend on `request`: every token the loop may use, priced as
         if all were of the dearer kind (prompt or reply), and then the chain's answer from passages not
         known yet, without the agent's provider."""
         model = self._models[name]
         tokens = self._limits.max_tokens
-        as_prompt = Ceiling.of(self._prices, model.provider, model.model, Usage(tokens, 0))
-        as_reply = Ceiling.of(self._prices, model.provider, model.model, Usage(0, tokens))
+        as_prompt = Spending.at_most(self._prices, model.provider, model.model, Usage(tokens, 0))
+        as_reply = Spending.at_most(self._prices, model.provider, model.model, Usage(0, tokens))
         fallback = replace(request, skipped=(*request.skipped, name))
         return as_prompt.most(as_reply) + self._chain.ceiling(fallback, passages_later=True)
 

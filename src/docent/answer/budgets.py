@@ -18,10 +18,11 @@ stops counting once it expires.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from docent.answer.cost import Spending
 from docent.auth.audit import RequestContext, record
 from docent.auth.policy import Principal, ensure_admin
 from docent.db.records import Budget, BudgetReservation
@@ -37,29 +38,16 @@ def month_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-@dataclass(frozen=True)
-class Spending:
-    tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    unpriced_answers: int = 0
+def _spent(rows: list[tuple[int, int, str | None]]) -> Spending:
+    """What answers (prompt tokens, completion tokens, cost or None when unpriced) spent."""
+    tokens = sum(prompt + completion for prompt, completion, _ in rows)
+    cost = sum((Decimal(c) for _, _, c in rows if c is not None), Decimal(0))
+    return Spending(tokens, cost, sum(1 for *_, c in rows if c is None))
 
-    @classmethod
-    def of(cls, rows: list[tuple[int, int, str | None]]) -> Spending:
-        tokens = sum(prompt + completion for prompt, completion, _ in rows)
-        cost = sum((Decimal(c) for _, _, c in rows if c is not None), Decimal(0))
-        return cls(tokens, cost, sum(1 for *_, c in rows if c is None))
 
-    @classmethod
-    def reserved(cls, rows: list[tuple[int, str]]) -> Spending:
-        """What reservations (tokens, cost) hold."""
-        return cls(sum(t for t, _ in rows), sum((Decimal(c) for _, c in rows), Decimal(0)))
-
-    def __add__(self, other: Spending) -> Spending:
-        return Spending(
-            self.tokens + other.tokens,
-            self.cost_usd + other.cost_usd,
-            self.unpriced_answers + other.unpriced_answers,
-        )
+def _held(rows: list[tuple[int, str]]) -> Spending:
+    """What reservations (tokens, cost) hold."""
+    return Spending(sum(t for t, _ in rows), sum((Decimal(c) for _, c in rows), Decimal(0)))
 
 
 @dataclass(frozen=True)
@@ -102,8 +90,8 @@ class BudgetStatus:
     user_cap: Cap
     org_spent: Spending
     org_cap: Cap
-    user_reserved: Spending = Spending()  # by the member's answers in progress
-    org_reserved: Spending = Spending()  # by the organisation's answers in progress
+    user_reserved: Spending = field(default_factory=Spending)  # by the member's answers in progress
+    org_reserved: Spending = field(default_factory=Spending)  # by the organisation's answers in progress
 
     @property
     def capped(self) -> bool:
@@ -151,12 +139,12 @@ class BudgetService:
         org, user = principal.org_id, principal.user_id
         return BudgetStatus(
             period_start=start,
-            user_spent=Spending.of(uow.budgets.spent_since(org, user, start)),
+            user_spent=_spent(uow.budgets.spent_since(org, user, start)),
             user_cap=Cap.of(uow.budgets.get(org, user)),
-            org_spent=Spending.of(uow.budgets.spent_since(org, None, start)),
+            org_spent=_spent(uow.budgets.spent_since(org, None, start)),
             org_cap=Cap.of(uow.budgets.get(org, None)),
-            user_reserved=Spending.reserved(uow.budgets.reserved(org, user, now)),
-            org_reserved=Spending.reserved(uow.budgets.reserved(org, None, now)),
+            user_reserved=_held(uow.budgets.reserved(org, user, now)),
+            org_reserved=_held(uow.budgets.reserved(org, None, now)),
         )
 
     def reserve(self, uow: UnitOfWork, principal: Principal, ceiling: Spending) -> Reservation:

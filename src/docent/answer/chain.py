@@ -19,7 +19,7 @@ from typing import NamedTuple, Protocol
 
 from docent.answer.citations import MARKER, MarkerRewriter, build_citations, normalize_space
 from docent.answer.confidence import CALIBRATED, Calibration, signals
-from docent.answer.cost import Ceiling, Price, cost_of
+from docent.answer.cost import Price, Spending, cost_of
 from docent.answer.events import Citations, Done, Error, Token
 from docent.answer.extractive import ExtractiveAnswerer, best_snippet, pieces
 from docent.answer.guard import AnswerGuard, UnusableAnswer, special_token
@@ -266,24 +266,24 @@ class ProviderChain:
             rested = [i for i, until in self._resting_until.items() if until > now]
         return [f"{self._providers[i].provider}:{self._providers[i].model}" for i in sorted(rested)]
 
-    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Ceiling:
+    def ceiling(self, request: AnswerRequest, *, passages_later: bool = False) -> Spending:
         """The most an answer to `request` may spend, whichever provider answers it: the largest ceiling,
         priced, of the providers it may be asked of (resting ones too: they may be back before their turn).
         Only one answer is kept, so the usage of a provider that failed before it is not counted either.
         Nothing when no model may be asked: models are withheld, or no passage is worth showing."""
         if request.withheld:
-            return Ceiling()
+            return Spending()
         shown = tuple(p for p in request.passages if p.score >= self._min_relevance)
         relevant = replace(request, passages=shown)
         if not relevant.passages and not passages_later:
-            return Ceiling()
-        most = Ceiling()
+            return Spending()
+        most = Spending()
         for answerer in self._providers:
             name = f"{answerer.provider}:{answerer.model}"
             if request.answerer not in (None, name) or name in request.skipped:
                 continue
             usage = answerer.ceiling(relevant, passages_later=passages_later)
-            most = most.most(Ceiling.of(self._prices, answerer.provider, answerer.model, usage))
+            most = most.most(Spending.at_most(self._prices, answerer.provider, answerer.model, usage))
         return most
 
     def answer(self, request: AnswerRequest) -> Answer:

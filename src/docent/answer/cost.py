@@ -20,22 +20,29 @@ _ENTRY = re.compile(
 
 
 @dataclass(frozen=True)
-class Ceiling:
-    """The most an answer may spend: tokens, and their cost in USD (an unpriced model's count none)."""
+class Spending:
+    """Tokens and their cost in USD: what answers spent or hold in reserve, or the most one answer may
+    spend. A model with no price adds its tokens and no cost, and counts in `unpriced_answers`."""
 
     tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    unpriced_answers: int = 0
 
     @classmethod
-    def of(cls, prices: Mapping[str, Price], provider: str, model: str, usage: Usage) -> Ceiling:
+    def at_most(cls, prices: Mapping[str, Price], provider: str, model: str, usage: Usage) -> Spending:
+        """The bound of an answer whose usage is at most `usage` (an unpriced model's tokens cost none)."""
         return cls(usage.total_tokens, cost_of(prices, provider, model, usage) or Decimal(0))
 
-    def __add__(self, other: Ceiling) -> Ceiling:
-        return Ceiling(self.tokens + other.tokens, self.cost_usd + other.cost_usd)
+    def __add__(self, other: Spending) -> Spending:
+        return Spending(
+            self.tokens + other.tokens,
+            self.cost_usd + other.cost_usd,
+            self.unpriced_answers + other.unpriced_answers,
+        )
 
-    def most(self, other: Ceiling) -> Ceiling:
+    def most(self, other: Spending) -> Spending:
         """Each bound the larger of the two: whichever of two answerers answers, it spends no more."""
-        return Ceiling(max(self.tokens, other.tokens), max(self.cost_usd, other.cost_usd))
+        return Spending(max(self.tokens, other.tokens), max(self.cost_usd, other.cost_usd))
 
 
 @dataclass(frozen=True)

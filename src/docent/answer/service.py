@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from docent.answer.agent_answer import AGENT_UNAVAILABLE, AgentAnswerer, drained
-from docent.answer.budgets import BudgetService, Spending
+from docent.answer.budgets import BudgetService
 from docent.answer.cache import CachedAnswer
 from docent.answer.chain import Answerer, ProviderChain, ProviderStatus
 from docent.answer.events import Error, Meta, StreamEvent, Token
@@ -297,9 +297,7 @@ class ChatService:
         else:
             ceiling = self._chain.ceiling(prepared.request)
         with self._database.unit_of_work() as uow:  # short: committed before any model is asked
-            reservation = self._budgets.reserve(
-                uow, prepared.principal, Spending(ceiling.tokens, ceiling.cost_usd)
-            )
+            reservation = self._budgets.reserve(uow, prepared.principal, ceiling)
             uow.commit()
         if reservation.withheld is None:
             return replace(prepared, reservation=reservation.id)

@@ -8,7 +8,8 @@ from decimal import Decimal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from docent.answer.budgets import Cap, Spending
+from docent.answer.budgets import Cap
+from docent.answer.cost import Spending
 from docent.api.deps import BudgetServiceDep, PrincipalDep, ReadOnlyDep
 from docent.api.routes import API_PREFIX
 
