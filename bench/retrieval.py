@@ -18,6 +18,12 @@ PostgreSQL (embedded, pgvector; `--database postgresql+psycopg://postgres:@/scif
 with `bench._postgres.create_database`), whole corpus, 2026-12-03, default settings, train / test: hybrid
 0.7317 / 0.7285, vector 0.6663 / 0.6600, keyword 0.6918 / 0.6772 (ingestion through the pipeline took about
 35 minutes on the 2-core machine, most of it while other benchmarks ran).
+Measured again 2026-12-04 after the bounded keyword statement and narrow chunk rows (migration 0013), on a
+new embedded PostgreSQL (ingestion about 20 minutes, partly beside another): the same figures to four places.
+
+int8 (`DOCENT_EMBEDDER_BACKEND=onnx-int8`), on a copy of the SQLite database moved with `docent index migrate
+--embedder local:all-MiniLM-L6-v2 --backend onnx-int8` then `--switch` (the same chunks), train / test:
+hybrid 0.7348 / 0.7250, vector 0.6645 / 0.6543, keyword 0.6951 / 0.6793.
 """
 
 from __future__ import annotations

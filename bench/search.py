@@ -20,6 +20,13 @@ mask), result rows 2.9 ms, snippets 4.6 ms, the rest (HTTP, sign-in, access reco
 hybrid p50 52.3 ms (onnx) / 101.9 ms (torch), raw index calls 14.6; vector 44.4 / 94.9, raw 13.8; keyword
 26.7 / 26.8, raw 3.4. Snippets and container dependencies were made cheaper after this run.
 
+2026-12-04 (another machine: AMD EPYC with AVX-512; raw torch embeds a query in 13.0 ms), quiet, same
+command: hybrid p50 24.3 ms (onnx) / 42.8 ms (torch), raw index calls 6.4; vector 20.6 / 37.0, raw 4.2;
+keyword 9.5 / 9.6, raw 1.1. With `--backends onnx` alone (no torch threads between its requests): hybrid
+p50 / p95 21.7 / 28.7 ms (raw 5.5), vector 19.1 / 27.7 (raw 4.5), keyword 10.8 / 15.6 (raw 1.2). A keyword
+request spends about 9.5 ms outside its index call (rows, snippets, sign-in, rate limit, the thread hop of
+a synchronous route and the test client), which alone is most of the issue's 15 ms target.
+
 PostgreSQL after the bounded keyword search and narrow chunk rows (migration 0013), `--database postgres
 --chunks 100000 --queries 200 --vectors-cache /tmp/scifact-vectors.npy`, same machine: POST /search p50 / p95
 hybrid 277.9 / 486.5 ms (raw index calls 207.0 / 349.3, at depth 100 for both rankings), vector 72.0 / 83.7
