@@ -33,6 +33,7 @@ corpus did not fit the time on a shared machine), train nDCG@10:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 from collections import Counter
@@ -288,7 +289,7 @@ def explore(
     with_title = keyword_lists(Bm25(titled), queries, ids, 0.9, 0.4)
     titled_figure = score(by_documents(with_title, corpus))
     print(f"keyword (0.9, 0.4), every chunk keyword-indexed with its title: {titled_figure:.4f}")
-    by_tokens = Bm25(corpus.texts)
+    by_tokens = copy.copy(stored)  # the same postings; only the length differs
     by_tokens.lengths = corpus.token_counts  # PostgreSQL's length: the model's tokens, not the analysed terms
     tokens_figure = score(by_documents(keyword_lists(by_tokens, queries, ids, 0.9, 0.4), corpus))
     print(f"keyword (0.9, 0.4), length in model tokens: {tokens_figure:.4f}", flush=True)
