@@ -113,6 +113,22 @@ def test_a_parse_process_that_aborted_ran_out_of_memory() -> None:
     assert crashed.code == "parse_error"
 
 
+def test_a_parse_process_that_died_with_its_memory_used_up_ran_out_of_memory() -> None:
+    """However the interpreter dies once its memory is used up (`40k-pages.pdf` once ended as parse_error
+    under CI's load, at the 217.6 MB peak of its out-of-memory runs), a death at the limit is the limit."""
+    import signal
+
+    sandbox = ParseSandbox(ParseLimits(max_memory_mb=256))
+    for code in (1, -signal.SIGSEGV):
+        status = {"exit": code, "stopped": None, "peak_rss_kb": 217 * 1024}
+        used_up = sandbox._no_answer(status, Path("pages.pdf"))
+        assert isinstance(used_up, ParseFailure)
+        assert (used_up.code, "256 MB of memory" in used_up.message) == ("document_too_complex", True)
+        small = sandbox._no_answer({**status, "peak_rss_kb": 52 * 1024}, Path("pages.pdf"))
+        assert isinstance(small, ParseFailure)
+        assert small.code == "parse_error"
+
+
 def test_an_archive_bomb_is_refused_in_the_parse_process(tmp_path: Path) -> None:
     sandbox = ParseSandbox(ParseLimits())
     bomb = _file(tmp_path, "bomb.docx", _HOSTILE["paragraph-bomb.docx"].make())
