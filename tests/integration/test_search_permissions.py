@@ -275,7 +275,17 @@ def apply_sharing(container: Container, world: World, built: Built) -> None:
                 uow.rollback()
             else:
                 refused = None
-            assert refused is None or refused in REFUSALS, change
+            expected = REFUSALS | (
+                {ErrorCode.BAD_REQUEST} if _grouped_without_groups(world, change) else set()
+            )
+            assert refused is None or refused in expected, change
+
+
+def _grouped_without_groups(world: World, change: tuple[Any, ...]) -> bool:
+    """Visibility 'group' with none of the world's groups: refused as 400 `bad_request`."""
+    return (
+        change[0] == "visibility" and change[2] == "group" and all(g >= len(world.groups) for g in change[3])
+    )
 
 
 REFUSALS = {
