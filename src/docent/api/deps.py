@@ -5,7 +5,8 @@ Three rules keep transactions (and SQLite's one write lock) out of route signatu
 * `PrincipalDep` authenticates the caller in a short read-only unit of work of its own, for every route:
   it never takes the write lock, so a read neither waits for ingestion nor holds it up. Nothing is written
   to authenticate; an API key's last use is recorded after the response (`KeyUseRecorder`).
-* `ReadOnlyDep` is the unit of work of a route that only reads, whatever its method (POST /search).
+* `ReadOnlyDep` is the unit of work of a route that only reads, whatever its method; a hot read route
+  (POST /search) awaits `ReadOnlyCallDep` instead, the same unit of work in fewer thread hand-offs.
 * `TransactionDep` is the one transaction of a route that writes: committed when the route returns, rolled
   back if it raises, except that an error raised with `keep_writes` (a failed login, a reused refresh token
   revoking its family) commits what was recorded first. It is lazy: SQLAlchemy begins the transaction (on
@@ -19,7 +20,7 @@ Routes are given the service they use (`ChatServiceDep`, `DocumentServiceDep`, .
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import BackgroundTasks, Depends, Request
@@ -44,7 +45,7 @@ from docent.auth.sso import SsoService
 from docent.auth.users import UserService
 from docent.config import Settings
 from docent.container import Container
-from docent.db.uow import UnitOfWork
+from docent.db.uow import Database, UnitOfWork
 from docent.errors import DocentError, ErrorCode
 from docent.ingest.from_url import UrlIngestService
 from docent.ingest.service import DocumentService
@@ -55,6 +56,8 @@ from docent.llm.ports import Embedder
 from docent.search.maintenance import IndexMaintenance
 from docent.search.retrieve import Retriever
 from docent.storage.blobs import BlobStore
+
+Result = TypeVar("Result")
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login, or an API key.")
 
@@ -128,6 +131,28 @@ def transaction(request: Request) -> Iterator[UnitOfWork]:
 
 ReadOnlyDep = Annotated[UnitOfWork, Depends(read_only, scope="function")]
 TransactionDep = Annotated[UnitOfWork, Depends(transaction, scope="function")]
+
+
+class ReadOnlyCall:
+    """`await read_only(work)`: `work(uow)` in a read-only unit of work of its own, in one worker thread.
+
+    For the hot read routes (POST /search), declared `async`. A plain `def` route with `ReadOnlyDep` is
+    handed between the event loop and a worker thread four times (opening the unit of work, the route,
+    checking its response, closing the unit of work); this is one. A keyword search at 100k chunks took
+    about 2 ms less at p50 (of 13-16 ms), the two kinds of route side by side in one app."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def __call__(self, work: Callable[[UnitOfWork], Result]) -> Result:
+        return await run_in_threadpool(self._run, work)
+
+    def _run(self, work: Callable[[UnitOfWork], Result]) -> Result:
+        with self._database.unit_of_work(write=False) as uow:
+            return work(uow)
+
+
+ReadOnlyCallDep = Annotated[ReadOnlyCall, _part(lambda c: ReadOnlyCall(c.database))]
 
 
 async def request_context(request: Request, settings: SettingsDep) -> RequestContext:

@@ -199,16 +199,15 @@ def _check(query: str, top_k: int, most: int) -> None:
 
 
 def _result(hit: ChunkHit, score: float, query: str) -> SearchResult:
-    chunk = hit.chunk
     return SearchResult(
-        chunk_id=chunk.id,
-        document_id=chunk.document_id,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
         title=display_text(hit.title),
         version=hit.version,
-        page=chunk.page,
-        section=list(chunk.section_path or []),
+        page=hit.page,
+        section=list(hit.section_path or []),
         score=score,
-        text=chunk.text,
-        snippet=make_snippet(chunk.text, query),
+        text=hit.text,
+        snippet=make_snippet(hit.text, query),
         content_type=hit.content_type,
     )

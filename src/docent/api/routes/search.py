@@ -14,12 +14,13 @@ from docent.api.deps import (
     AccessRecorderDep,
     DocumentServiceDep,
     PrincipalDep,
-    ReadOnlyDep,
+    ReadOnlyCallDep,
     RetrieverDep,
     rate_limit,
 )
 from docent.api.routes import API_PREFIX
 from docent.auth.rate_limits import RateLimitKind
+from docent.db.uow import UnitOfWork
 from docent.search.retrieve import MAX_QUERY_CHARS, MAX_TOP_K, SearchMode, SearchResponse
 from docent.types import SearchFilters
 
@@ -141,20 +142,24 @@ def _search_out(response: SearchResponse) -> SearchOut:
     summary="Ranked chunks of the documents the caller may read",
     dependencies=[rate_limit(RateLimitKind.SEARCH)],
 )
-def search(
+async def search(
     body: SearchIn,
     principal: PrincipalDep,
     documents: DocumentServiceDep,
     retriever: RetrieverDep,
     access: AccessRecorderDep,
-    uow: ReadOnlyDep,
+    read_only: ReadOnlyCallDep,
 ) -> SearchOut:
     """Ranks chunks of the documents the caller may read (the permission filter is applied before the top k
     are taken). `mode`: `hybrid` (vector and keyword results fused), `vector` or `keyword`; `filters`
     narrow by tag, document, content type or upload time."""
-    scope = documents.scope(uow, principal)
-    response = retriever.search(
-        uow, scope, body.query, mode=body.mode, top_k=body.top_k, filters=body.filters.to_filters()
-    )
-    access.record(principal, "search", shown.search_results(response))
-    return _search_out(response)
+
+    def run(uow: UnitOfWork) -> SearchOut:
+        scope = documents.scope(uow, principal)
+        response = retriever.search(
+            uow, scope, body.query, mode=body.mode, top_k=body.top_k, filters=body.filters.to_filters()
+        )
+        access.record(principal, "search", shown.search_results(response))
+        return _search_out(response)
+
+    return await read_only(run)
