@@ -38,6 +38,9 @@ query p50 in that run: float32 8.29 ms, per-channel 7-bit 4.77 ms, per-tensor 4.
 2026-12-04, another machine (AMD EPYC with AVX-512 and VNNI), quiet, `--texts 300 --queries 200 --rounds 3`:
 ingestion torch (docent) 1.23x, onnx float32 2.50x, onnx int8 4.62x raw torch; one query p50 / p95 raw torch
 12.99 / 19.42 ms, torch (docent) 12.20 / 17.61, onnx float32 4.20 / 6.10, onnx int8 2.65 / 3.92.
+The same machine kind that evening, slower and busy (a new machine each session), same command: ingestion
+torch (docent) 1.07x, onnx float32 1.40x, onnx int8 2.89x raw torch (15.2 texts/s); one query p50 / p95
+raw torch 18.97 / 24.57 ms, torch (docent) 18.03 / 24.11, onnx float32 5.57 / 8.20, onnx int8 3.83 / 5.24.
 """
 
 from __future__ import annotations

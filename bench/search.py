@@ -27,6 +27,14 @@ p50 / p95 21.7 / 28.7 ms (raw 5.5), vector 19.1 / 27.7 (raw 4.5), keyword 10.8 /
 request spends about 9.5 ms outside its index call (rows, snippets, sign-in, rate limit, the thread hop of
 a synchronous route and the test client), which alone is most of the issue's 15 ms target.
 
+2026-12-04, later, after `POST /search` became one thread hand-off (an async route awaiting
+`ReadOnlyCallDep`), result rows columns and snippet terms remembered. This machine was much slower that
+evening (raw torch embeds a query in 19.0 ms, against 13.0 above; the raw index calls took twice as long),
+so compare within a run only. Same command: hybrid p50 37.5 ms (onnx) / 72.2 (torch), raw 14.2; vector
+30.7 / 64.9, raw 12.1; keyword 16.9 / 16.4, raw 3.2. The change itself, measured paired in one app (the
+old route, rows and snippets beside the new, alternating query by query, 2 x 200 claims, a /tmp script):
+p50 of the per-query differences 2.4 ms for keyword (17.1 -> 14.3 ms p50), 1.6 for hybrid, 1.5 for vector.
+
 PostgreSQL after the bounded keyword search and narrow chunk rows (migration 0013), `--database postgres
 --chunks 100000 --queries 200 --vectors-cache /tmp/scifact-vectors.npy`, same machine: POST /search p50 / p95
 hybrid 277.9 / 486.5 ms (raw index calls 207.0 / 349.3, at depth 100 for both rankings), vector 72.0 / 83.7

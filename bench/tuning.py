@@ -28,6 +28,9 @@ corpus did not fit the time on a shared machine), train nDCG@10:
 - The title in every chunk's keyword text, on the whole corpus (2026-12-04): keyword train 0.7012 against
   0.6951, but hybrid (convex 0.5) train 0.7250 against 0.7285 at depth 100 and 0.7309 against 0.7321 at 300
   (the bench's functions on the titled texts): hybrid is the default mode, so it is not adopted.
+- BM25 k1 x b on the whole corpus (2026-12-04, re-ingested): best train keyword is k1 0.9, b 0.3, 0.6982
+  against the default (0.9, 0.4) 0.6951, with (0.9, 0.2) 0.6976 and (1.2, 0.2) 0.6970: differences the size
+  of the token-length candidate's, which reversed on test. Not adopted; test was not looked at.
 """
 
 from __future__ import annotations
