@@ -22,7 +22,7 @@ BACKEND_SQL = [
     ("cosine_distance", postgres),
     ("SET LOCAL", postgres),
     ("text_hash", memory_rows),
-    ("Chunk.text", memory_bm25),
+    ("Chunk.context", memory_bm25),  # the indexed text (context and text); results show only the text
     ("LargeBinary", memory_matrix),
 ]
 
