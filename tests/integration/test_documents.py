@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, text
 
 from docent.config import Settings
 from tests.conftest import Api, assert_error
@@ -306,3 +307,34 @@ def test_pdf_pages_survive_into_chunks(api: Api, client: TestClient, admin: dict
         2: "Page 2 talks about topic 2.",
         3: "Page 3 talks about topic 3.",
     }
+
+
+def test_a_document_read_while_its_ingestion_commits_shows_one_state_of_it(
+    api: Api, client: TestClient, admin: dict[str, str], settings: Settings
+) -> None:
+    """A commit that lands between the statements of one GET (here made to, from another connection, just
+    after the document's row is read) must not show half of it: on PostgreSQL's read committed, versions
+    read by a second statement showed the new state beside the document's old one."""
+    (document,) = api.upload(admin, [("files", ("menu.txt", b"Lasagna on Fridays.", "text/plain"))])
+    assert api.wait_for(admin, document["id"])["indexed_version"] == 1
+    engine = client.app.state.container.database.engine  # type: ignore[attr-defined]
+    other = create_engine(settings.database_url)
+    document_read, committed = False, False
+
+    def commit_after_the_document_row(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal document_read, committed
+        if document_read and not committed:
+            committed = True
+            with other.begin() as connection:  # what a failed reprocessing would commit
+                connection.execute(text("UPDATE document_versions SET status = 'failed'"))
+                connection.execute(text("UPDATE documents SET indexed_version_id = NULL"))
+        document_read = document_read or "documents.indexed_version_id" in statement
+
+    event.listen(engine, "before_cursor_execute", commit_after_the_document_row)
+    try:
+        shown = client.get(f"{DOCS}/{document['id']}", headers=admin).json()
+    finally:
+        event.remove(engine, "before_cursor_execute", commit_after_the_document_row)
+        other.dispose()
+    assert committed
+    assert (shown["status"], shown["indexed_version"]) in {("completed", 1), ("failed", None)}
