@@ -113,9 +113,6 @@ class DocumentRepository:
         query = select(Document).where(Document.id == document_id, readable_by(scope))
         if for_update:
             return self.session.scalar(query.options(*_eager()).with_for_update())
-        # The versions in the document's own statement: under PostgreSQL's read committed, a second
-        # statement could see an ingestion's commit that the first did not (the new version completed,
-        # the document still pointing at the old one as indexed).
         query = query.options(*_eager(versions=joinedload))
         return self.session.execute(query).unique().scalar_one_or_none()
 
@@ -123,7 +120,7 @@ class DocumentRepository:
         query = (
             select(Document)
             .where(readable_by(scope))
-            .options(*_eager())
+            .options(*_eager(versions=joinedload))
             .order_by(SORTS[filters.sort], Document.id)
         )
         if filters.status:
@@ -207,6 +204,11 @@ class DocumentRepository:
 
 
 def _eager(*, versions: Any = selectinload) -> list[Any]:
+    """What a document is shown with. Reads that lock nothing load the versions in the document's own
+    statement (`joinedload`): under PostgreSQL's read committed, a second statement could see an
+    ingestion's commit that the first did not (the new version completed, the document still pointing at
+    the old one as indexed). PostgreSQL refuses FOR UPDATE on an outer join's nullable side, and a lock
+    keeps the row still anyway, so locking reads keep `selectinload`."""
     return [
         versions(Document.versions),
         selectinload(Document.tag_rows),
