@@ -41,6 +41,9 @@ ingestion torch (docent) 1.23x, onnx float32 2.50x, onnx int8 4.62x raw torch; o
 The same machine kind that evening, slower and busy (a new machine each session), same command: ingestion
 torch (docent) 1.07x, onnx float32 1.40x, onnx int8 2.89x raw torch (15.2 texts/s); one query p50 / p95
 raw torch 18.97 / 24.57 ms, torch (docent) 18.03 / 24.11, onnx float32 5.57 / 8.20, onnx int8 3.83 / 5.24.
+2026-12-04, later still (a new machine again, quiet), same command: ingestion torch (docent) 1.04x, onnx
+float32 2.10x, onnx int8 3.97x raw torch (21.2 texts/s); one query p50 / p95 raw torch 11.36 / 16.31 ms,
+torch (docent) 10.56 / 15.11, onnx float32 3.73 / 5.40, onnx int8 2.46 / 3.43.
 """
 
 from __future__ import annotations

@@ -35,6 +35,19 @@ so compare within a run only. Same command: hybrid p50 37.5 ms (onnx) / 72.2 (to
 old route, rows and snippets beside the new, alternating query by query, 2 x 200 claims, a /tmp script):
 p50 of the per-query differences 2.4 ms for keyword (17.1 -> 14.3 ms p50), 1.6 for hybrid, 1.5 for vector.
 
+2026-12-04, later still, a new (quiet, fast) machine: raw torch embeds a query in 11.4 ms here
+(`bench.embedder`). `--backends onnx` alone: hybrid p50 / p95 16.4 / 22.1 ms (raw index calls 5.0), vector
+15.6 / 21.2 (raw 4.0), keyword 6.1 / 9.2 (raw 1.0). With `--backends onnx torch`: hybrid 18.9 (onnx) / 31.9
+(torch), raw 5.8; vector 16.7 / 31.6, raw 4.0; keyword 7.0 / 6.9, raw 1.0. Where a hybrid request goes
+(timers around the calls, `--backends onnx`'s app, 400 requests, p50): query vector 4.2 ms, vector index
+3.8 (of which the 100k x 384 product 2.8: memory bound, about 55 GB/s), keyword index 1.2, result rows 1.0,
+snippets 1.0, sign-in 0.7, rate limit 0.1; the rest (fusion, the test client, middleware, JSON) about 4.
+Running the vector product or the query's embedding in a second thread beside the keyword index saved
+nothing (4.85 against 4.90 ms, and 10.26 against 10.23): on two cores each already uses both. An int8 copy
+of the matrix scanned by ONNX Runtime's MatMulInteger took 1.9 ms against 3.2 for the float32 product
+(synthetic 100k x 384, then exact rescoring of the best 400), not adopted: about 1.2 ms for an
+approximate first pass and a second copy of the vectors.
+
 PostgreSQL after the bounded keyword search and narrow chunk rows (migration 0013), `--database postgres
 --chunks 100000 --queries 200 --vectors-cache /tmp/scifact-vectors.npy`, same machine: POST /search p50 / p95
 hybrid 277.9 / 486.5 ms (raw index calls 207.0 / 349.3, at depth 100 for both rankings), vector 72.0 / 83.7

@@ -31,6 +31,13 @@ corpus did not fit the time on a shared machine), train nDCG@10:
 - BM25 k1 x b on the whole corpus (2026-12-04, re-ingested): best train keyword is k1 0.9, b 0.3, 0.6982
   against the default (0.9, 0.4) 0.6951, with (0.9, 0.2) 0.6976 and (1.2, 0.2) 0.6970: differences the size
   of the token-length candidate's, which reversed on test. Not adopted; test was not looked at.
+- Later that day (whole corpus, re-ingested, the same figures; /tmp scripts on this bench's `Bm25`), keyword
+  train: adjacent content-term pairs as extra BM25 terms, weight 0.1 0.6963, 0.2 0.6959, 0.3 0.6925, 1.0
+  0.6585; unordered pairs within two terms 0.1 0.6962, 0.2 0.6909 (default 0.6951: noise or worse, not
+  adopted); query terms counted as often as they occur (Lucene's way) 0.6891; Porter's first stemmer
+  instead of Porter2 0.6983, then test 0.6791 against 0.6793, so not adopted; no stemming 0.6593; numbers
+  dropped 0.6935; one-letter words dropped 0.6963. Query vectors from the int8 model against float32 chunk
+  vectors (a faster query only): vector train 0.6644 against 0.6663, test 0.6514 against 0.6600: not offered.
 """
 
 from __future__ import annotations
