@@ -59,3 +59,14 @@ def writing(engine: Engine) -> Engine:
     if engine.dialect.name != "sqlite":
         return engine
     return engine.execution_options(**{IMMEDIATE: True})
+
+
+def reading(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions read one snapshot from their first statement to their
+    end. SQLite's read transactions always do; PostgreSQL's read committed takes a new snapshot for every
+    statement, so a read in two statements (a document, then its versions) could see an ingestion's commit
+    in the second and not in the first. Read-only units of work are short (a loop that waits for a change
+    opens a new one each time), and a transaction that only reads never fails to serialise."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="REPEATABLE READ")

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from docent.db.engine import writing
+from docent.db.engine import reading, writing
 from docent.db.repositories.access import AccessRepository
 from docent.db.repositories.api_keys import ApiKeyRepository
 from docent.db.repositories.audit import AuditRepository
@@ -107,12 +107,13 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read_sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(reading(engine), expire_on_commit=False)
         self._write_sessions = sessionmaker(writing(engine), expire_on_commit=False)
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[UnitOfWork]:
-        """Open a transaction; it is rolled back unless the caller commits it."""
+        """Open a transaction; it is rolled back unless the caller commits it. With `write` False it reads
+        one snapshot of the database throughout (`reading`)."""
         session = (self._write_sessions if write else self._read_sessions)()
         uow = UnitOfWork(session)
         try:
