@@ -205,7 +205,8 @@ class DocumentRepository:
 
 def _eager(*, versions: Any = selectinload) -> list[Any]:
     """What a document is shown with. Reads that lock nothing load the versions in the document's own
-    statement (`joinedload`): under PostgreSQL's read committed, a second statement could see an
+    statement (`joinedload`): one round trip less, and one state of the document even inside a write
+    transaction, which on PostgreSQL runs at read committed, where a second statement could see an
     ingestion's commit that the first did not (the new version completed, the document still pointing at
     the old one as indexed). PostgreSQL refuses FOR UPDATE on an outer join's nullable side, and a lock
     keeps the row still anyway, so locking reads keep `selectinload`."""
