@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, false, func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from docent.db.repositories._paging import paginate
 from docent.db.tables import Document, DocumentShare, DocumentTag, DocumentUserShare, DocumentVersion
@@ -110,17 +110,14 @@ class DocumentRepository:
     ) -> Document | None:
         """The document if the reader may read it; `for_update` locks it until the transaction ends
         (PostgreSQL; SQLite's write lock already is)."""
-        query = select(Document).where(Document.id == document_id, readable_by(scope))
-        if for_update:
-            return self.session.scalar(query.options(*_eager()).with_for_update())
-        query = query.options(*_eager(versions=joinedload))
-        return self.session.execute(query).unique().scalar_one_or_none()
+        query = select(Document).where(Document.id == document_id, readable_by(scope)).options(*_eager())
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
     def page(self, scope: ReaderScope, filters: DocumentFilters, request: PageRequest) -> Page[Document]:
         query = (
             select(Document)
             .where(readable_by(scope))
-            .options(*_eager(versions=joinedload))
+            .options(*_eager())
             .order_by(SORTS[filters.sort], Document.id)
         )
         if filters.status:
@@ -203,15 +200,9 @@ class DocumentRepository:
         return set(self.session.scalars(select(DocumentVersion.sha256).distinct()))
 
 
-def _eager(*, versions: Any = selectinload) -> list[Any]:
-    """What a document is shown with. Reads that lock nothing load the versions in the document's own
-    statement (`joinedload`): one round trip less, and one state of the document even inside a write
-    transaction, which on PostgreSQL runs at read committed, where a second statement could see an
-    ingestion's commit that the first did not (the new version completed, the document still pointing at
-    the old one as indexed). PostgreSQL refuses FOR UPDATE on an outer join's nullable side, and a lock
-    keeps the row still anyway, so locking reads keep `selectinload`."""
+def _eager() -> list[Any]:
     return [
-        versions(Document.versions),
+        selectinload(Document.versions),
         selectinload(Document.tag_rows),
         selectinload(Document.shares),
         selectinload(Document.user_shares),
